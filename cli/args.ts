@@ -1,0 +1,271 @@
+/**
+ * Command-line parsing: `kvndb MODE [host] [port] [arguments...] [options]`,
+ * the original's interface, with `node:util`'s `parseArgs` doing the work.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  type AckName,
+  DEFAULT_PORT,
+  type Endpoint,
+  InvalidArgumentError,
+  parseAckLevel,
+  parseEndpoint,
+  parsePort,
+  type TransportType,
+} from "../protocol/mod.ts";
+import type { BalanceMode } from "../router/mod.ts";
+
+/** The modes `kvndb` runs in. */
+export const MODES = [
+  "router",
+  "serve",
+  "cmd",
+  "memory",
+  "ram",
+  "kv",
+] as const;
+
+/** One of {@linkcode MODES}. */
+export type Mode = typeof MODES[number];
+
+/** Everything the command line said. */
+export interface CliArgs {
+  /** The mode. */
+  mode: Mode;
+  /** Where to listen (router, serve) or connect (everything else). */
+  endpoint: Endpoint;
+  /** Arguments for the database backend (such as the Deno KV path). */
+  arguments: string[];
+  /** The password, from `-p` or `KVNDB_PASSWORD`. */
+  password?: string;
+  /** `-v`. */
+  verbose: boolean;
+  /** `-l FILE`. */
+  logfile?: string;
+  /** `-r`. */
+  reset: boolean;
+  /** `--reset-sleep SECONDS`. */
+  resetSleep: number;
+  /** `--acks`. */
+  acks: AckName;
+  /** `--balance`. */
+  balance: BalanceMode;
+  /** `--timeout`, in milliseconds. */
+  timeout: number;
+  /** `serve --memory`: embed a memory database instead of Deno KV. */
+  memory: boolean;
+  /** `--help`. */
+  help: boolean;
+}
+
+/** The one-line usage printed with argument errors. */
+export const USAGE =
+  "usage: kvndb MODE [host] [port] [arguments...] [options]   (MODE: router, serve, cmd, memory, ram, kv; --help for more)";
+
+/** The full help text. */
+export const HELP = `KVNDB: a key/value network database.
+
+usage: kvndb MODE [host] [port] [arguments...] [options]
+
+Modes:
+  router            Run the router: every client and database connects to it.
+  serve             Run a router and a Deno KV database in one process
+                    (--memory for a memory database): one command, one server.
+  cmd               Open the console, connected to a router.
+  memory, ram       Run a database node that keeps its data in memory.
+  kv [PATH]         Run a database node on Deno KV at PATH (default kvndb.db,
+                    or an https:// KV Connect URL with DENO_KV_ACCESS_TOKEN).
+
+Arguments:
+  host              Router: the address to listen on. Others: the router's
+                    address. Default 0.0.0.0 (connecting: this machine).
+  port              The router's port. Default ${DEFAULT_PORT}.
+  arguments         Passed to the database backend (the Deno KV path).
+
+Options:
+  -t, --type T      Transport: tcp, tcp6, tls or unix (default tcp).
+  -e, --endpoint E  A full endpoint; overrides host, port and -t:
+                      tcp:port=54565:interface=0.0.0.0
+                      tcp6:port=54565:interface=\\:\\:1
+                      tls:port=54565:certKey=cert.pem:privateKey=key.pem
+                      tls:host=db.example:port=54565:caCerts=ca.pem
+                      unix:path=/tmp/kvndb.sock
+      --cert FILE   TLS certificate chain (router, serve).
+      --key FILE    TLS private key (router, serve).
+      --ca FILE     TLS CA certificate to trust (cmd, databases).
+  -p, --password P  Router: require this password. Others: send it.
+                    Also read from KVNDB_PASSWORD, which keeps it out of ps.
+  -v, --verbose     Log joins, leaves, syncs and more to standard error.
+  -l, --logfile F   Log to this file too.
+  -r, --reset       Database: clear the data, then copy it from the others.
+      --reset-sleep S
+                    Database: pause S seconds after each sync chunk, to
+                    spare live traffic (default 0).
+      --acks LEVEL  Router: databases that must apply a write before it is
+                    acknowledged: all (default), majority or one.
+      --balance B   Router: how reads are spread: least-loaded (default)
+                    or random.
+      --timeout MS  Request timeout in milliseconds (default 10000).
+      --memory      serve: embed a memory database instead of Deno KV.
+  -h, --help        Show this help.
+
+Examples:
+  kvndb serve 127.0.0.1 54565
+  kvndb router 0.0.0.0 54565 -p secret
+  kvndb memory 127.0.0.1 54565 -p secret
+  kvndb kv 127.0.0.1 54565 /var/lib/kvndb/data.db -r
+  kvndb cmd 127.0.0.1 54565
+`;
+
+/**
+ * Parses the command line.
+ *
+ * @param args The arguments, without the program name.
+ * @param env Reads an environment variable (for `KVNDB_PASSWORD`).
+ * @returns The parsed arguments.
+ * @throws {InvalidArgumentError} Saying what is wrong.
+ * @example
+ * ```ts
+ * import { parseCli } from "./args.ts";
+ * const args = parseCli(["router", "127.0.0.1", "5000"], () => undefined);
+ * console.log(args.mode, args.endpoint.port); // router 5000
+ * ```
+ */
+export function parseCli(
+  args: string[],
+  env: (name: string) => string | undefined,
+): CliArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        type: { type: "string", short: "t" },
+        endpoint: { type: "string", short: "e" },
+        password: { type: "string", short: "p" },
+        verbose: { type: "boolean", short: "v" },
+        logfile: { type: "string", short: "l" },
+        reset: { type: "boolean", short: "r" },
+        "reset-sleep": { type: "string" },
+        acks: { type: "string" },
+        balance: { type: "string" },
+        timeout: { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        ca: { type: "string" },
+        memory: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (cause) {
+    throw new InvalidArgumentError((cause as Error).message, { cause });
+  }
+  const { values, positionals } = parsed;
+  const help = values.help ?? false;
+  const [modeText, host, portText, ...rest] = positionals;
+  if (modeText === undefined) {
+    if (help) return defaults("router", help);
+    throw new InvalidArgumentError("No mode given");
+  }
+  if (!(MODES as readonly string[]).includes(modeText)) {
+    throw new InvalidArgumentError(
+      `Unknown mode '${modeText}' (expected ${MODES.join(", ")})`,
+    );
+  }
+  const mode = modeText as Mode;
+  const type = values.type ?? "tcp";
+  if (!["tcp", "tcp6", "tls", "unix"].includes(type)) {
+    throw new InvalidArgumentError(
+      `Unknown transport '${type}' for -t (expected tcp, tcp6, tls or unix)`,
+    );
+  }
+  let endpoint: Endpoint;
+  if (values.endpoint !== undefined) {
+    endpoint = parseEndpoint(values.endpoint);
+  } else if (type === "unix") {
+    if (host === undefined) {
+      throw new InvalidArgumentError("-t unix needs the socket path as host");
+    }
+    endpoint = { type: "unix", hostname: "", port: 0, path: host };
+  } else {
+    endpoint = {
+      type: type as TransportType,
+      hostname: host ?? (type === "tcp6" ? "::" : "0.0.0.0"),
+      port: portText === undefined ? DEFAULT_PORT : parsePort(portText, "port"),
+    };
+  }
+  endpoint.certFile ??= values.cert;
+  endpoint.keyFile ??= values.key;
+  endpoint.caFile ??= values.ca;
+  const acks = values.acks ?? "all";
+  if (parseAckLevel(acks) === undefined) {
+    throw new InvalidArgumentError(
+      `Unknown --acks '${acks}' (expected all, majority or one)`,
+    );
+  }
+  const balance = values.balance ?? "least-loaded";
+  if (balance !== "least-loaded" && balance !== "random") {
+    throw new InvalidArgumentError(
+      `Unknown --balance '${balance}' (expected least-loaded or random)`,
+    );
+  }
+  const resetSleep = parseNumber(values["reset-sleep"] ?? "0", "--reset-sleep");
+  const timeout = parseNumber(values.timeout ?? "10000", "--timeout");
+  if (timeout <= 0) {
+    throw new InvalidArgumentError("--timeout must be more than 0");
+  }
+  if (rest.length > 0 && mode !== "kv") {
+    throw new InvalidArgumentError(
+      `Unexpected argument '${rest[0]}' for mode ${mode}`,
+    );
+  }
+  if (rest.length > 1) {
+    throw new InvalidArgumentError(`Unexpected argument '${rest[1]}'`);
+  }
+  return {
+    mode,
+    endpoint,
+    arguments: rest,
+    password: values.password ?? env("KVNDB_PASSWORD"),
+    verbose: values.verbose ?? false,
+    logfile: values.logfile,
+    reset: values.reset ?? false,
+    resetSleep,
+    acks: acks as AckName,
+    balance,
+    timeout,
+    memory: values.memory ?? false,
+    help,
+  };
+}
+
+function parseNumber(text: string, what: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(
+      `${what} takes a number of at least 0, not '${text}'`,
+    );
+  }
+  return value;
+}
+
+function defaults(mode: Mode, help: boolean): CliArgs {
+  return {
+    mode,
+    endpoint: { type: "tcp", hostname: "0.0.0.0", port: DEFAULT_PORT },
+    arguments: [],
+    verbose: false,
+    reset: false,
+    resetSleep: 0,
+    acks: "all",
+    balance: "least-loaded",
+    timeout: 10_000,
+    memory: false,
+    help,
+  };
+}

@@ -1,0 +1,534 @@
+/**
+ * The KVNDB client: one connection to a router, many requests in flight.
+ *
+ * @module
+ */
+
+import {
+  AckLevel,
+  type AckName,
+  checkKey,
+  checkValue,
+  connect as connectTransport,
+  ConnectionClosedError,
+  decodeError,
+  decodeKeyPage,
+  decodeStatsReply,
+  decodeU64,
+  decodeValue,
+  DEFAULT_PORT,
+  encodeGet,
+  encodeKeys,
+  encodeOpaque,
+  encodeWriteRequest,
+  type Endpoint,
+  type Entry,
+  errorFromCode,
+  type Frame,
+  FramedConnection,
+  handshake,
+  InvalidArgumentError,
+  type KvndbError,
+  Opcode,
+  opcodeName,
+  parseAckLevel,
+  ProtocolError,
+  Role,
+  TimeoutError,
+  type TransportType,
+} from "../protocol/mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A key or value: text (sent as UTF-8) or raw bytes. */
+export type Bytes = string | Uint8Array;
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /** The router's host. Defaults to `127.0.0.1`. */
+  hostname?: string;
+  /** The router's port. Defaults to 54565. */
+  port?: number;
+  /** The transport. Defaults to `tcp`. */
+  transport?: TransportType;
+  /** The socket path, for `unix`. */
+  path?: string;
+  /** A PEM CA certificate file to trust, for `tls` with a self-signed certificate. */
+  caFile?: string;
+  /** A full endpoint; overrides hostname, port, transport, path and caFile. */
+  endpoint?: Endpoint;
+  /** The router's password, if it has one. */
+  password?: string;
+  /** How long each request may take, in milliseconds. Defaults to 10 s. */
+  timeout?: number;
+  /** Aborts connecting. */
+  signal?: AbortSignal;
+}
+
+/** Options every request takes. */
+export interface RequestOptions {
+  /** Aborts waiting for the answer (the request may still take effect). */
+  signal?: AbortSignal;
+  /** Overrides the client's timeout for this request, in milliseconds. */
+  timeout?: number;
+}
+
+/** Options for writes. */
+export interface WriteOptions extends RequestOptions {
+  /** How many databases must apply the write first; the router's `--acks` if absent. */
+  acks?: AckName;
+}
+
+/** Options for {@linkcode Client.keys}. */
+export interface KeysOptions extends RequestOptions {
+  /** Only keys that start with this. */
+  prefix?: Bytes;
+  /** Keys per page. Defaults to the router's default (1000). */
+  pageSize?: number;
+}
+
+/** One page of keys, as bytes. */
+export interface KeyPageResult {
+  /** The keys, in byte order. */
+  keys: Uint8Array[];
+  /** Where the next page starts, or `null` after the last page. */
+  cursor: Uint8Array | null;
+}
+
+interface Pending {
+  resolve: (frame: Frame) => void;
+  reject: (error: unknown) => void;
+}
+
+function toBytes(value: Bytes): Uint8Array {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/**
+ * Connects to a router and completes the handshake.
+ *
+ * @param options Where, and the password.
+ * @returns A connected client.
+ * @throws {AuthError} When the password is missing or wrong.
+ * @throws {VersionMismatchError} When the router speaks another protocol version.
+ * @example
+ * ```ts ignore
+ * import { connect } from "./client.ts";
+ * await using client = await connect({ hostname: "127.0.0.1", port: 54565 });
+ * await client.set("greeting", "hello");
+ * console.log(await client.get("greeting")); // "hello"
+ * ```
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Client> {
+  const endpoint: Endpoint = options.endpoint ?? {
+    type: options.transport ?? "tcp",
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? DEFAULT_PORT,
+    path: options.path,
+    caFile: options.caFile,
+  };
+  const conn = new FramedConnection(await connectTransport(endpoint));
+  try {
+    await handshake(conn, {
+      role: Role.CLIENT,
+      password: options.password,
+      timeout: options.timeout,
+      signal: options.signal,
+    });
+  } catch (error) {
+    conn.close();
+    if (error instanceof ConnectionClosedError) {
+      throw new ConnectionClosedError(
+        `The router closed the connection during the handshake (${
+          error.message.replace(/^Connection closed:? ?/, "") ||
+          "no reason given"
+        }); is it a KVNDB router, and does the transport (-t) match?`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  return new Client(conn, options.timeout ?? 10_000);
+}
+
+/**
+ * A connection to a KVNDB router. Requests may be issued concurrently; each
+ * resolves with its own answer. Keys and values are text (UTF-8) unless
+ * given as bytes; the `*Bytes` methods return bytes.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./client.ts";
+ * await using client = await connect({ port: 54565 });
+ * await Promise.all([client.set("a", "1"), client.set("b", "2")]);
+ * for await (const page of client.keys({ prefix: "" })) console.log(page);
+ * ```
+ */
+export class Client implements AsyncDisposable {
+  #conn: FramedConnection;
+  #timeout: number;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #closed = false;
+
+  /**
+   * Use {@linkcode connect} instead.
+   *
+   * @param conn A connection that has completed its handshake.
+   * @param timeout The default request timeout in milliseconds.
+   */
+  constructor(conn: FramedConnection, timeout: number) {
+    this.#conn = conn;
+    this.#timeout = timeout;
+    conn.setHandler((frame) => this.#onFrame(frame));
+    conn.closed.then((reason) => this.#onClosed(reason));
+  }
+
+  /** Whether the client is closed (by `close()` or by the router). */
+  get isClosed(): boolean {
+    return this.#closed || this.#conn.isClosed;
+  }
+
+  /** Requests sent and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Reads a key as text.
+   *
+   * @param key The key.
+   * @param options Signal and timeout.
+   * @returns The value decoded as UTF-8, or `null` when the key does not exist.
+   */
+  async get(key: Bytes, options?: RequestOptions): Promise<string | null> {
+    const entry = await this.getEntry(key, options);
+    return entry === null ? null : decoder.decode(entry.value);
+  }
+
+  /**
+   * Reads a key as bytes.
+   *
+   * @param key The key.
+   * @param options Signal and timeout.
+   * @returns The value, or `null` when the key does not exist.
+   */
+  async getBytes(
+    key: Bytes,
+    options?: RequestOptions,
+  ): Promise<Uint8Array | null> {
+    return (await this.getEntry(key, options))?.value ?? null;
+  }
+
+  /**
+   * Reads a key with its version: the sequence number of the write that stored it.
+   *
+   * @param key The key.
+   * @param options Signal and timeout.
+   * @returns The value and version, or `null` when the key does not exist.
+   */
+  async getEntry(key: Bytes, options?: RequestOptions): Promise<Entry | null> {
+    const keyBytes = toBytes(key);
+    checkKey(keyBytes);
+    const frame = await this.#request(
+      (id) => encodeGet(id, keyBytes),
+      Opcode.VALUE,
+      options,
+    );
+    const entry = decodeValue(frame.payload);
+    // Copy out of the read buffer so that keeping a value keeps nothing else.
+    return entry === null
+      ? null
+      : { value: entry.value.slice(), version: entry.version };
+  }
+
+  /**
+   * Stores a value. Resolves once the databases have applied it.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns The write's sequence number, which becomes the key's version.
+   * @throws {TooLargeError} When the key or value is over its limit.
+   */
+  async set(key: Bytes, value: Bytes, options?: WriteOptions): Promise<number> {
+    const keyBytes = toBytes(key);
+    const valueBytes = toBytes(value);
+    checkKey(keyBytes);
+    checkValue(valueBytes);
+    const acks = ackLevel(options?.acks);
+    const frame = await this.#request(
+      (id) =>
+        encodeWriteRequest(id, { acks, key: keyBytes, value: valueBytes }),
+      Opcode.DONE,
+      options,
+    );
+    return decodeU64(frame.payload, "DONE");
+  }
+
+  /**
+   * Deletes a key. Deleting a missing key succeeds.
+   *
+   * @param key The key.
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns The write's sequence number.
+   */
+  async delete(key: Bytes, options?: WriteOptions): Promise<number> {
+    const keyBytes = toBytes(key);
+    checkKey(keyBytes);
+    const acks = ackLevel(options?.acks);
+    const frame = await this.#request(
+      (id) => encodeWriteRequest(id, { acks, key: keyBytes }),
+      Opcode.DONE,
+      options,
+    );
+    return decodeU64(frame.payload, "DONE");
+  }
+
+  /**
+   * Reads one page of keys.
+   *
+   * @param options Prefix, cursor (from the previous page) and page size.
+   * @returns The keys and the cursor of the next page.
+   */
+  async keysPage(
+    options: RequestOptions & {
+      prefix?: Bytes;
+      cursor?: Uint8Array | null;
+      limit?: number;
+    } = {},
+  ): Promise<KeyPageResult> {
+    const prefix = toBytes(options.prefix ?? "");
+    const cursor = options.cursor ?? new Uint8Array(0);
+    const limit = options.limit ?? 0;
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new InvalidArgumentError(
+        `Page size ${limit} is not a whole number`,
+      );
+    }
+    const frame = await this.#request(
+      (id) => encodeKeys(id, { prefix, cursor, limit }),
+      Opcode.KEY_PAGE,
+      options,
+    );
+    const page = decodeKeyPage(frame.payload);
+    return {
+      keys: page.keys.map((key) => key.slice()),
+      cursor: page.cursor.length === 0 ? null : page.cursor.slice(),
+    };
+  }
+
+  /**
+   * Lists keys page by page, as bytes. Every key that exists for the whole
+   * scan is returned exactly once; keys written or deleted during it may or
+   * may not appear.
+   *
+   * @param options Prefix and page size.
+   * @returns An async iterator over pages.
+   */
+  async *keysBytes(options: KeysOptions = {}): AsyncGenerator<Uint8Array[]> {
+    let cursor: Uint8Array | null = null;
+    do {
+      const page: KeyPageResult = await this.keysPage({
+        prefix: options.prefix,
+        cursor,
+        limit: options.pageSize,
+        signal: options.signal,
+        timeout: options.timeout,
+      });
+      if (page.keys.length > 0) yield page.keys;
+      cursor = page.cursor;
+    } while (cursor !== null);
+  }
+
+  /**
+   * Lists keys page by page, as text.
+   *
+   * @param options Prefix and page size.
+   * @returns An async iterator over pages of keys decoded as UTF-8.
+   */
+  async *keys(options: KeysOptions = {}): AsyncGenerator<string[]> {
+    for await (const page of this.keysBytes(options)) {
+      yield page.map((key) => decoder.decode(key));
+    }
+  }
+
+  /**
+   * Checks that the router answers.
+   *
+   * @param options Signal and timeout.
+   * @returns The round-trip time in milliseconds.
+   */
+  async ping(options?: RequestOptions): Promise<number> {
+    const start = performance.now();
+    await this.#request(
+      (id) => encodeOpaque(Opcode.PING, id),
+      Opcode.PONG,
+      options,
+    );
+    return performance.now() - start;
+  }
+
+  /**
+   * Reads the router's statistics: databases, clients, operation counts.
+   *
+   * @param options Signal and timeout.
+   * @returns The statistics, as the router reports them.
+   */
+  async stats(options?: RequestOptions): Promise<RouterStats> {
+    const frame = await this.#request(
+      (id) => encodeOpaque(Opcode.STATS, id),
+      Opcode.STATS_REPLY,
+      options,
+    );
+    return decodeStatsReply(frame.payload) as RouterStats;
+  }
+
+  /** Closes the connection; pending requests fail. Idempotent. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#conn.close();
+    }
+    return Promise.resolve();
+  }
+
+  /** Closes the connection; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #request(
+    encode: (id: number) => Uint8Array,
+    expected: number,
+    options?: RequestOptions,
+  ): Promise<Frame> {
+    if (this.isClosed) {
+      return Promise.reject(new ConnectionClosedError("The client is closed"));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffff_ffff ? 1 : this.#nextId + 1;
+    while (this.#pending.has(id)) id = id >= 0xffff_ffff ? 1 : id + 1;
+    const bytes = encode(id);
+    const { promise, resolve, reject } = Promise.withResolvers<Frame>();
+    const timeout = options?.timeout ?? this.#timeout;
+    const timer = setTimeout(() => {
+      this.#pending.delete(id);
+      reject(
+        new TimeoutError(`No answer from the router within ${timeout} ms`),
+      );
+    }, timeout);
+    const onAbort = () => {
+      this.#pending.delete(id);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    this.#pending.set(id, {
+      resolve: (frame) => {
+        cleanup();
+        if (frame.opcode === expected) {
+          resolve(frame);
+        } else if (frame.opcode === Opcode.ERROR) {
+          const { code, message } = decodeError(frame.payload);
+          reject(errorFromCode(code, message));
+        } else {
+          reject(
+            new ProtocolError(
+              `Expected ${opcodeName(expected)}, got ${
+                opcodeName(frame.opcode) ?? frame.opcode
+              }`,
+            ),
+          );
+        }
+      },
+      reject: (error) => {
+        cleanup();
+        reject(error);
+      },
+    });
+    this.#conn.send(bytes);
+    return promise;
+  }
+
+  #onFrame(frame: Frame): void {
+    if (frame.id === 0 && frame.opcode === Opcode.ERROR) {
+      // An error about the connection itself: the router closes it next.
+      const { code, message } = decodeError(frame.payload);
+      this.#failAll(errorFromCode(code, message));
+      return;
+    }
+    const pending = this.#pending.get(frame.id);
+    if (pending === undefined) return; // Timed out or aborted earlier.
+    this.#pending.delete(frame.id);
+    pending.resolve(frame);
+  }
+
+  #failAll(error: KvndbError): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+
+  #onClosed(reason: unknown): void {
+    this.#failAll(
+      new ConnectionClosedError(
+        reason instanceof Error
+          ? `Connection to the router closed: ${reason.message}`
+          : "Connection to the router closed",
+        { cause: reason },
+      ),
+    );
+  }
+}
+
+function ackLevel(name: AckName | undefined): number {
+  if (name === undefined) return AckLevel.DEFAULT;
+  const level = parseAckLevel(name);
+  if (level === undefined) {
+    throw new InvalidArgumentError(
+      `Unknown acknowledgement level '${name}' (expected one, majority or all)`,
+    );
+  }
+  return level;
+}
+
+/** What `stats` reports about one database. */
+export interface DatabaseStats {
+  /** The router's name for it. */
+  id: number;
+  /** Its address. */
+  peer: string;
+  /** `ready`, `syncing` or `joining`. */
+  state: string;
+  /** The highest sequence number it has applied. */
+  applied: number;
+  /** Reads sent to it and not yet answered. */
+  outstanding: number;
+  /** Keys it holds, as it last reported. */
+  keys: number;
+  /** Sync progress while it syncs. */
+  sync?: { keys: number; keysPerSecond: number; percent: number };
+}
+
+/** What `stats` reports. */
+export interface RouterStats {
+  /** The cluster id, as hex. */
+  clusterId: string;
+  /** The last sequence number given to a write. */
+  seq: number;
+  /** Connected clients. */
+  clients: number;
+  /** Connected databases. */
+  databases: DatabaseStats[];
+  /** Operations served since the router started, by kind. */
+  operations: Record<string, number>;
+  /** Seconds since the router started. */
+  uptime: number;
+}

@@ -1,0 +1,35 @@
+/**
+ * The KVNDB client library.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./mod.ts";
+ * await using client = await connect({ hostname: "127.0.0.1", port: 54565 });
+ * await client.set("a", "1");
+ * console.log(await client.get("a")); // "1"
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type Bytes,
+  Client,
+  connect,
+  type ConnectOptions,
+  type DatabaseStats,
+  type KeyPageResult,
+  type KeysOptions,
+  type RequestOptions,
+  type RouterStats,
+  type WriteOptions,
+} from "./client.ts";
+export {
+  AuthError,
+  ConnectionClosedError,
+  ErrorCode,
+  KvndbError,
+  TimeoutError,
+  TooLargeError,
+  VersionMismatchError,
+} from "../protocol/mod.ts";

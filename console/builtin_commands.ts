@@ -1,0 +1,146 @@
+/**
+ * The console's built-in commands, with the original KVNDB console's names
+ * and aliases.
+ *
+ * @module
+ */
+
+import { formatColumns, formatStats } from "./_format.ts";
+import { type Command, UsageError } from "./command.ts";
+
+/** How many keys to ask for at a time when listing them all. */
+const KEYS_PAGE_SIZE = 1000;
+
+/**
+ * Builds the built-in commands: `set`, `get`, `del`, `getkeys`, `ping`,
+ * `stats`, `help` and `quit`. Each call returns fresh objects, so a program
+ * may change them without affecting other consoles.
+ *
+ * @returns The commands, in the order `help` lists them.
+ * @example
+ * ```ts
+ * import { builtinCommands } from "./builtin_commands.ts";
+ * console.log(builtinCommands().map((command) => command.name));
+ * ```
+ */
+export function builtinCommands(): Command[] {
+  return [
+    {
+      name: "set",
+      usage: "set KEY VALUE",
+      help: "Stores VALUE under KEY, replacing any previous value.\n" +
+        "Quote a key or value that contains spaces: set 'my key' \"a value\"",
+      minArgs: 2,
+      maxArgs: 2,
+      async run([key, value], ctx) {
+        await ctx.client.set(key!, value!);
+        if (ctx.interactive) await ctx.print("OK");
+      },
+    },
+    {
+      name: "get",
+      aliases: ["show", "view", "print"],
+      usage: "get KEY",
+      help: "Prints the value stored under KEY.",
+      minArgs: 1,
+      maxArgs: 1,
+      async run([key], ctx) {
+        const value = await ctx.client.get(key!);
+        if (value === null) throw new Error(`Key '${key}' not found!`);
+        await ctx.print(value);
+      },
+    },
+    {
+      name: "del",
+      aliases: ["delete", "remove"],
+      usage: "del KEY",
+      help: "Deletes KEY. Deleting a missing key is not an error.",
+      minArgs: 1,
+      maxArgs: 1,
+      async run([key], ctx) {
+        await ctx.client.delete(key!);
+        if (ctx.interactive) await ctx.print("OK");
+      },
+    },
+    {
+      name: "getkeys",
+      aliases: ["keys", "list"],
+      usage: "getkeys [COLUMNS]",
+      help: "Prints every key, sorted, in COLUMNS columns (default 1).",
+      maxArgs: 1,
+      async run([text = "1"], ctx) {
+        if (!/^[1-9][0-9]*$/.test(text)) throw new UsageError();
+        const keys: string[] = [];
+        for await (
+          const page of ctx.client.keys({ pageSize: KEYS_PAGE_SIZE })
+        ) {
+          keys.push(...page);
+        }
+        keys.sort();
+        if (keys.length === 0 && ctx.interactive) await ctx.print("(no keys)");
+        for (const line of formatColumns(keys, Number(text))) {
+          await ctx.print(line);
+        }
+      },
+    },
+    {
+      name: "ping",
+      usage: "ping",
+      help: "Checks that the router answers and prints the round-trip time.",
+      maxArgs: 0,
+      async run(_args, ctx) {
+        const ms = await ctx.client.ping();
+        await ctx.print(`pong in ${ms.toFixed(2)} ms`);
+      },
+    },
+    {
+      name: "stats",
+      usage: "stats",
+      help: "Prints the router's statistics: databases, clients, operations.",
+      maxArgs: 0,
+      async run(_args, ctx) {
+        for (const line of formatStats(await ctx.client.stats())) {
+          await ctx.print(line);
+        }
+      },
+    },
+    {
+      name: "help",
+      usage: "help [COMMAND]",
+      help: "Lists the commands, or explains one.",
+      maxArgs: 1,
+      async run([name], ctx) {
+        if (name === undefined) {
+          const width = Math.max(
+            ...ctx.console.commands.map((c) => c.usage.length),
+          );
+          await ctx.print("Commands (type help COMMAND for details):");
+          for (const command of ctx.console.commands) {
+            const summary = command.help.split("\n")[0] ?? "";
+            await ctx.print(`  ${command.usage.padEnd(width)}  ${summary}`);
+          }
+          return;
+        }
+        const command = ctx.console.findCommand(name);
+        if (command === undefined) {
+          throw new Error(`Unknown command '${name}' (type help for the list)`);
+        }
+        await ctx.print(`usage: ${command.usage}`);
+        if (command.aliases?.length) {
+          await ctx.print(`aliases: ${command.aliases.join(", ")}`);
+        }
+        await ctx.print(command.help);
+      },
+    },
+    {
+      name: "quit",
+      aliases: ["exit"],
+      usage: "quit",
+      help: "Leaves the console. The end of the input does too.",
+      maxArgs: 0,
+      run(_args, ctx) {
+        ctx.quit();
+      },
+    },
+  ];
+}

@@ -1,0 +1,364 @@
+import assert from "node:assert/strict";
+import type { Client, RouterStats } from "../client/mod.ts";
+import { ConnectionClosedError } from "../client/mod.ts";
+import {
+  type ConsoleClient,
+  type ConsoleOptions,
+  KvndbConsole,
+  runConsole,
+  UsageError,
+} from "./mod.ts";
+
+/** An in-memory stand-in for a router, keeping keys in a Map. */
+class FakeClient implements ConsoleClient {
+  data = new Map<string, string>();
+  pageSizes: (number | undefined)[] = [];
+  #seq = 0;
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.data.get(key) ?? null);
+  }
+  set(key: string, value: string): Promise<number> {
+    this.data.set(key, value);
+    return Promise.resolve(++this.#seq);
+  }
+  delete(key: string): Promise<number> {
+    this.data.delete(key);
+    return Promise.resolve(++this.#seq);
+  }
+  // Pages of two keys, unsorted, to prove that the console pages and sorts.
+  async *keys(options?: { pageSize?: number }): AsyncGenerator<string[]> {
+    this.pageSizes.push(options?.pageSize);
+    const keys = [...this.data.keys()];
+    for (let i = 0; i < keys.length; i += 2) yield keys.slice(i, i + 2);
+  }
+  ping(): Promise<number> {
+    return Promise.resolve(1.5);
+  }
+  stats(): Promise<RouterStats> {
+    return Promise.resolve({
+      clusterId: "c0ffee",
+      seq: this.#seq,
+      clients: 1,
+      databases: [{
+        id: 1,
+        peer: "127.0.0.1:4000",
+        state: "ready",
+        applied: this.#seq,
+        outstanding: 0,
+        keys: this.data.size,
+      }],
+      operations: { set: 2, get: 1 },
+      uptime: 3725,
+    });
+  }
+}
+
+function stream(text: string): ReadableStream<Uint8Array> {
+  return ReadableStream.from([text]).pipeThrough(new TextEncoderStream());
+}
+
+function collector(): { stream: WritableStream<Uint8Array>; text(): string } {
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    stream: new WritableStream({
+      write(chunk) {
+        text += decoder.decode(chunk, { stream: true });
+      },
+    }),
+    text: () => text,
+  };
+}
+
+/** Pipes `script` through a console, the way `printf ... | kvndb cmd` does. */
+async function pipe(
+  script: string,
+  options: ConsoleOptions & { client?: ConsoleClient; console?: KvndbConsole } =
+    {},
+): Promise<{ status: number; output: string; errors: string }> {
+  const output = collector();
+  const errorOutput = collector();
+  const io = {
+    input: stream(script),
+    output: output.stream,
+    errorOutput: errorOutput.stream,
+    interactive: false,
+    ...options,
+  };
+  const status = await runConsole(options.client ?? new FakeClient(), io);
+  return { status, output: output.text(), errors: errorOutput.text() };
+}
+
+Deno.test("ConsoleClient is satisfied by the real Client", () => {
+  // A compile-time check: fails `deno check` if the client's API drifts.
+  const client = null as unknown as Client;
+  const asConsoleClient: ConsoleClient | null = client;
+  assert.equal(asConsoleClient, null);
+});
+
+Deno.test("runConsole() runs a piped script of set, get and del in order", async () => {
+  const client = new FakeClient();
+  const result = await pipe("set a 1\nget a\nset a 2\nget a\ndel a\n", {
+    client,
+  });
+  assert.equal(result.output, "1\n2\n");
+  assert.equal(result.status, 0);
+  assert.equal(client.data.size, 0);
+});
+
+Deno.test("runConsole() prints the value alone for get and its aliases", async () => {
+  const result = await pipe("set k v\nget k\nshow k\nview k\nprint k");
+  assert.equal(result.output, "v\nv\nv\nv\n");
+  assert.equal(result.status, 0);
+});
+
+Deno.test("runConsole() reports a missing key and exits with status 1", async () => {
+  const result = await pipe("get nope\nset a 1\nget a\n");
+  assert.equal(result.output, "Error: Key 'nope' not found!\n1\n");
+  assert.equal(result.status, 1);
+  assert.equal(result.errors, "");
+});
+
+Deno.test("runConsole() accepts quoted keys and values with spaces", async () => {
+  const client = new FakeClient();
+  const result = await pipe(
+    `set 'my key' "a \\"quoted\\" value"\nget my\\ key\nset x 'unterminated\n`,
+    { client },
+  );
+  assert.equal(
+    result.output,
+    'a "quoted" value\nError: Unterminated single quote\n',
+  );
+  assert.equal(client.data.get("my key"), 'a "quoted" value');
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() lists all keys sorted, in columns", async () => {
+  const client = new FakeClient();
+  for (const key of ["pear", "fig", "apple", "kiwi", "banana"]) {
+    client.data.set(key, "x");
+  }
+  const result = await pipe("getkeys\nkeys 2\nlist 3\n", { client });
+  assert.equal(
+    result.output,
+    [
+      "apple",
+      "banana",
+      "fig",
+      "kiwi",
+      "pear",
+      "apple  banana",
+      "fig    kiwi",
+      "pear",
+      "apple  banana  fig",
+      "kiwi   pear",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(result.status, 0);
+  assert.ok(client.pageSizes.every((size) => size !== undefined && size > 0));
+});
+
+Deno.test("runConsole() rejects a column count that is not a positive number", async () => {
+  const result = await pipe("getkeys 0\ngetkeys two\n");
+  assert.equal(
+    result.output,
+    "Error: usage: getkeys [COLUMNS]\nError: usage: getkeys [COLUMNS]\n",
+  );
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() prints usage for the wrong number of arguments", async () => {
+  const result = await pipe("set a\nget\ndel a b\nquit now\n");
+  assert.equal(
+    result.output,
+    [
+      "Error: usage: set KEY VALUE",
+      "Error: usage: get KEY",
+      "Error: usage: del KEY",
+      "Error: usage: quit",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() reports an unknown command", async () => {
+  const result = await pipe("foo bar\n");
+  assert.equal(
+    result.output,
+    "Error: Unknown command 'foo' (type help for the list)\n",
+  );
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() skips blank lines and comments", async () => {
+  const result = await pipe("\n   \n# set a 1\n  # get a\r\nset b 2\r\nget b");
+  assert.equal(result.output, "2\n");
+  assert.equal(result.status, 0);
+});
+
+Deno.test("runConsole() stops at quit and ignores the lines after it", async () => {
+  const client = new FakeClient();
+  const result = await pipe("set a 1\nquit\nset b 2\nfoo\n", { client });
+  assert.equal(result.output, "");
+  assert.equal(result.status, 0);
+  assert.deepEqual([...client.data.keys()], ["a"]);
+  const exit = await pipe("get missing\nexit\nset b 2\n");
+  assert.equal(exit.status, 1);
+});
+
+Deno.test("runConsole() deletes with del, delete and remove", async () => {
+  const client = new FakeClient();
+  const result = await pipe(
+    "set a 1\nset b 2\nset c 3\ndel a\ndelete b\nremove c\ndel never-there\n",
+    { client },
+  );
+  assert.equal(result.output, "");
+  assert.equal(result.status, 0);
+  assert.equal(client.data.size, 0);
+});
+
+Deno.test("runConsole() prints ping times and statistics", async () => {
+  const result = await pipe("set a 1\nping\nstats\n");
+  assert.equal(
+    result.output,
+    [
+      "pong in 1.50 ms",
+      "cluster    c0ffee",
+      "uptime     1h 2m 5s",
+      "sequence   1",
+      "clients    1",
+      "databases  1",
+      "  #1 127.0.0.1:4000: ready, applied 1, 1 keys, 0 reads pending",
+      "operations",
+      "  get  1",
+      "  set  2",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("runConsole() lists the commands and explains one with help", async () => {
+  const result = await pipe("help\nhelp show\nhelp nothing\n");
+  const lines = result.output.split("\n");
+  assert.equal(lines[0], "Commands (type help COMMAND for details):");
+  for (
+    const name of [
+      "set",
+      "get",
+      "del",
+      "getkeys",
+      "ping",
+      "stats",
+      "help",
+      "quit",
+    ]
+  ) {
+    assert.ok(lines.some((line) => line.startsWith(`  ${name}`)), name);
+  }
+  assert.ok(
+    result.output.includes("usage: get KEY\naliases: show, view, print\n"),
+  );
+  assert.ok(
+    result.output.endsWith(
+      "Error: Unknown command 'nothing' (type help for the list)\n",
+    ),
+  );
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() prints failures from the client as errors", async () => {
+  const client = new FakeClient();
+  client.set = () => Promise.reject(new Error("Value too large"));
+  const result = await pipe("set a b\n", { client });
+  assert.equal(result.output, "Error: Value too large\n");
+  assert.equal(result.status, 1);
+});
+
+Deno.test("runConsole() stops with status 1 when the connection is lost", async () => {
+  const client = new FakeClient();
+  client.get = () =>
+    Promise.reject(
+      new ConnectionClosedError("Connection to the router closed"),
+    );
+  const result = await pipe("get a\nset b 1\n", { client });
+  assert.equal(result.output, "");
+  assert.equal(result.errors, "Error: Connection to the router closed\n");
+  assert.equal(result.status, 1);
+  assert.equal(client.data.size, 0);
+});
+
+Deno.test("KvndbConsole.addCommand() adds a program's own command", async () => {
+  const client = new FakeClient();
+  const output = collector();
+  const kvndb = new KvndbConsole(client, {
+    input: stream(
+      "set a 1\nincr a\nincr a\nplus1 a\nincr\nincr a b c\nget a\n",
+    ),
+    output: output.stream,
+    interactive: false,
+  });
+  kvndb.addCommand({
+    name: "incr",
+    aliases: ["plus1"],
+    usage: "incr KEY [BY]",
+    help: "Adds BY (default 1) to a numeric value.",
+    minArgs: 1,
+    maxArgs: 2,
+    async run([key, by = "1"], ctx) {
+      const value = Number(await ctx.client.get(key!) ?? 0) + Number(by);
+      await ctx.client.set(key!, String(value));
+      await ctx.print(String(value));
+    },
+  });
+  const status = await kvndb.run();
+  assert.equal(
+    output.text(),
+    "2\n3\n4\nError: usage: incr KEY [BY]\nError: usage: incr KEY [BY]\n4\n",
+  );
+  assert.equal(status, 1);
+  assert.ok(kvndb.commands.some((command) => command.name === "incr"));
+});
+
+Deno.test("KvndbConsole.addCommand() replaces a built-in command with its aliases", async () => {
+  const output = collector();
+  const kvndb = new KvndbConsole(new FakeClient(), {
+    output: output.stream,
+    interactive: false,
+  });
+  kvndb.addCommand({
+    name: "get",
+    usage: "get KEY",
+    help: "Always says no.",
+    run() {
+      throw new UsageError();
+    },
+  });
+  assert.equal(await kvndb.execute("get a"), false);
+  assert.equal(await kvndb.execute("show a"), false);
+  assert.equal(
+    output.text(),
+    "Error: usage: get KEY\nError: Unknown command 'show' (type help for the list)\n",
+  );
+  assert.equal(
+    kvndb.commands.filter((command) => command.name === "get").length,
+    1,
+  );
+});
+
+Deno.test("runConsole() shows a banner, prompts and confirms writes when interactive", async () => {
+  const output = collector();
+  const status = await runConsole(new FakeClient(), {
+    input: stream("set a 1\nget a\nget b\n"),
+    output: output.stream,
+    interactive: true,
+    banner: "Connected to test",
+  });
+  assert.equal(status, 0);
+  assert.equal(
+    output.text(),
+    "Connected to test\nkvndb> OK\nkvndb> 1\nkvndb> Error: Key 'b' not found!\nkvndb> \n",
+  );
+});

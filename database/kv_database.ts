@@ -1,0 +1,971 @@
+/**
+ * The Deno KV backend (`kv`): a local SQLite file, `:memory:`, or a remote
+ * database over KV Connect. Data survives restarts, and the node's place in
+ * the write stream (`applied`) commits in the same atomic operation as the
+ * data it covers, so the two agree after a crash.
+ *
+ * Storage layout (all keys are Deno KV tuples):
+ *
+ * - `["d", k]`: the entry of KVNDB key `k`. Its value is a `Uint8Array`
+ *   holding a 9-byte header (a kind byte, then the version as a big-endian
+ *   u64) followed either by the value itself (kind 0, values up to
+ *   {@linkcode INLINE_MAX_BYTES}) or by the value's size as a u32 (kind 1).
+ * - `["c", k, i]`: chunk `i` of a kind 1 value, 64 KiB each, the last one
+ *   shorter. Chunks are only ever written in the same atomic operation as
+ *   their entry, so every chunk carries its entry's versionstamp; a reader
+ *   that sees matching versionstamps has a whole value.
+ * - `["s"]`: the {@linkcode DatabaseState}: `complete` (1 byte), `applied`
+ *   (big-endian u64), then the cluster id.
+ *
+ * `k` is the KVNDB key re-packed seven bits to a byte, each byte with its top
+ * bit set (see {@linkcode encodeKey}). Deno KV escapes every 0x00 byte of a
+ * `Uint8Array` key part into two bytes, so a 1024-byte key of zeros would not
+ * fit its 2 KiB key limit; the packed form never contains 0x00, costs one
+ * byte in eight, and keeps byte order, so ranges of `["d", k]` list KVNDB keys
+ * in byte order.
+ *
+ * @module
+ */
+
+import {
+  checkKey,
+  checkValue,
+  InvalidArgumentError,
+  MAX_KEY_SIZE,
+  MAX_VALUE_SIZE,
+  type SyncEntry,
+  type Write,
+  WriteOp,
+} from "../protocol/mod.ts";
+import { toBinary } from "./_binary_key.ts";
+import type {
+  Database,
+  DatabaseState,
+  KeysQuery,
+  SnapshotOptions,
+  StoredEntry,
+} from "./types.ts";
+
+// Deno KV's limits, as measured on Deno 2.9.6 (the messages quoted are what it
+// throws one past each limit). A KV Connect server applies the same defaults.
+
+/** Bytes in one value: "Value too large (max 65536 bytes)". A `Uint8Array` is stored raw, so this is its length. */
+const KV_MAX_VALUE_BYTES = 65_536;
+/** Bytes in one encoded key, for writes: "Key too large for write (max 2048 bytes)". */
+const KV_MAX_KEY_BYTES = 2_048;
+/** Mutations in one atomic operation: "Too many mutations (max 1000)". */
+const KV_MAX_MUTATIONS = 1_000;
+/**
+ * Bytes in one atomic operation: "Total mutation size too large (max 819200
+ * bytes)". A set counts its encoded key twice plus its value; a delete counts
+ * its key once.
+ */
+const KV_MAX_MUTATION_BYTES = 819_200;
+/** Bytes of the keys of the sets in one atomic operation: "Total key size too large (max 81920 bytes)". Deletes do not count. */
+const KV_MAX_SET_KEY_BYTES = 81_920;
+/** Keys in one `getMany`: "Too many ranges (max 10)". */
+const KV_MAX_GET_MANY = 10;
+// Also measured, and the reason apply() and merge() use no versionstamp
+// checks: "Too many checks (max 100)" would cap a group commit at 100 keys.
+
+/** Bytes of the entry header: kind (1) and version (8). */
+const HEADER_BYTES = 9;
+/** The largest value stored inside its entry; larger ones go to chunks. */
+const INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES - HEADER_BYTES;
+/** Bytes in a chunk (the last one of a value may be shorter). */
+const CHUNK_BYTES = KV_MAX_VALUE_BYTES;
+/** The entry kind of a value stored inline. */
+const KIND_INLINE = 0;
+/** The entry kind of a value stored in chunks. */
+const KIND_CHUNKED = 1;
+
+/** The key part under which entries live. */
+const DATA = "d";
+/** The key part under which chunks live. */
+const CHUNK = "c";
+/** The key of the state. */
+const STATE_KEY: Deno.KvKey = ["s"];
+
+// Encoded sizes of our keys, for the per-operation budgets. Deno KV encodes a
+// string part as 0x02, its bytes, 0x00; a byte part as 0x01, its bytes (0x00
+// escaped, which a packed key never contains), 0x00; a number as 0x21 and 8
+// bytes.
+/** Bytes of `["d", k]` beyond the packed key's own. */
+const ENTRY_KEY_OVERHEAD = 3 + 2;
+/** Bytes of `["c", k, i]` beyond the packed key's own. */
+const CHUNK_KEY_OVERHEAD = 3 + 2 + 9;
+/** Bytes of `["s"]`. */
+const STATE_KEY_BYTES = 3;
+/** Bytes of the state before the cluster id: complete (1) and applied (8). */
+const STATE_HEADER_BYTES = 9;
+
+/**
+ * Entries fetched per round trip when listing. Entries carry their values (up
+ * to 64 KiB each), so this bounds what one batch holds to 16 MiB.
+ */
+const LIST_BATCH_SIZE = 256;
+/** `getMany` calls in flight at once while reading entries before a write. */
+const READ_CONCURRENCY = 16;
+
+// Every write must fit an atomic operation of its own, beside the state (its
+// cluster id aside), or apply() could never commit it. The worst case: a
+// maximal key, its entry and all its chunks set, and as many deletes.
+{
+  const packed = Math.ceil(MAX_KEY_SIZE * 8 / 7);
+  const chunks = Math.ceil(MAX_VALUE_SIZE / CHUNK_BYTES);
+  const entryKey = packed + ENTRY_KEY_OVERHEAD;
+  const chunkKey = packed + CHUNK_KEY_OVERHEAD;
+  const setKeys = entryKey + chunks * chunkKey + STATE_KEY_BYTES;
+  const bytes = 2 * setKeys + HEADER_BYTES + 4 + MAX_VALUE_SIZE +
+    chunks * chunkKey + STATE_HEADER_BYTES;
+  if (
+    chunkKey > KV_MAX_KEY_BYTES || 1 + chunks > KV_MAX_GET_MANY ||
+    2 + 2 * chunks > KV_MAX_MUTATIONS || setKeys > KV_MAX_SET_KEY_BYTES ||
+    bytes > KV_MAX_MUTATION_BYTES
+  ) {
+    throw new Error("MAX_KEY_SIZE or MAX_VALUE_SIZE outgrew Deno KV's limits");
+  }
+}
+
+/** What an entry says about the value stored under a key. */
+interface EntryInfo {
+  /** The value's version. */
+  version: number;
+  /** How many chunks it has (0 when inline). */
+  chunks: number;
+}
+
+/** The mutations that store (or delete) one key, and what they cost. */
+interface KeyPlan {
+  /** Sets, in order. */
+  sets: [Deno.KvKey, Uint8Array][];
+  /** Deletes. */
+  deletes: Deno.KvKey[];
+  /** What the key holds once committed; `null` once deleted. */
+  after: EntryInfo | null;
+  /** Its cost against the per-operation limits. */
+  cost: Cost;
+}
+
+/** A cost against the per-operation limits. */
+interface Cost {
+  /** Mutations. */
+  mutations: number;
+  /** Bytes, counted as Deno KV counts them. */
+  bytes: number;
+  /** Bytes of the keys of sets. */
+  setKeyBytes: number;
+}
+
+/**
+ * A database in Deno KV.
+ *
+ * The node owns its database: it calls one method at a time and nothing else
+ * writes to the KV store. `apply()` and `merge()` rely on that: they read the
+ * entries they are about to replace (to learn their versions and chunks) and
+ * then write without versionstamp checks.
+ *
+ * @example A database in a temporary file
+ * ```ts
+ * import { KvDatabase } from "./kv_database.ts";
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using db = await KvDatabase.open(`${dir}/kvndb.sqlite3`);
+ *   const key = new TextEncoder().encode("a");
+ *   await db.apply([{ seq: 1, op: 1, key, value: new Uint8Array([49]) }]);
+ *   console.log((await db.state()).applied); // 1
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class KvDatabase implements Database {
+  /** The backend's name. */
+  readonly kind = "kv";
+  #kv: Deno.Kv;
+  #closed = false;
+  // The node owns the store, so the state read once stays true until we
+  // write it; caching it saves a read on every apply().
+  #state: DatabaseState | null = null;
+
+  /**
+   * Wraps an open Deno KV handle, which the database then owns and closes.
+   *
+   * @param kv The handle.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = new KvDatabase(await Deno.openKv(":memory:"));
+   * console.log(db.kind); // kv
+   * ```
+   */
+  constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /**
+   * Opens a database in Deno KV.
+   *
+   * @param path A file path, `:memory:`, or a KV Connect URL (`https://…`;
+   *   Deno reads the token from `DENO_KV_ACCESS_TOKEN`). Omitted, Deno's
+   *   default store for the script.
+   * @returns The database.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * console.log(await db.count()); // 0
+   * ```
+   */
+  static async open(path?: string): Promise<KvDatabase> {
+    return new KvDatabase(await Deno.openKv(path));
+  }
+
+  /**
+   * Reads the persisted state.
+   *
+   * @returns The state; an empty cluster id, 0 and `true` if never set.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * console.log((await db.state()).complete); // true
+   * ```
+   */
+  async state(): Promise<DatabaseState> {
+    if (this.#state === null) {
+      const entry = await this.#kv.get(STATE_KEY);
+      this.#state = entry.value === null
+        ? { clusterId: new Uint8Array(0), applied: 0, complete: true }
+        : decodeState(bytesOf(entry.value, STATE_KEY));
+    }
+    return { ...this.#state, clusterId: this.#state.clusterId.slice() };
+  }
+
+  /**
+   * Replaces the persisted state.
+   *
+   * @param state The new state.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * await db.setState({ clusterId: new Uint8Array([1]), applied: 5, complete: false });
+   * console.log((await db.state()).applied); // 5
+   * ```
+   */
+  async setState(state: DatabaseState): Promise<void> {
+    const copy = { ...state, clusterId: state.clusterId.slice() };
+    await this.#kv.set(STATE_KEY, encodeState(copy));
+    this.#state = copy;
+  }
+
+  /**
+   * Reads one key.
+   *
+   * @param key The key.
+   * @returns Its value and version, or `null` when absent.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * console.log(await db.get(new Uint8Array([97]))); // null
+   * ```
+   */
+  async get(key: Uint8Array): Promise<StoredEntry | null> {
+    // No such key can have been stored, and a longer one might exceed Deno
+    // KV's key limit.
+    if (key.length === 0 || key.length > MAX_KEY_SIZE) return null;
+    const packed = encodeKey(key);
+    return await this.#readValue(packed, await this.#kv.get([DATA, packed]));
+  }
+
+  /**
+   * Applies writes in order and sets `applied` to the last one's `seq`,
+   * packing them into as few atomic operations as Deno KV's limits allow
+   * (group commit). Each operation also stores the state, with `applied` at
+   * the last `seq` it holds, so data and state agree after a crash.
+   *
+   * @param writes The writes, in ascending `seq`.
+   * @throws {TooLargeError} When a key or value exceeds the protocol's limits; nothing is written then.
+   * @throws {InvalidArgumentError} When a key is empty or a set lacks its value.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * const key = new Uint8Array([97]);
+   * await db.apply([
+   *   { seq: 1, op: 1, key, value: new Uint8Array(100_000) },
+   *   { seq: 2, op: 2, key },
+   * ]);
+   * console.log((await db.state()).applied, await db.count()); // 2 0
+   * ```
+   */
+  async apply(writes: Write[]): Promise<void> {
+    for (const write of writes) {
+      checkKey(write.key);
+      if (write.op === WriteOp.SET) {
+        if (write.value === undefined) {
+          throw new InvalidArgumentError(`Write ${write.seq} sets no value`);
+        }
+        checkValue(write.value);
+      } else if (write.op !== WriteOp.DELETE) {
+        throw new InvalidArgumentError(
+          `Write ${write.seq} has unknown operation ${write.op}`,
+        );
+      }
+    }
+    if (writes.length === 0) return;
+    const state = await this.state();
+    const batch = new Batch(await this.#readInfo(writes.map((w) => w.key)), {
+      mutations: 1,
+      bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + state.clusterId.length,
+      setKeyBytes: STATE_KEY_BYTES,
+    });
+    for (const write of writes) {
+      const value = write.op === WriteOp.SET ? write.value! : null;
+      if (!batch.add(write.key, value, write.seq)) {
+        await this.#commit(batch, state);
+        if (!batch.add(write.key, value, write.seq)) {
+          throw new Error(
+            `Write ${write.seq} does not fit a Deno KV operation`,
+          );
+        }
+      }
+    }
+    await this.#commit(batch, state);
+  }
+
+  /**
+   * Stores snapshot entries, each only where the key is absent or holds an
+   * older version, grouped into as few atomic operations as the limits allow.
+   * Leaves the state alone.
+   *
+   * @param entries The entries.
+   * @throws {TooLargeError} When a key or value exceeds the protocol's limits; nothing is written then.
+   * @throws {InvalidArgumentError} When a key is empty.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * const key = new Uint8Array([97]);
+   * await db.merge([{ key, value: new Uint8Array([2]), version: 2 }]);
+   * await db.merge([{ key, value: new Uint8Array([1]), version: 1 }]);
+   * console.log((await db.get(key))?.version); // 2
+   * ```
+   */
+  async merge(entries: SyncEntry[]): Promise<void> {
+    for (const entry of entries) {
+      checkKey(entry.key);
+      checkValue(entry.value);
+    }
+    if (entries.length === 0) return;
+    const batch = new Batch(
+      await this.#readInfo(entries.map((e) => e.key)),
+      emptyCost(),
+    );
+    for (const entry of entries) {
+      const current = batch.current(entry.key);
+      if (current !== null && current.version >= entry.version) continue;
+      if (!batch.add(entry.key, entry.value, entry.version)) {
+        await this.#commit(batch, null);
+        if (!batch.add(entry.key, entry.value, entry.version)) {
+          throw new Error(
+            `Entry of version ${entry.version} does not fit a Deno KV operation`,
+          );
+        }
+      }
+    }
+    await this.#commit(batch, null);
+  }
+
+  /**
+   * Lists keys in byte order.
+   *
+   * @param query The prefix, the key to start after, and the page's limits.
+   * @returns The keys; stops before the one that would pass `maxBytes`.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * const none = new Uint8Array(0);
+   * console.log(await db.keys({ prefix: none, after: none, limit: 10, maxBytes: 1024 })); // []
+   * ```
+   */
+  async keys(query: KeysQuery): Promise<Uint8Array[]> {
+    if (query.limit <= 0) return [];
+    // Keys with the prefix run from the prefix itself up to its successor;
+    // a cursor past the prefix moves the start up.
+    const fromAfter = query.after.length > 0 &&
+      compareBytes(query.after, query.prefix) >= 0;
+    const from = fromAfter ? query.after : query.prefix;
+    const end = successor(query.prefix);
+    if (end !== null && compareBytes(from, end) >= 0) return [];
+    const start = encodeKey(from);
+    const after = fromAfter ? start : null;
+    // One more than the limit, for the cursor's own key.
+    const wanted = Number.isFinite(query.limit) ? query.limit + 1 : undefined;
+    const iterator = this.#kv.list(
+      selector(start, end === null ? null : encodeKey(end)),
+      {
+        limit: wanted,
+        batchSize: Math.min(wanted ?? LIST_BATCH_SIZE, LIST_BATCH_SIZE),
+      },
+    );
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    for await (const entry of iterator) {
+      const packed = packedKeyOf(entry.key);
+      if (after !== null && compareBytes(packed, after) === 0) continue;
+      const key = decodeKey(packed);
+      if (out.length >= query.limit || bytes + key.length > query.maxBytes) {
+        break;
+      }
+      out.push(key);
+      bytes += key.length;
+    }
+    return out;
+  }
+
+  /**
+   * Counts the keys, by listing them all.
+   *
+   * @returns How many keys there are.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * console.log(await db.count()); // 0
+   * ```
+   */
+  async count(): Promise<number> {
+    let count = 0;
+    const iterator = this.#kv.list({ prefix: [DATA] }, {
+      batchSize: LIST_BATCH_SIZE,
+    });
+    for await (const _ of iterator) count++;
+    return count;
+  }
+
+  /**
+   * Removes every key, with its chunks, in as many atomic operations as the
+   * limits need. Leaves the state alone. Not atomic: after a crash part of the
+   * data may remain, but never an entry without its chunks.
+   *
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * await db.apply([{ seq: 1, op: 1, key: new Uint8Array([97]), value: new Uint8Array(0) }]);
+   * await db.clear();
+   * console.log(await db.count(), (await db.state()).applied); // 0 1
+   * ```
+   */
+  async clear(): Promise<void> {
+    let atomic = this.#kv.atomic();
+    let mutations = 0;
+    let bytes = 0;
+    const iterator = this.#kv.list<Uint8Array>({ prefix: [DATA] }, {
+      batchSize: LIST_BATCH_SIZE,
+    });
+    for await (const entry of iterator) {
+      const packed = packedKeyOf(entry.key);
+      const chunks = decodeInfo(bytesOf(entry.value, entry.key)).chunks;
+      const entryBytes = packed.length + ENTRY_KEY_OVERHEAD +
+        chunks * (packed.length + CHUNK_KEY_OVERHEAD);
+      if (
+        mutations + 1 + chunks > KV_MAX_MUTATIONS ||
+        bytes + entryBytes > KV_MAX_MUTATION_BYTES
+      ) {
+        await commitOrThrow(atomic);
+        atomic = this.#kv.atomic();
+        mutations = 0;
+        bytes = 0;
+      }
+      // An entry goes with its chunks, so that no entry outlives them.
+      atomic.delete(entry.key);
+      for (let i = 0; i < chunks; i++) atomic.delete([CHUNK, packed, i]);
+      mutations += 1 + chunks;
+      bytes += entryBytes;
+    }
+    if (mutations > 0) await commitOrThrow(atomic);
+  }
+
+  /**
+   * Iterates over every entry in byte order of keys, in chunks of at most
+   * `chunkBytes` bytes of keys and values (a single larger entry travels
+   * alone). Lists the store in batches, so memory stays flat however many
+   * keys there are. Not a point-in-time snapshot: a write applied meanwhile
+   * may or may not show, but every value is whole.
+   *
+   * @param options The chunk size.
+   * @returns The chunks.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * for await (const chunk of db.snapshot({ chunkBytes: 65536 })) console.log(chunk.length);
+   * ```
+   */
+  async *snapshot(options: SnapshotOptions): AsyncGenerator<SyncEntry[]> {
+    let chunk: SyncEntry[] = [];
+    let bytes = 0;
+    const iterator = this.#kv.list<Uint8Array>({ prefix: [DATA] }, {
+      batchSize: LIST_BATCH_SIZE,
+    });
+    for await (const entry of iterator) {
+      const packed = packedKeyOf(entry.key);
+      const stored = await this.#readValue(packed, entry);
+      // Deleted since the listing read it.
+      if (stored === null) continue;
+      const key = decodeKey(packed);
+      const size = key.length + stored.value.length;
+      if (chunk.length > 0 && bytes + size > options.chunkBytes) {
+        yield chunk;
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push({ key, value: stored.value, version: stored.version });
+      bytes += size;
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+
+  /**
+   * Closes the Deno KV handle. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * const db = await KvDatabase.open(":memory:");
+   * await db.close();
+   * await db.close();
+   * ```
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#kv.close();
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Closes the database; for `await using`.
+   *
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /**
+   * Turns an entry read from `["d", packed]` into the value it describes,
+   * fetching its chunks if it has any.
+   */
+  async #readValue(
+    packed: Uint8Array,
+    entry: Deno.KvEntryMaybe<unknown>,
+  ): Promise<StoredEntry | null> {
+    while (true) {
+      if (entry.value === null) return null;
+      const bytes = bytesOf(entry.value, entry.key);
+      const { version, chunks } = decodeInfo(bytes);
+      if (chunks === 0) {
+        return { value: bytes.subarray(HEADER_BYTES), version };
+      }
+      const size = readU32(bytes, HEADER_BYTES);
+      // One getMany is one snapshot read; the versionstamps prove it anyway,
+      // since a value's chunks commit with its entry and no other way.
+      const keys: Deno.KvKey[] = [[DATA, packed]];
+      for (let i = 0; i < chunks; i++) keys.push([CHUNK, packed, i]);
+      const [again, ...parts] = await this.#kv.getMany<unknown[]>(keys);
+      if (again!.versionstamp !== entry.versionstamp) {
+        // Rewritten between the two reads: start over from the new entry.
+        entry = again!;
+        continue;
+      }
+      const value = new Uint8Array(size);
+      let offset = 0;
+      for (const [i, part] of parts.entries()) {
+        const chunk = part.versionstamp === entry.versionstamp
+          ? bytesOf(part.value, part.key)
+          : null;
+        // The entry stood still, so its chunks did too: a mismatch means the
+        // store was changed behind KVNDB's back.
+        if (chunk?.length !== Math.min(CHUNK_BYTES, size - offset)) {
+          throw new Error(
+            `Chunk ${i} of a value of ${size} bytes is missing or stale in Deno KV`,
+          );
+        }
+        value.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return { value, version };
+    }
+  }
+
+  /** Reads what the store holds under each key, ten keys a round trip. */
+  async #readInfo(keys: Uint8Array[]): Promise<Map<string, KeyState>> {
+    const states = new Map<string, KeyState>();
+    for (const key of keys) {
+      const id = toBinary(key);
+      if (!states.has(id)) {
+        states.set(id, { packed: encodeKey(key), stored: null });
+      }
+    }
+    const all = [...states.values()];
+    const groups: KeyState[][] = [];
+    for (let i = 0; i < all.length; i += KV_MAX_GET_MANY) {
+      groups.push(all.slice(i, i + KV_MAX_GET_MANY));
+    }
+    // A window of reads at a time keeps at most that many entries' values
+    // (up to 64 KiB each) in memory, whatever the batch's size.
+    for (let i = 0; i < groups.length; i += READ_CONCURRENCY) {
+      await Promise.all(
+        groups.slice(i, i + READ_CONCURRENCY).map(async (group) => {
+          const entries = await this.#kv.getMany<unknown[]>(
+            group.map((s) => [DATA, s.packed]),
+          );
+          entries.forEach((entry, j) => {
+            if (entry.value !== null) {
+              group[j]!.stored = decodeInfo(bytesOf(entry.value, entry.key));
+            }
+          });
+        }),
+      );
+    }
+    return states;
+  }
+
+  /** Commits a batch's pending operation, with the state when given. */
+  async #commit(batch: Batch, state: DatabaseState | null): Promise<void> {
+    if (batch.empty) return;
+    const atomic = this.#kv.atomic();
+    for (const plan of batch.plans()) {
+      for (const [key, value] of plan.sets) atomic.set(key, value);
+      for (const key of plan.deletes) atomic.delete(key);
+    }
+    let next: DatabaseState | null = null;
+    if (state !== null) {
+      next = { ...state, applied: batch.lastVersion };
+      atomic.set(STATE_KEY, encodeState(next));
+    }
+    await commitOrThrow(atomic);
+    batch.committed();
+    if (next !== null) this.#state = next;
+  }
+}
+
+/** One key of a batch: its packed form and what the store holds for it. */
+interface KeyState {
+  /** The packed key. */
+  packed: Uint8Array;
+  /** What the store holds, as of the last commit; `null` when absent. */
+  stored: EntryInfo | null;
+}
+
+/**
+ * Writes grouped into one pending atomic operation at a time, one plan per
+ * key: a later write to a key replaces the earlier one's plan, since only the
+ * last one's result survives the operation anyway.
+ */
+class Batch {
+  #keys: Map<string, KeyState>;
+  #reserved: Cost;
+  #pending = new Map<string, KeyPlan>();
+  #cost: Cost;
+  #lastVersion = 0;
+
+  /**
+   * @param keys Every key the batch will write, with what the store holds.
+   * @param reserved What each operation needs beside the writes (the state).
+   */
+  constructor(keys: Map<string, KeyState>, reserved: Cost) {
+    this.#keys = keys;
+    this.#reserved = reserved;
+    this.#cost = { ...reserved };
+  }
+
+  get empty(): boolean {
+    return this.#pending.size === 0;
+  }
+
+  /** The version (or `seq`) of the last write added since the last commit. */
+  get lastVersion(): number {
+    return this.#lastVersion;
+  }
+
+  /** What a key holds once the pending operation commits. */
+  current(key: Uint8Array): EntryInfo | null {
+    const id = toBinary(key);
+    const plan = this.#pending.get(id);
+    return plan !== undefined ? plan.after : this.#keys.get(id)!.stored;
+  }
+
+  /**
+   * Plans a write into the pending operation; `false` when it would break a
+   * limit, and the operation must be committed first.
+   */
+  add(key: Uint8Array, value: Uint8Array | null, version: number): boolean {
+    const id = toBinary(key);
+    const state = this.#keys.get(id)!;
+    const plan = planWrite(state, value, version);
+    const replaced = this.#pending.get(id)?.cost ?? emptyCost();
+    const cost: Cost = {
+      mutations: this.#cost.mutations - replaced.mutations +
+        plan.cost.mutations,
+      bytes: this.#cost.bytes - replaced.bytes + plan.cost.bytes,
+      setKeyBytes: this.#cost.setKeyBytes - replaced.setKeyBytes +
+        plan.cost.setKeyBytes,
+    };
+    if (!fits(cost)) return false;
+    this.#pending.set(id, plan);
+    this.#cost = cost;
+    this.#lastVersion = version;
+    return true;
+  }
+
+  plans(): IterableIterator<KeyPlan> {
+    return this.#pending.values();
+  }
+
+  /** Records the pending operation as committed and starts a new one. */
+  committed(): void {
+    for (const [id, plan] of this.#pending) {
+      this.#keys.get(id)!.stored = plan.after;
+    }
+    this.#pending.clear();
+    this.#cost = { ...this.#reserved };
+  }
+}
+
+/** The cost of nothing. */
+function emptyCost(): Cost {
+  return { mutations: 0, bytes: 0, setKeyBytes: 0 };
+}
+
+/** Whether an atomic operation of this cost stays within Deno KV's limits. */
+function fits(cost: Cost): boolean {
+  return cost.mutations <= KV_MAX_MUTATIONS &&
+    cost.bytes <= KV_MAX_MUTATION_BYTES &&
+    cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES;
+}
+
+/**
+ * Plans the mutations that leave `value` (or nothing) under a key: its entry,
+ * its chunks, and deletes for the chunks of the stored value it does not
+ * overwrite.
+ */
+function planWrite(
+  state: KeyState,
+  value: Uint8Array | null,
+  version: number,
+): KeyPlan {
+  const { packed, stored } = state;
+  const entryKey: Deno.KvKey = [DATA, packed];
+  const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
+  const chunkKeyBytes = packed.length + CHUNK_KEY_OVERHEAD;
+  const sets: [Deno.KvKey, Uint8Array][] = [];
+  const deletes: Deno.KvKey[] = [];
+  const cost = emptyCost();
+  let chunks = 0;
+  if (value === null) {
+    deletes.push(entryKey);
+    cost.bytes += entryKeyBytes;
+  } else {
+    const entry = value.length <= INLINE_MAX_BYTES
+      ? encodeInlineEntry(version, value)
+      : encodeChunkedEntry(version, value.length);
+    sets.push([entryKey, entry]);
+    cost.bytes += 2 * entryKeyBytes + entry.length;
+    cost.setKeyBytes += entryKeyBytes;
+    if (value.length > INLINE_MAX_BYTES) {
+      chunks = Math.ceil(value.length / CHUNK_BYTES);
+      for (let i = 0; i < chunks; i++) {
+        // A copy: the caller's buffer may change before the commit.
+        const chunk = value.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
+        sets.push([[CHUNK, packed, i], chunk]);
+        cost.bytes += 2 * chunkKeyBytes + chunk.length;
+        cost.setKeyBytes += chunkKeyBytes;
+      }
+    }
+  }
+  for (let i = chunks; i < (stored?.chunks ?? 0); i++) {
+    deletes.push([CHUNK, packed, i]);
+    cost.bytes += chunkKeyBytes;
+  }
+  cost.mutations = sets.length + deletes.length;
+  return {
+    sets,
+    deletes,
+    after: value === null ? null : { version, chunks },
+    cost,
+  };
+}
+
+/** Commits an atomic operation that has no checks, so cannot be refused. */
+async function commitOrThrow(atomic: Deno.AtomicOperation): Promise<void> {
+  const result = await atomic.commit();
+  if (!result.ok) throw new Error("Deno KV refused an unchecked commit");
+}
+
+/** Encodes the entry of a value stored inline: the header, then a copy of the value. */
+function encodeInlineEntry(version: number, value: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + value.length);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, KIND_INLINE);
+  view.setBigUint64(1, BigInt(version));
+  out.set(value, HEADER_BYTES);
+  return out;
+}
+
+/** Encodes the entry of a value stored in chunks: the header, then the size. */
+function encodeChunkedEntry(version: number, size: number): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + 4);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, KIND_CHUNKED);
+  view.setBigUint64(1, BigInt(version));
+  view.setUint32(HEADER_BYTES, size);
+  return out;
+}
+
+/** Reads an entry's version and chunk count. */
+function decodeInfo(entry: Uint8Array): EntryInfo {
+  const version = readU64(entry, 1);
+  if (entry[0] === KIND_INLINE) return { version, chunks: 0 };
+  if (entry[0] === KIND_CHUNKED) {
+    return {
+      version,
+      chunks: Math.ceil(readU32(entry, HEADER_BYTES) / CHUNK_BYTES),
+    };
+  }
+  throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
+}
+
+/** Encodes the state: complete, applied, cluster id. */
+function encodeState(state: DatabaseState): Uint8Array {
+  const out = new Uint8Array(9 + state.clusterId.length);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, state.complete ? 1 : 0);
+  view.setBigUint64(1, BigInt(state.applied));
+  out.set(state.clusterId, 9);
+  return out;
+}
+
+/** Decodes the state. */
+function decodeState(bytes: Uint8Array): DatabaseState {
+  return {
+    complete: bytes[0] === 1,
+    applied: readU64(bytes, 1),
+    clusterId: bytes.slice(9),
+  };
+}
+
+/** Reads a big-endian u64 that fits a JavaScript number. */
+function readU64(bytes: Uint8Array, offset: number): number {
+  return Number(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+      .getBigUint64(offset),
+  );
+}
+
+/** Reads a big-endian u32. */
+function readU32(bytes: Uint8Array, offset: number): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    .getUint32(offset);
+}
+
+/** Checks that a stored value is bytes, as everything KVNDB writes is. */
+function bytesOf(value: unknown, key: Deno.KvKey): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new Error(
+      `Deno KV entry ${Deno.inspect(key)} is not KVNDB data (not bytes)`,
+    );
+  }
+  return value;
+}
+
+/** Takes the packed key out of `["d", packed]`. */
+function packedKeyOf(key: Deno.KvKey): Uint8Array {
+  const part = key[1];
+  if (!(part instanceof Uint8Array)) {
+    throw new Error(`Deno KV key ${Deno.inspect(key)} is not a KVNDB key`);
+  }
+  return part;
+}
+
+/**
+ * Packs key bytes seven bits to a byte, each with its top bit set: no byte is
+ * 0x00 (which Deno KV would escape into two), and byte order is kept, since
+ * the packed bits are the key's bits in order, padded with zeros. The length
+ * is ⌈8n/7⌉, which grows strictly with n, so the key's length can be
+ * recovered.
+ */
+function encodeKey(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(key.length * 8 / 7));
+  let bits = 0;
+  let pending = 0;
+  let o = 0;
+  for (const byte of key) {
+    pending = (pending << 8) | byte;
+    bits += 8;
+    while (bits >= 7) {
+      bits -= 7;
+      out[o++] = 0x80 | ((pending >>> bits) & 0x7f);
+    }
+    pending &= (1 << bits) - 1;
+  }
+  if (bits > 0) out[o] = 0x80 | ((pending << (7 - bits)) & 0x7f);
+  return out;
+}
+
+/** Unpacks a key packed by {@linkcode encodeKey}. */
+function decodeKey(packed: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.floor(packed.length * 7 / 8));
+  let bits = 0;
+  let pending = 0;
+  let o = 0;
+  for (const byte of packed) {
+    pending = (pending << 7) | (byte & 0x7f);
+    bits += 7;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (pending >>> bits) & 0xff;
+      pending &= (1 << bits) - 1;
+    }
+  }
+  return out;
+}
+
+/** The selector for packed keys from `start` (inclusive) to `end` (exclusive, or the last key). */
+function selector(
+  start: Uint8Array,
+  end: Uint8Array | null,
+): Deno.KvListSelector {
+  if (end !== null) return { start: [DATA, start], end: [DATA, end] };
+  if (start.length > 0) return { prefix: [DATA], start: [DATA, start] };
+  return { prefix: [DATA] };
+}
+
+/** The least key greater than every key that starts with `prefix`; `null` when there is none. */
+function successor(prefix: Uint8Array): Uint8Array | null {
+  let end = prefix.length;
+  while (end > 0 && prefix[end - 1] === 0xff) end--;
+  if (end === 0) return null;
+  const out = prefix.slice(0, end);
+  out[end - 1] = prefix[end - 1]! + 1;
+  return out;
+}
+
+/** Compares byte strings in byte order. */
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,626 @@
+/**
+ * A database node: connects to the router, applies its writes in sequence
+ * order, answers its reads, and takes part in syncs as target or source.
+ * Reconnects with backoff when the router goes away.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  AuthError,
+  connect as connectTransport,
+  ConnectionClosedError,
+  decodeGet,
+  decodeJoined,
+  decodeKeys,
+  decodeSyncChunk,
+  decodeU64,
+  decodeWrite,
+  DEFAULT_KEYS_LIMIT,
+  DEFAULT_PORT,
+  describeEndpoint,
+  encodeJoin,
+  encodeKeyPage,
+  encodeOpaque,
+  encodeSyncChunk,
+  encodeU64,
+  encodeValue,
+  type Endpoint,
+  ErrorCode,
+  expect,
+  type Frame,
+  FramedConnection,
+  handshake,
+  JoinMode,
+  KvndbError,
+  MAX_KEY_SIZE,
+  MAX_PAGE_BYTES,
+  Opcode,
+  opcodeName,
+  ProtocolError,
+  Role,
+  type SyncEntry,
+  toKvndbError,
+  VersionMismatchError,
+  type Write,
+  WriteOp,
+} from "../protocol/mod.ts";
+import { toBinary } from "./_binary_key.ts";
+import type { Database } from "./types.ts";
+
+const log = getLogger(["kvndb", "database"]);
+
+/** Options for {@linkcode DatabaseNode.start}. */
+export interface DatabaseNodeOptions {
+  /** The backend that holds the data. The node closes it when it stops. */
+  database: Database;
+  /** The router's endpoint. Defaults to TCP `127.0.0.1:54565`. */
+  endpoint?: Endpoint;
+  /** Shorthand for a TCP endpoint's host. */
+  hostname?: string;
+  /** Shorthand for a TCP endpoint's port. */
+  port?: number;
+  /** The router's password. */
+  password?: string;
+  /** Clear the data and copy it from another database on the first join (`--reset`). */
+  reset?: boolean;
+  /** Seconds to pause after each sync chunk received (`--reset-sleep`), to spare live traffic. */
+  resetSleep?: number;
+  /** Bytes of entries per sync chunk this node sends as a source. Defaults to 256 KiB. */
+  syncChunkBytes?: number;
+  /** Backoff between reconnection attempts, in ms. Defaults to 100 ms up to 5 s. */
+  backoff?: { min: number; max: number };
+  /** Router silence after which the node reconnects, in ms. Defaults to 10 s. */
+  heartbeatTimeout?: number;
+}
+
+/** What a node is doing. */
+export type NodeStatus =
+  | "connecting"
+  | "joining"
+  | "replaying"
+  | "syncing"
+  | "ready"
+  | "stopped";
+
+type Task =
+  | { kind: "write"; write: Write }
+  | { kind: "chunk"; id: number; entries: SyncEntry[] }
+  | { kind: "end"; id: number };
+
+/** Errors after which reconnecting cannot help. */
+function isFatal(error: unknown): boolean {
+  return error instanceof AuthError || error instanceof VersionMismatchError ||
+    (error instanceof KvndbError && error.code === ErrorCode.CLUSTER_MISMATCH);
+}
+
+/**
+ * A database node connected to a router.
+ *
+ * @example
+ * ```ts ignore
+ * import { DatabaseNode, MemoryDatabase } from "./mod.ts";
+ * await using node = DatabaseNode.start({ database: new MemoryDatabase(), port: 54565 });
+ * await node.ready();
+ * ```
+ */
+export class DatabaseNode implements AsyncDisposable {
+  #options: DatabaseNodeOptions;
+  #db: Database;
+  #endpoint: Endpoint;
+  #status: NodeStatus = "connecting";
+  #conn?: FramedConnection;
+  #closing = false;
+  #resetPending: boolean;
+  #applied = 0;
+  #tasks: Task[] = [];
+  #working = false;
+  #tombstones?: Map<string, number>;
+  #syncId = 0;
+  #sources = new Map<number, { acks: number; wake?: () => void }>();
+  #appliedWaiters: { seq: number; resolve: () => void }[] = [];
+  #keysCount = 0;
+  #keysCountedAt = -Infinity;
+  #readyWaiters: PromiseWithResolvers<void>[] = [];
+  #stopped = Promise.withResolvers<unknown>();
+  #loop: Promise<void>;
+
+  private constructor(options: DatabaseNodeOptions) {
+    this.#options = options;
+    this.#db = options.database;
+    this.#resetPending = options.reset ?? false;
+    this.#endpoint = options.endpoint ?? {
+      type: "tcp",
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? DEFAULT_PORT,
+    };
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Starts a node: it connects (and keeps reconnecting) in the background.
+   *
+   * @param options The backend, the router and the password.
+   * @returns The node.
+   * @example
+   * ```ts ignore
+   * import { DatabaseNode, MemoryDatabase } from "./mod.ts";
+   * const node = DatabaseNode.start({ database: new MemoryDatabase(), port: 54565 });
+   * await node.close();
+   * ```
+   */
+  static start(options: DatabaseNodeOptions): DatabaseNode {
+    return new DatabaseNode(options);
+  }
+
+  /** What the node is doing. */
+  get status(): NodeStatus {
+    return this.#status;
+  }
+
+  /** The highest sequence number applied. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /**
+   * Resolves when the node has stopped for good: with the error that stopped
+   * it (wrong password, another cluster's data), or `undefined` after `close()`.
+   */
+  get stopped(): Promise<unknown> {
+    return this.#stopped.promise;
+  }
+
+  /**
+   * Waits until the node serves reads.
+   *
+   * @param options An abort signal.
+   * @throws The error that stopped the node, if it stops first.
+   */
+  async ready(options?: { signal?: AbortSignal }): Promise<void> {
+    if (this.#status === "ready") return;
+    const waiter = Promise.withResolvers<void>();
+    this.#readyWaiters.push(waiter);
+    const signal = options?.signal;
+    const onAbort = () => waiter.reject(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const onStop = (reason: unknown) =>
+      waiter.reject(reason ?? new ConnectionClosedError("The node stopped"));
+    this.#stopped.promise.then(onStop);
+    try {
+      signal?.throwIfAborted();
+      await waiter.promise;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Disconnects and closes the backend. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#conn?.close();
+    }
+    await this.#loop;
+  }
+
+  /** Closes the node; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #setStatus(status: NodeStatus): void {
+    this.#status = status;
+    if (status === "ready") {
+      const waiters = this.#readyWaiters;
+      this.#readyWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+  }
+
+  async #run(): Promise<void> {
+    const backoff = this.#options.backoff ?? { min: 100, max: 5_000 };
+    let delay = backoff.min;
+    let fatal: unknown;
+    while (!this.#closing) {
+      this.#setStatus("connecting");
+      let joined = false;
+      try {
+        joined = await this.#session();
+      } catch (error) {
+        if (isFatal(error)) {
+          fatal = error;
+          log.error("Database stopped: {reason}", {
+            reason: (error as Error).message,
+          });
+          break;
+        }
+        if (!this.#closing) {
+          log.warn("Connection to the router at {endpoint} failed: {reason}", {
+            endpoint: describeEndpoint(this.#endpoint),
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        }
+      }
+      if (this.#closing) break;
+      delay = joined ? backoff.min : Math.min(delay * 2, backoff.max);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    this.#setStatus("stopped");
+    // Let queued work finish before the backend closes.
+    while (this.#working) await new Promise((r) => setTimeout(r, 5));
+    await this.#db.close();
+    this.#stopped.resolve(fatal);
+  }
+
+  /** One connection's life. Returns whether it got as far as joining. */
+  async #session(): Promise<boolean> {
+    const conn = new FramedConnection(await connectTransport(this.#endpoint));
+    this.#conn = conn;
+    if (this.#closing) conn.close();
+    try {
+      await handshake(conn, {
+        role: Role.DATABASE,
+        password: this.#options.password,
+      });
+      this.#setStatus("joining");
+      const state = await this.#db.state();
+      this.#applied = state.applied;
+      conn.send(encodeJoin({
+        clusterId: state.clusterId,
+        applied: state.applied,
+        reset: this.#resetPending,
+        complete: state.complete,
+      }));
+      const joinedFrame = expect(
+        await conn.readFrame({ timeout: 30_000 }),
+        Opcode.JOINED,
+      );
+      const joined = decodeJoined(joinedFrame.payload);
+      log.info("Joined the router at {endpoint} ({mode})", {
+        endpoint: describeEndpoint(this.#endpoint),
+        mode: ["ready", "replay", "full sync"][joined.mode] ?? joined.mode,
+      });
+      this.#tasks = [];
+      this.#sources.clear();
+      // Start with the join itself, before any write that follows it.
+      this.#working = true;
+      const prepared = this.#prepare(joined.mode, joined.clusterId, joined.from)
+        .finally(() => this.#working = false);
+      let lastSeen = performance.now();
+      conn.setHandler((frame) => {
+        lastSeen = performance.now();
+        try {
+          this.#onFrame(conn, frame);
+        } catch (error) {
+          const reason = toKvndbError(error);
+          log.error("Leaving the router: {reason}", { reason: reason.message });
+          conn.fail(reason);
+        }
+      });
+      await prepared;
+      this.#work(conn);
+      const timeout = this.#options.heartbeatTimeout ?? 10_000;
+      const watchdog = setInterval(() => {
+        if (performance.now() - lastSeen > timeout) {
+          log.warn("The router has been silent for {ms} ms: reconnecting", {
+            ms: timeout,
+          });
+          conn.close();
+        }
+      }, Math.min(1_000, timeout));
+      try {
+        const reason = await conn.closed;
+        if (reason instanceof KvndbError && isFatal(reason)) throw reason;
+        if (reason !== undefined && !this.#closing) {
+          log.warn("Disconnected from the router: {reason}", {
+            reason: reason instanceof Error ? reason.message : String(reason),
+          });
+        }
+      } finally {
+        clearInterval(watchdog);
+        for (const source of this.#sources.values()) source.wake?.();
+        this.#sources.clear();
+      }
+      return true;
+    } catch (error) {
+      if (error instanceof ConnectionClosedError) {
+        const cause = error.cause;
+        if (isFatal(cause)) throw cause;
+      }
+      throw error;
+    } finally {
+      conn.close();
+    }
+  }
+
+  async #prepare(mode: number, clusterId: Uint8Array, from: number) {
+    const state = await this.#db.state();
+    if (mode === JoinMode.FULL_SYNC) {
+      this.#setStatus("syncing");
+      await this.#db.clear();
+      this.#applied = from - 1;
+      await this.#db.setState({
+        clusterId: clusterId.slice(),
+        applied: this.#applied,
+        complete: false,
+      });
+      this.#tombstones = new Map();
+      log.info("Cleared; receiving a full copy (writes from {from} on)", {
+        from,
+      });
+      return;
+    }
+    this.#tombstones = undefined;
+    if (
+      state.clusterId.length !== clusterId.length ||
+      !state.clusterId.every((byte, i) => byte === clusterId[i])
+    ) {
+      await this.#db.setState({ ...state, clusterId: clusterId.slice() });
+    }
+    this.#resetPending = false;
+    this.#setStatus(mode === JoinMode.REPLAY ? "replaying" : "ready");
+  }
+
+  #onFrame(conn: FramedConnection, frame: Frame): void {
+    switch (frame.opcode) {
+      case Opcode.WRITE:
+        this.#enqueue(conn, {
+          kind: "write",
+          write: decodeWrite(frame.payload),
+        });
+        return;
+      case Opcode.GET:
+        this.#answerGet(conn, frame);
+        return;
+      case Opcode.KEYS:
+        this.#answerKeys(conn, frame);
+        return;
+      case Opcode.PING:
+        conn.send(encodeU64(Opcode.PONG, frame.id, this.#countKeys()));
+        return;
+      case Opcode.PONG:
+        return;
+      case Opcode.SYNC_CHUNK:
+        if (frame.id !== this.#syncId && this.#syncId !== 0) {
+          throw new ProtocolError(`SYNC_CHUNK for unknown sync ${frame.id}`);
+        }
+        this.#syncId = frame.id;
+        this.#enqueue(conn, {
+          kind: "chunk",
+          id: frame.id,
+          entries: decodeSyncChunk(frame.payload),
+        });
+        return;
+      case Opcode.SYNC_END:
+        if (this.#sources.has(frame.id)) {
+          // The router cancels a sync this node was the source of.
+          const source = this.#sources.get(frame.id)!;
+          this.#sources.delete(frame.id);
+          source.wake?.();
+        } else {
+          this.#enqueue(conn, { kind: "end", id: frame.id });
+        }
+        return;
+      case Opcode.SNAPSHOT:
+        this.#stream(conn, frame.id, decodeU64(frame.payload, "SNAPSHOT"));
+        return;
+      case Opcode.SYNC_ACK: {
+        const source = this.#sources.get(frame.id);
+        if (source !== undefined) {
+          source.acks++;
+          source.wake?.();
+        }
+        return;
+      }
+      case Opcode.ERROR: {
+        expect(frame, Opcode.PONG);
+        return;
+      }
+      default:
+        throw new ProtocolError(
+          `Unexpected ${opcodeName(frame.opcode)} frame from the router`,
+        );
+    }
+  }
+
+  #countKeys(): number {
+    // Counting can be costly on a large persistent store: refresh at most every 10 s.
+    const now = performance.now();
+    if (now - this.#keysCountedAt > 10_000) {
+      this.#keysCountedAt = now;
+      this.#db.count().then((count) => this.#keysCount = count).catch(
+        () => {},
+      );
+    }
+    return this.#keysCount;
+  }
+
+  async #answerGet(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const entry = await this.#db.get(decodeGet(frame.payload));
+      conn.send(encodeValue(frame.id, entry));
+    } catch (error) {
+      this.#answerError(conn, frame.id, error);
+    }
+  }
+
+  async #answerKeys(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const request = decodeKeys(frame.payload);
+      const limit = request.limit === 0 ? DEFAULT_KEYS_LIMIT : request.limit;
+      const keys = await this.#db.keys({
+        prefix: request.prefix,
+        after: request.cursor,
+        limit: limit + 1,
+        maxBytes: MAX_PAGE_BYTES,
+      });
+      let more = keys.length > limit;
+      if (more) keys.length = limit;
+      let bytes = 0;
+      for (const key of keys) bytes += key.length;
+      // Cut short by the byte budget: there may be more.
+      if (bytes + MAX_KEY_SIZE > MAX_PAGE_BYTES) more = true;
+      const cursor = more && keys.length > 0
+        ? keys[keys.length - 1]!
+        : new Uint8Array(0);
+      conn.send(encodeKeyPage(frame.id, { keys, cursor }));
+    } catch (error) {
+      this.#answerError(conn, frame.id, error);
+    }
+  }
+
+  #answerError(conn: FramedConnection, id: number, error: unknown): void {
+    const reason = toKvndbError(error);
+    if (reason.code === ErrorCode.INTERNAL) {
+      log.error("Backend error: {error}", { error: String(error) });
+    }
+    conn.sendError(id, reason);
+  }
+
+  // ------------------------------------------------------------ applying
+
+  #enqueue(conn: FramedConnection, task: Task): void {
+    this.#tasks.push(task);
+    if (!this.#working) this.#work(conn);
+  }
+
+  /** Applies queued work strictly in order, grouping consecutive writes. */
+  async #work(conn: FramedConnection): Promise<void> {
+    if (this.#working) return;
+    this.#working = true;
+    try {
+      while (this.#tasks.length > 0 && !conn.isClosed) {
+        const task = this.#tasks[0]!;
+        if (task.kind === "write") {
+          const batch: Write[] = [];
+          let count = 0;
+          while (count < this.#tasks.length && count < 4096) {
+            const next = this.#tasks[count]!;
+            if (next.kind !== "write") break;
+            count++;
+            if (next.write.seq <= this.#applied) continue; // Already have it.
+            const expected = this.#applied + 1 + batch.length;
+            if (next.write.seq !== expected) {
+              throw new ProtocolError(
+                `Write ${next.write.seq} arrived where ${expected} was expected`,
+              );
+            }
+            batch.push(next.write);
+          }
+          this.#tasks.splice(0, count);
+          if (batch.length === 0) continue;
+          await this.#db.apply(batch);
+          if (this.#tombstones !== undefined) {
+            for (const write of batch) {
+              if (write.op === WriteOp.DELETE) {
+                this.#tombstones.set(toBinary(write.key), write.seq);
+              }
+            }
+          }
+          this.#applied = batch[batch.length - 1]!.seq;
+          conn.send(encodeU64(Opcode.APPLIED, 0, this.#applied));
+          this.#wakeAppliedWaiters();
+        } else if (task.kind === "chunk") {
+          this.#tasks.shift();
+          const tombstones = this.#tombstones;
+          const entries = tombstones === undefined
+            ? task.entries
+            : task.entries.filter((entry) =>
+              (tombstones.get(toBinary(entry.key)) ?? -1) < entry.version
+            );
+          await this.#db.merge(entries);
+          const sleep = this.#options.resetSleep ?? 0;
+          if (sleep > 0) {
+            await new Promise((resolve) => setTimeout(resolve, sleep * 1000));
+          }
+          conn.send(encodeOpaque(Opcode.SYNC_ACK, task.id));
+        } else {
+          this.#tasks.shift();
+          this.#tombstones = undefined;
+          this.#syncId = 0;
+          await this.#db.setState({
+            ...(await this.#db.state()),
+            applied: this.#applied,
+            complete: true,
+          });
+          this.#resetPending = false;
+          this.#keysCountedAt = -Infinity;
+          log.info("Sync complete at sequence {applied}", {
+            applied: this.#applied,
+          });
+          conn.send(encodeOpaque(Opcode.SYNC_END, task.id));
+          this.#setStatus("ready");
+        }
+      }
+      if (this.#status === "replaying") this.#setStatus("ready");
+    } catch (error) {
+      const reason = toKvndbError(error);
+      log.error("Applying failed: {reason}", {
+        reason: reason.code === ErrorCode.INTERNAL
+          ? String(error)
+          : reason.message,
+      });
+      this.#tasks = [];
+      conn.fail(reason);
+    } finally {
+      this.#working = false;
+    }
+  }
+
+  #wakeAppliedWaiters(): void {
+    if (this.#appliedWaiters.length === 0) return;
+    const kept = [];
+    for (const waiter of this.#appliedWaiters) {
+      if (waiter.seq <= this.#applied) waiter.resolve();
+      else kept.push(waiter);
+    }
+    this.#appliedWaiters = kept;
+  }
+
+  // ------------------------------------------------------------ sync source
+
+  /** Streams this node's data for a sync, once it has applied `from`. */
+  async #stream(
+    conn: FramedConnection,
+    id: number,
+    from: number,
+  ): Promise<void> {
+    const source: { acks: number; wake?: () => void } = { acks: 0 };
+    this.#sources.set(id, source);
+    const active = () => this.#sources.get(id) === source && !conn.isClosed;
+    try {
+      if (this.#applied < from) {
+        await new Promise<void>((resolve) => {
+          this.#appliedWaiters.push({ seq: from, resolve });
+          source.wake = resolve;
+        });
+      }
+      let sent = 0;
+      let keys = 0;
+      const chunkBytes = this.#options.syncChunkBytes ?? 256 * 1024;
+      for await (const chunk of this.#db.snapshot({ chunkBytes })) {
+        // At most two chunks unacknowledged: memory stays flat on both sides.
+        while (active() && sent - source.acks >= 2) {
+          await new Promise<void>((resolve) => source.wake = resolve);
+        }
+        if (!active()) return;
+        conn.send(encodeSyncChunk(id, chunk));
+        sent++;
+        keys += chunk.length;
+      }
+      if (!active()) return;
+      conn.send(encodeU64(Opcode.SYNC_END, id, keys));
+      log.info("Sent {keys} keys for sync {id}", { keys, id });
+    } catch (error) {
+      log.error("Streaming sync {id} failed: {error}", {
+        id,
+        error: String(error),
+      });
+      conn.fail(toKvndbError(error));
+    } finally {
+      if (this.#sources.get(id) === source) this.#sources.delete(id);
+    }
+  }
+}

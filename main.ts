@@ -1,0 +1,233 @@
+/**
+ * The `kvndb` command: `kvndb MODE [host] [port] [arguments...] [options]`.
+ * Run `kvndb --help` for the modes and options.
+ *
+ * @example Running the command line from a program
+ * ```ts ignore
+ * import { run } from "./main.ts";
+ * Deno.exitCode = await run(["cmd", "127.0.0.1", "54565"]);
+ * ```
+ *
+ * @module
+ */
+
+import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
+import { setupLogging } from "./cli/logging.ts";
+import { connect } from "./client/mod.ts";
+import { runConsole } from "./console/mod.ts";
+import {
+  type Database,
+  DatabaseNode,
+  KvDatabase,
+  MemoryDatabase,
+} from "./database/mod.ts";
+import { describeEndpoint, type Endpoint, KvndbError } from "./protocol/mod.ts";
+import { Router } from "./router/mod.ts";
+
+const encoder = new TextEncoder();
+
+function printError(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text + "\n"));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Resolves on SIGINT or SIGTERM, and removes its listeners then. */
+function untilSignal(): { promise: Promise<string>; cancel: () => void } {
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => resolve(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  const cancel = () => {
+    for (const [signal, handler] of handlers) {
+      Deno.removeSignalListener(signal, handler);
+    }
+  };
+  promise.then(cancel);
+  return { promise, cancel };
+}
+
+/**
+ * Runs the command line.
+ *
+ * @param args The arguments, without the program name.
+ * @returns The exit status: 0 on success, 1 on failure, 2 for bad arguments.
+ * @example
+ * ```ts ignore
+ * import { run } from "./main.ts";
+ * console.log(await run(["--help"])); // 0
+ * ```
+ */
+export async function run(args: string[]): Promise<number> {
+  let cli: CliArgs;
+  try {
+    cli = parseCli(args, (name) => Deno.env.get(name));
+  } catch (error) {
+    printError(`Error: ${messageOf(error)}`);
+    printError(USAGE);
+    return 2;
+  }
+  if (cli.help) {
+    Deno.stdout.writeSync(encoder.encode(HELP));
+    return 0;
+  }
+  let closeLog: () => Promise<void>;
+  try {
+    closeLog = await setupLogging({
+      verbose: cli.verbose,
+      logfile: cli.logfile,
+    });
+  } catch (error) {
+    printError(`Error: Cannot open the log file: ${messageOf(error)}`);
+    return 1;
+  }
+  try {
+    switch (cli.mode) {
+      case "router":
+        return await runRouter(cli);
+      case "serve":
+        return await runServe(cli);
+      case "cmd":
+        return await runCmd(cli);
+      default:
+        return await runDatabase(cli);
+    }
+  } catch (error) {
+    printError(`Error: ${messageOf(error)}`);
+    if (
+      !(error instanceof KvndbError) &&
+      !(error instanceof Deno.errors.AddrInUse) && cli.verbose
+    ) {
+      printError(String((error as Error)?.stack ?? error));
+    }
+    return 1;
+  } finally {
+    await closeLog();
+  }
+}
+
+async function startRouter(cli: CliArgs): Promise<Router> {
+  try {
+    return await Router.start({
+      endpoint: cli.endpoint,
+      password: cli.password,
+      acks: cli.acks,
+      balance: cli.balance,
+      requestTimeout: cli.timeout,
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(
+        `Cannot listen on ${
+          describeEndpoint(cli.endpoint)
+        }: the address is in use (is another router running?)`,
+      );
+    }
+    throw error;
+  }
+}
+
+async function runRouter(cli: CliArgs): Promise<number> {
+  const signal = untilSignal();
+  await using router = await startRouter(cli);
+  printError(
+    `KVNDB router listening on ${describeEndpoint(router.endpoint)}${
+      cli.password === undefined ? "" : " (password required)"
+    }`,
+  );
+  await signal.promise;
+  return 0;
+}
+
+async function openDatabase(cli: CliArgs): Promise<Database> {
+  if (cli.mode === "memory" || cli.mode === "ram" || cli.memory) {
+    return new MemoryDatabase();
+  }
+  return await KvDatabase.open(cli.arguments[0] ?? "kvndb.db");
+}
+
+/** Where a node in the same process reaches a router listening on `endpoint`. */
+function localEndpoint(endpoint: Endpoint): Endpoint {
+  return { ...endpoint };
+}
+
+async function runServe(cli: CliArgs): Promise<number> {
+  const signal = untilSignal();
+  await using router = await startRouter(cli);
+  const database = await openDatabase(cli);
+  await using node = DatabaseNode.start({
+    database,
+    endpoint: localEndpoint(router.endpoint),
+    password: cli.password,
+    reset: cli.reset,
+    resetSleep: cli.resetSleep,
+  });
+  await Promise.race([node.ready(), node.stopped]);
+  printError(
+    `KVNDB serving on ${
+      describeEndpoint(router.endpoint)
+    } with a ${database.kind} database${
+      database.kind === "kv" ? ` (${cli.arguments[0] ?? "kvndb.db"})` : ""
+    }`,
+  );
+  const stopped = await Promise.race([signal.promise, node.stopped]);
+  signal.cancel();
+  if (stopped instanceof Error) throw stopped;
+  return 0;
+}
+
+async function runDatabase(cli: CliArgs): Promise<number> {
+  const signal = untilSignal();
+  const database = await openDatabase(cli);
+  await using node = DatabaseNode.start({
+    database,
+    endpoint: cli.endpoint,
+    password: cli.password,
+    reset: cli.reset,
+    resetSleep: cli.resetSleep,
+  });
+  printError(
+    `KVNDB ${database.kind} database connecting to ${
+      describeEndpoint(cli.endpoint)
+    }`,
+  );
+  const stopped = await Promise.race([signal.promise, node.stopped]);
+  signal.cancel();
+  if (stopped instanceof Error) throw stopped;
+  return 0;
+}
+
+async function runCmd(cli: CliArgs): Promise<number> {
+  let client;
+  try {
+    client = await connect({
+      endpoint: cli.endpoint,
+      password: cli.password,
+      timeout: cli.timeout,
+    });
+  } catch (error) {
+    throw new Error(
+      `Cannot connect to the router at ${describeEndpoint(cli.endpoint)}: ${
+        messageOf(error)
+      }`,
+      { cause: error },
+    );
+  }
+  await using _client = client;
+  return await runConsole(client, {
+    banner: `Connected to KVNDB at ${
+      describeEndpoint(cli.endpoint)
+    }. Type help for the commands.`,
+  });
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}

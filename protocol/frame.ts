@@ -1,0 +1,411 @@
+/**
+ * The frame codec: bytes in, frames out. Pure: no sockets, no I/O, so it can
+ * be tested and fuzzed alone. Layout in `docs/protocol.md`, "Frame layout".
+ *
+ * @module
+ */
+
+import { HEADER_SIZE, LENGTH_SIZE, MAX_FRAME_SIZE } from "./constants.ts";
+import { ProtocolError, TooLargeError } from "./errors.ts";
+import { opcodeName } from "./opcodes.ts";
+
+/** One decoded frame. `payload` is a view into the decoder's buffer. */
+export interface Frame {
+  /** What the frame is; one of {@linkcode Opcode}. */
+  opcode: number;
+  /** Reserved; always 0 in protocol version 1. */
+  flags: number;
+  /** Matches an answer to its request; 0 for frames that answer nothing. */
+  id: number;
+  /** The opcode-specific body. */
+  payload: Uint8Array;
+}
+
+/**
+ * Writes one frame into a buffer allocated once at its exact size, then
+ * fills the payload through typed writes. The caller states the payload size
+ * up front, which every message encoder can compute.
+ *
+ * @example Encoding a PING
+ * ```ts
+ * import { FrameWriter } from "./frame.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * const writer = new FrameWriter(Opcode.PING, 7, 0);
+ * console.log(writer.finish().length); // 10
+ * ```
+ */
+export class FrameWriter {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = HEADER_SIZE;
+
+  /**
+   * @param opcode The frame's opcode.
+   * @param id The request id.
+   * @param payloadSize The exact number of payload bytes that will be written.
+   * @throws {TooLargeError} When the frame would exceed {@linkcode MAX_FRAME_SIZE}.
+   */
+  constructor(opcode: number, id: number, payloadSize: number) {
+    const length = HEADER_SIZE - LENGTH_SIZE + payloadSize;
+    if (length > MAX_FRAME_SIZE) {
+      throw new TooLargeError(
+        `Frame of ${length} bytes exceeds the maximum frame size (${MAX_FRAME_SIZE} bytes)`,
+      );
+    }
+    this.#bytes = new Uint8Array(HEADER_SIZE + payloadSize);
+    this.#view = new DataView(this.#bytes.buffer);
+    this.#view.setUint32(0, length);
+    this.#bytes[4] = opcode;
+    this.#bytes[5] = 0;
+    this.#view.setUint32(6, id >>> 0);
+  }
+
+  /** Writes one byte. */
+  u8(value: number): this {
+    this.#bytes[this.#offset] = value;
+    this.#offset += 1;
+    return this;
+  }
+
+  /** Writes a big-endian 16-bit unsigned integer. */
+  u16(value: number): this {
+    this.#view.setUint16(this.#offset, value);
+    this.#offset += 2;
+    return this;
+  }
+
+  /** Writes a big-endian 32-bit unsigned integer. */
+  u32(value: number): this {
+    this.#view.setUint32(this.#offset, value >>> 0);
+    this.#offset += 4;
+    return this;
+  }
+
+  /** Writes a non-negative safe integer as a big-endian 64-bit unsigned integer. */
+  u64(value: number): this {
+    this.#view.setUint32(this.#offset, Math.floor(value / 0x1_0000_0000));
+    this.#view.setUint32(this.#offset + 4, value >>> 0);
+    this.#offset += 8;
+    return this;
+  }
+
+  /** Writes raw bytes with no length prefix. */
+  raw(bytes: Uint8Array): this {
+    this.#bytes.set(bytes, this.#offset);
+    this.#offset += bytes.length;
+    return this;
+  }
+
+  /** Writes bytes after a one-byte length. */
+  bytes8(bytes: Uint8Array): this {
+    return this.u8(bytes.length).raw(bytes);
+  }
+
+  /** Writes bytes after a two-byte length. */
+  bytes16(bytes: Uint8Array): this {
+    return this.u16(bytes.length).raw(bytes);
+  }
+
+  /** Writes bytes after a four-byte length. */
+  bytes32(bytes: Uint8Array): this {
+    return this.u32(bytes.length).raw(bytes);
+  }
+
+  /**
+   * Returns the encoded frame.
+   *
+   * @throws {Error} When fewer bytes were written than announced (a bug).
+   */
+  finish(): Uint8Array {
+    if (this.#offset !== this.#bytes.length) {
+      throw new Error(
+        `Frame writer filled ${this.#offset} of ${this.#bytes.length} bytes`,
+      );
+    }
+    return this.#bytes;
+  }
+}
+
+/**
+ * Reads a frame's payload with a cursor. Every read checks the bytes left and
+ * throws {@linkcode ProtocolError} instead of reading past the end; byte
+ * strings come back as views, not copies.
+ *
+ * @example
+ * ```ts
+ * import { PayloadReader } from "./frame.ts";
+ * const reader = new PayloadReader(new Uint8Array([0, 2, 104, 105]), "GET");
+ * console.log(new TextDecoder().decode(reader.bytes16())); // "hi"
+ * reader.end();
+ * ```
+ */
+export class PayloadReader {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = 0;
+  #what: string;
+
+  /**
+   * @param payload The payload to read.
+   * @param what The frame's name, for error messages.
+   */
+  constructor(payload: Uint8Array, what: string) {
+    this.#bytes = payload;
+    this.#view = new DataView(
+      payload.buffer,
+      payload.byteOffset,
+      payload.byteLength,
+    );
+    this.#what = what;
+  }
+
+  /** Bytes not read yet. */
+  get remaining(): number {
+    return this.#bytes.length - this.#offset;
+  }
+
+  #need(count: number): void {
+    if (this.#bytes.length - this.#offset < count) {
+      throw new ProtocolError(
+        `Malformed ${this.#what} frame: needs ${count} more bytes at offset ${this.#offset}, has ${
+          this.#bytes.length - this.#offset
+        }`,
+      );
+    }
+  }
+
+  /** Reads one byte. */
+  u8(): number {
+    this.#need(1);
+    return this.#bytes[this.#offset++]!;
+  }
+
+  /** Reads a big-endian 16-bit unsigned integer. */
+  u16(): number {
+    this.#need(2);
+    const value = this.#view.getUint16(this.#offset);
+    this.#offset += 2;
+    return value;
+  }
+
+  /** Reads a big-endian 32-bit unsigned integer. */
+  u32(): number {
+    this.#need(4);
+    const value = this.#view.getUint32(this.#offset);
+    this.#offset += 4;
+    return value;
+  }
+
+  /**
+   * Reads a big-endian 64-bit unsigned integer.
+   *
+   * @throws {ProtocolError} When it is not a safe integer (2^53 and up).
+   */
+  u64(): number {
+    this.#need(8);
+    const high = this.#view.getUint32(this.#offset);
+    const low = this.#view.getUint32(this.#offset + 4);
+    if (high >= 0x20_0000) {
+      throw new ProtocolError(
+        `Malformed ${this.#what} frame: 64-bit integer beyond 2^53`,
+      );
+    }
+    this.#offset += 8;
+    return high * 0x1_0000_0000 + low;
+  }
+
+  /** Reads `count` bytes as a view. */
+  raw(count: number): Uint8Array {
+    this.#need(count);
+    const out = this.#bytes.subarray(this.#offset, this.#offset + count);
+    this.#offset += count;
+    return out;
+  }
+
+  /** Reads bytes after a one-byte length. */
+  bytes8(): Uint8Array {
+    return this.raw(this.u8());
+  }
+
+  /** Reads bytes after a two-byte length. */
+  bytes16(): Uint8Array {
+    return this.raw(this.u16());
+  }
+
+  /** Reads bytes after a four-byte length. */
+  bytes32(): Uint8Array {
+    return this.raw(this.u32());
+  }
+
+  /**
+   * Checks that the whole payload was read.
+   *
+   * @throws {ProtocolError} When bytes are left over.
+   */
+  end(): void {
+    if (this.#offset !== this.#bytes.length) {
+      throw new ProtocolError(
+        `Malformed ${this.#what} frame: ${
+          this.#bytes.length - this.#offset
+        } unexpected trailing bytes`,
+      );
+    }
+  }
+}
+
+/** The result of {@linkcode decodeFrame}: a frame and how many bytes it took. */
+export interface Decoded {
+  /** The frame; its payload is a view into the input. */
+  frame: Frame;
+  /** Bytes of input the frame used. */
+  consumed: number;
+}
+
+/** Options for {@linkcode decodeFrame} and {@linkcode FrameDecoder}. */
+export interface DecodeOptions {
+  /** The largest length field accepted. Defaults to {@linkcode MAX_FRAME_SIZE}. */
+  maxFrameSize?: number;
+}
+
+/**
+ * Decodes one frame from the start of `bytes`. Returns `undefined` when the
+ * bytes hold only part of a frame. Checks the length against the limit before
+ * anything is allocated, so a huge length prefix costs nothing.
+ *
+ * @param bytes The bytes received so far.
+ * @param options The size limit.
+ * @returns The frame and the bytes it used, or `undefined` if incomplete.
+ * @throws {TooLargeError} When the length prefix exceeds the limit.
+ * @throws {ProtocolError} When the frame is shorter than its header, has
+ *   reserved flags set or an unknown opcode.
+ * @example
+ * ```ts
+ * import { decodeFrame } from "./frame.ts";
+ * const bytes = new Uint8Array([0, 0, 0, 6, 0x17, 0, 0, 0, 0, 1]);
+ * console.log(decodeFrame(bytes)?.frame.id); // 1
+ * ```
+ */
+export function decodeFrame(
+  bytes: Uint8Array,
+  options?: DecodeOptions,
+): Decoded | undefined {
+  if (bytes.length < LENGTH_SIZE) return undefined;
+  const length = ((bytes[0]! << 24) >>> 0) + (bytes[1]! << 16) +
+    (bytes[2]! << 8) + bytes[3]!;
+  const max = options?.maxFrameSize ?? MAX_FRAME_SIZE;
+  if (length > max) {
+    throw new TooLargeError(
+      `Frame length ${length} exceeds the maximum frame size (${max} bytes)`,
+    );
+  }
+  if (length < HEADER_SIZE - LENGTH_SIZE) {
+    throw new ProtocolError(
+      `Frame length ${length} is shorter than the frame header (${
+        HEADER_SIZE - LENGTH_SIZE
+      } bytes)`,
+    );
+  }
+  if (bytes.length >= LENGTH_SIZE + 2) {
+    // Reject garbage as soon as the header shows it, not once `length` bytes came.
+    checkHeader(bytes[4]!, bytes[5]!);
+  }
+  const total = LENGTH_SIZE + length;
+  if (bytes.length < total) return undefined;
+  const id = ((bytes[6]! << 24) >>> 0) + (bytes[7]! << 16) + (bytes[8]! << 8) +
+    bytes[9]!;
+  return {
+    frame: {
+      opcode: bytes[4]!,
+      flags: bytes[5]!,
+      id,
+      payload: bytes.subarray(HEADER_SIZE, total),
+    },
+    consumed: total,
+  };
+}
+
+function checkHeader(opcode: number, flags: number): void {
+  if (opcodeName(opcode) === undefined) {
+    throw new ProtocolError(
+      `Unknown opcode 0x${opcode.toString(16).padStart(2, "0")}`,
+    );
+  }
+  if (flags !== 0) {
+    throw new ProtocolError(
+      `Reserved flags 0x${flags.toString(16).padStart(2, "0")} are set`,
+    );
+  }
+}
+
+/**
+ * An incremental decoder: push the chunks a socket delivers, take out every
+ * complete frame. Handles frames split across chunks and many frames in one
+ * chunk. Frames' payloads are views; they stay valid because the decoder
+ * never writes into a buffer it has handed out.
+ *
+ * @example Feeding one byte at a time
+ * ```ts
+ * import { FrameDecoder } from "./frame.ts";
+ * const decoder = new FrameDecoder();
+ * const bytes = new Uint8Array([0, 0, 0, 6, 0x17, 0, 0, 0, 0, 9]);
+ * const frames = [];
+ * for (const byte of bytes) frames.push(...decoder.push(new Uint8Array([byte])));
+ * console.log(frames.length, frames[0]?.id); // 1 9
+ * ```
+ */
+export class FrameDecoder {
+  #buffer: Uint8Array = new Uint8Array(0);
+  #maxFrameSize: number;
+
+  /** @param options The size limit. */
+  constructor(options?: DecodeOptions) {
+    this.#maxFrameSize = options?.maxFrameSize ?? MAX_FRAME_SIZE;
+  }
+
+  /** The largest frame accepted; can be raised once a peer authenticates. */
+  get maxFrameSize(): number {
+    return this.#maxFrameSize;
+  }
+
+  set maxFrameSize(value: number) {
+    this.#maxFrameSize = value;
+  }
+
+  /** Bytes held that do not yet make a whole frame. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  /**
+   * Adds a chunk and returns every frame now complete.
+   *
+   * @param chunk Bytes as received. The decoder may keep a view of it, so the
+   *   caller must not reuse its memory.
+   * @returns The complete frames, in order.
+   * @throws {ProtocolError | TooLargeError} On a malformed or oversized frame;
+   *   the decoder is then unusable and the connection should end.
+   */
+  push(chunk: Uint8Array): Frame[] {
+    let bytes: Uint8Array;
+    if (this.#buffer.length === 0) {
+      bytes = chunk;
+    } else {
+      bytes = new Uint8Array(this.#buffer.length + chunk.length);
+      bytes.set(this.#buffer);
+      bytes.set(chunk, this.#buffer.length);
+    }
+    const frames: Frame[] = [];
+    const options = { maxFrameSize: this.#maxFrameSize };
+    let offset = 0;
+    while (true) {
+      const decoded = decodeFrame(bytes.subarray(offset), options);
+      if (decoded === undefined) break;
+      frames.push(decoded.frame);
+      offset += decoded.consumed;
+    }
+    this.#buffer = offset === bytes.length
+      ? new Uint8Array(0)
+      : bytes.subarray(offset);
+    return frames;
+  }
+}

@@ -1,0 +1,950 @@
+/**
+ * Encoders and decoders for every message, one pair per opcode. Each encoder
+ * computes the exact payload size first and allocates once; each decoder
+ * reads a payload with bounds checks and returns views, not copies.
+ * Byte layouts are in `docs/protocol.md`, "Messages".
+ *
+ * @module
+ */
+
+import {
+  MAGIC,
+  MAX_KEY_SIZE,
+  MAX_KEYS_LIMIT,
+  MAX_VALUE_SIZE,
+} from "./constants.ts";
+import {
+  InvalidArgumentError,
+  ProtocolError,
+  TooLargeError,
+} from "./errors.ts";
+import { FrameWriter, PayloadReader } from "./frame.ts";
+import { Opcode, WriteOp } from "./opcodes.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Checks a key against the protocol's limits.
+ *
+ * @param key The key.
+ * @throws {TooLargeError} When longer than {@linkcode MAX_KEY_SIZE}.
+ * @throws {InvalidArgumentError} When empty.
+ * @example
+ * ```ts
+ * import { checkKey } from "./messages.ts";
+ * checkKey(new TextEncoder().encode("user:1"));
+ * ```
+ */
+export function checkKey(key: Uint8Array): void {
+  if (key.length === 0) {
+    throw new InvalidArgumentError("Key must not be empty");
+  }
+  if (key.length > MAX_KEY_SIZE) {
+    throw new TooLargeError(
+      `Key of ${key.length} bytes exceeds the maximum key size (${MAX_KEY_SIZE} bytes)`,
+    );
+  }
+}
+
+/**
+ * Checks a value against the protocol's limits.
+ *
+ * @param value The value.
+ * @throws {TooLargeError} When longer than {@linkcode MAX_VALUE_SIZE}.
+ * @example
+ * ```ts
+ * import { checkValue } from "./messages.ts";
+ * checkValue(new Uint8Array(10));
+ * ```
+ */
+export function checkValue(value: Uint8Array): void {
+  if (value.length > MAX_VALUE_SIZE) {
+    throw new TooLargeError(
+      `Value of ${value.length} bytes exceeds the maximum value size (${MAX_VALUE_SIZE} bytes)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- handshake
+
+/** The HELLO message: the first frame a client or database sends. */
+export interface Hello {
+  /** The protocol version the peer speaks. */
+  version: number;
+  /** {@linkcode Role}. */
+  role: number;
+  /** The peer's nonce for authentication (up to 64 bytes). */
+  nonce: Uint8Array;
+}
+
+/**
+ * Encodes HELLO.
+ *
+ * @param hello The message.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeHello } from "./messages.ts";
+ * encodeHello({ version: 1, role: 1, nonce: new Uint8Array(24) });
+ * ```
+ */
+export function encodeHello(hello: Hello): Uint8Array {
+  return new FrameWriter(Opcode.HELLO, 0, 4 + 2 + 1 + 1 + hello.nonce.length)
+    .raw(MAGIC).u16(hello.version).u8(hello.role).bytes8(hello.nonce).finish();
+}
+
+/**
+ * Decodes HELLO.
+ *
+ * @param payload The frame's payload.
+ * @returns The message.
+ * @throws {ProtocolError} When the magic bytes are wrong or the frame is malformed.
+ * @example
+ * ```ts
+ * import { decodeHello, encodeHello } from "./messages.ts";
+ * const bytes = encodeHello({ version: 1, role: 1, nonce: new Uint8Array(0) });
+ * console.log(decodeHello(bytes.subarray(10)).role); // 1
+ * ```
+ */
+export function decodeHello(payload: Uint8Array): Hello {
+  const reader = new PayloadReader(payload, "HELLO");
+  const magic = reader.raw(4);
+  if (!magic.every((byte, i) => byte === MAGIC[i])) {
+    throw new ProtocolError("Not a KVNDB peer: wrong magic bytes");
+  }
+  const hello = {
+    version: reader.u16(),
+    role: reader.u8(),
+    nonce: reader.bytes8(),
+  };
+  reader.end();
+  return hello;
+}
+
+/** The WELCOME message: the router's answer to HELLO. */
+export interface Welcome {
+  /** The protocol version the router speaks. */
+  version: number;
+  /** Authentication challenge, present when the router has a password. */
+  challenge?: {
+    /** The client's nonce followed by the router's. */
+    nonce: Uint8Array;
+    /** The PBKDF2 salt. */
+    salt: Uint8Array;
+    /** The PBKDF2 iteration count. */
+    iterations: number;
+  };
+}
+
+/**
+ * Encodes WELCOME.
+ *
+ * @param welcome The message.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeWelcome } from "./messages.ts";
+ * encodeWelcome({ version: 1 });
+ * ```
+ */
+export function encodeWelcome(welcome: Welcome): Uint8Array {
+  const c = welcome.challenge;
+  if (c === undefined) {
+    return new FrameWriter(Opcode.WELCOME, 0, 3).u16(welcome.version).u8(0)
+      .finish();
+  }
+  return new FrameWriter(
+    Opcode.WELCOME,
+    0,
+    3 + 1 + c.nonce.length + 1 + c.salt.length + 4,
+  ).u16(welcome.version).u8(1).bytes8(c.nonce).bytes8(c.salt).u32(
+    c.iterations,
+  ).finish();
+}
+
+/**
+ * Decodes WELCOME.
+ *
+ * @param payload The frame's payload.
+ * @returns The message.
+ * @example
+ * ```ts
+ * import { decodeWelcome, encodeWelcome } from "./messages.ts";
+ * console.log(decodeWelcome(encodeWelcome({ version: 1 }).subarray(10)).version); // 1
+ * ```
+ */
+export function decodeWelcome(payload: Uint8Array): Welcome {
+  const reader = new PayloadReader(payload, "WELCOME");
+  const version = reader.u16();
+  const auth = reader.u8();
+  if (auth === 0) {
+    reader.end();
+    return { version };
+  }
+  if (auth !== 1) {
+    throw new ProtocolError(`Unknown authentication method ${auth}`);
+  }
+  const challenge = {
+    nonce: reader.bytes8(),
+    salt: reader.bytes8(),
+    iterations: reader.u32(),
+  };
+  reader.end();
+  return { version, challenge };
+}
+
+/**
+ * Encodes AUTH (the client's proof) or AUTH_OK (the router's signature):
+ * both carry one byte string.
+ *
+ * @param opcode `Opcode.AUTH` or `Opcode.AUTH_OK`.
+ * @param proof The proof or signature.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeAuth } from "./messages.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * encodeAuth(Opcode.AUTH, new Uint8Array(32));
+ * ```
+ */
+export function encodeAuth(
+  opcode: typeof Opcode.AUTH | typeof Opcode.AUTH_OK,
+  proof: Uint8Array,
+): Uint8Array {
+  return new FrameWriter(opcode, 0, 1 + proof.length).bytes8(proof).finish();
+}
+
+/**
+ * Decodes AUTH or AUTH_OK.
+ *
+ * @param payload The frame's payload.
+ * @returns The proof or signature.
+ * @example
+ * ```ts
+ * import { decodeAuth, encodeAuth } from "./messages.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * console.log(decodeAuth(encodeAuth(Opcode.AUTH, new Uint8Array(32)).subarray(10)).length); // 32
+ * ```
+ */
+export function decodeAuth(payload: Uint8Array): Uint8Array {
+  const reader = new PayloadReader(payload, "AUTH");
+  const proof = reader.bytes8();
+  reader.end();
+  return proof;
+}
+
+// ---------------------------------------------------------------- operations
+
+/**
+ * Encodes a GET request.
+ *
+ * @param id The request id.
+ * @param key The key.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeGet } from "./messages.ts";
+ * encodeGet(1, new TextEncoder().encode("a"));
+ * ```
+ */
+export function encodeGet(id: number, key: Uint8Array): Uint8Array {
+  return new FrameWriter(Opcode.GET, id, 2 + key.length).bytes16(key).finish();
+}
+
+/**
+ * Decodes a GET request.
+ *
+ * @param payload The frame's payload.
+ * @returns The key (a view).
+ * @example
+ * ```ts
+ * import { decodeGet, encodeGet } from "./messages.ts";
+ * console.log(decodeGet(encodeGet(1, new Uint8Array([97])).subarray(10))); // Uint8Array [97]
+ * ```
+ */
+export function decodeGet(payload: Uint8Array): Uint8Array {
+  const reader = new PayloadReader(payload, "GET");
+  const key = reader.bytes16();
+  reader.end();
+  checkKey(key);
+  return key;
+}
+
+/** A stored value with its version. */
+export interface Entry {
+  /** The value's bytes. */
+  value: Uint8Array;
+  /** The sequence number of the write that stored it. */
+  version: number;
+}
+
+/**
+ * Encodes VALUE, the answer to GET.
+ *
+ * @param id The request id.
+ * @param entry The value found, or `null` when the key does not exist.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeValue } from "./messages.ts";
+ * encodeValue(1, { value: new Uint8Array([49]), version: 3 });
+ * ```
+ */
+export function encodeValue(id: number, entry: Entry | null): Uint8Array {
+  if (entry === null) {
+    return new FrameWriter(Opcode.VALUE, id, 1).u8(0).finish();
+  }
+  return new FrameWriter(Opcode.VALUE, id, 1 + 8 + 4 + entry.value.length)
+    .u8(1).u64(entry.version).bytes32(entry.value).finish();
+}
+
+/**
+ * Decodes VALUE.
+ *
+ * @param payload The frame's payload.
+ * @returns The entry, or `null` for a missing key.
+ * @example
+ * ```ts
+ * import { decodeValue, encodeValue } from "./messages.ts";
+ * console.log(decodeValue(encodeValue(1, null).subarray(10))); // null
+ * ```
+ */
+export function decodeValue(payload: Uint8Array): Entry | null {
+  const reader = new PayloadReader(payload, "VALUE");
+  const found = reader.u8();
+  if (found === 0) {
+    reader.end();
+    return null;
+  }
+  const version = reader.u64();
+  const value = reader.bytes32();
+  reader.end();
+  return { value, version };
+}
+
+/** A write as a client requests it. */
+export interface WriteRequest {
+  /** {@linkcode AckLevel}; 0 defers to the router's default. */
+  acks: number;
+  /** The key. */
+  key: Uint8Array;
+  /** The value for a set; absent for a delete. */
+  value?: Uint8Array;
+}
+
+/**
+ * Encodes SET or DELETE, depending on whether a value is given.
+ *
+ * @param id The request id.
+ * @param request The write.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeWriteRequest } from "./messages.ts";
+ * const key = new TextEncoder().encode("a");
+ * encodeWriteRequest(1, { acks: 0, key, value: new Uint8Array([49]) });
+ * ```
+ */
+export function encodeWriteRequest(
+  id: number,
+  request: WriteRequest,
+): Uint8Array {
+  const { acks, key, value } = request;
+  if (value === undefined) {
+    return new FrameWriter(Opcode.DELETE, id, 1 + 2 + key.length).u8(acks)
+      .bytes16(key).finish();
+  }
+  return new FrameWriter(Opcode.SET, id, 1 + 2 + key.length + 4 + value.length)
+    .u8(acks).bytes16(key).bytes32(value).finish();
+}
+
+/**
+ * Decodes SET or DELETE.
+ *
+ * @param opcode `Opcode.SET` or `Opcode.DELETE`.
+ * @param payload The frame's payload.
+ * @returns The write; the key and value are views.
+ * @throws {TooLargeError} When the key or value is over its limit.
+ * @example
+ * ```ts
+ * import { decodeWriteRequest, encodeWriteRequest } from "./messages.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * const bytes = encodeWriteRequest(1, { acks: 0, key: new Uint8Array([97]) });
+ * console.log(decodeWriteRequest(Opcode.DELETE, bytes.subarray(10)).value); // undefined
+ * ```
+ */
+export function decodeWriteRequest(
+  opcode: number,
+  payload: Uint8Array,
+): WriteRequest {
+  const reader = new PayloadReader(
+    payload,
+    opcode === Opcode.SET ? "SET" : "DELETE",
+  );
+  const acks = reader.u8();
+  if (acks > 3) {
+    throw new ProtocolError(`Unknown acknowledgement level ${acks}`);
+  }
+  const key = reader.bytes16();
+  checkKey(key);
+  if (opcode !== Opcode.SET) {
+    reader.end();
+    return { acks, key };
+  }
+  const value = reader.bytes32();
+  reader.end();
+  checkValue(value);
+  return { acks, key, value };
+}
+
+/**
+ * Encodes DONE, the answer to a write: the write's sequence number.
+ *
+ * @param id The request id.
+ * @param seq The sequence number the router gave the write.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeDone } from "./messages.ts";
+ * encodeDone(1, 42);
+ * ```
+ */
+export function encodeDone(id: number, seq: number): Uint8Array {
+  return new FrameWriter(Opcode.DONE, id, 8).u64(seq).finish();
+}
+
+/**
+ * Decodes a payload that is one 64-bit number: DONE, APPLIED, SYNC_END.
+ *
+ * @param payload The frame's payload.
+ * @param what The frame's name, for errors.
+ * @returns The number.
+ * @example
+ * ```ts
+ * import { decodeU64, encodeDone } from "./messages.ts";
+ * console.log(decodeU64(encodeDone(1, 42).subarray(10), "DONE")); // 42
+ * ```
+ */
+export function decodeU64(payload: Uint8Array, what: string): number {
+  const reader = new PayloadReader(payload, what);
+  const value = reader.u64();
+  reader.end();
+  return value;
+}
+
+/**
+ * Encodes a frame whose payload is one 64-bit number (APPLIED, SYNC_END).
+ *
+ * @param opcode The opcode.
+ * @param id The request id.
+ * @param value The number.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeU64 } from "./messages.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * encodeU64(Opcode.APPLIED, 0, 17);
+ * ```
+ */
+export function encodeU64(
+  opcode: number,
+  id: number,
+  value: number,
+): Uint8Array {
+  return new FrameWriter(opcode, id, 8).u64(value).finish();
+}
+
+/** A KEYS request: one page of the keys that start with `prefix`. */
+export interface KeysRequest {
+  /** Only keys that start with these bytes. */
+  prefix: Uint8Array;
+  /** Only keys after this one (exclusive); empty to start at the beginning. */
+  cursor: Uint8Array;
+  /** The most keys to return; 0 for the default. */
+  limit: number;
+}
+
+/**
+ * Encodes KEYS.
+ *
+ * @param id The request id.
+ * @param request The page wanted.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeKeys } from "./messages.ts";
+ * encodeKeys(1, { prefix: new Uint8Array(0), cursor: new Uint8Array(0), limit: 100 });
+ * ```
+ */
+export function encodeKeys(id: number, request: KeysRequest): Uint8Array {
+  return new FrameWriter(
+    Opcode.KEYS,
+    id,
+    4 + 2 + request.prefix.length + 2 + request.cursor.length,
+  ).u32(request.limit).bytes16(request.prefix).bytes16(request.cursor)
+    .finish();
+}
+
+/**
+ * Decodes KEYS.
+ *
+ * @param payload The frame's payload.
+ * @returns The request.
+ * @example
+ * ```ts
+ * import { decodeKeys, encodeKeys } from "./messages.ts";
+ * const empty = new Uint8Array(0);
+ * console.log(decodeKeys(encodeKeys(1, { prefix: empty, cursor: empty, limit: 5 }).subarray(10)).limit); // 5
+ * ```
+ */
+export function decodeKeys(payload: Uint8Array): KeysRequest {
+  const reader = new PayloadReader(payload, "KEYS");
+  const limit = reader.u32();
+  const prefix = reader.bytes16();
+  const cursor = reader.bytes16();
+  reader.end();
+  if (limit > MAX_KEYS_LIMIT) {
+    throw new TooLargeError(
+      `Keys limit ${limit} exceeds the maximum page size (${MAX_KEYS_LIMIT} keys)`,
+    );
+  }
+  if (prefix.length > MAX_KEY_SIZE || cursor.length > MAX_KEY_SIZE) {
+    throw new TooLargeError(
+      `Prefix or cursor exceeds the maximum key size (${MAX_KEY_SIZE} bytes)`,
+    );
+  }
+  return { limit, prefix, cursor };
+}
+
+/** One page of keys, the answer to KEYS. */
+export interface KeyPage {
+  /** The keys, in byte order. */
+  keys: Uint8Array[];
+  /** Where the next page starts; empty when this is the last page. */
+  cursor: Uint8Array;
+}
+
+/**
+ * Encodes KEY_PAGE.
+ *
+ * @param id The request id.
+ * @param page The page.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeKeyPage } from "./messages.ts";
+ * encodeKeyPage(1, { keys: [new Uint8Array([97])], cursor: new Uint8Array(0) });
+ * ```
+ */
+export function encodeKeyPage(id: number, page: KeyPage): Uint8Array {
+  let size = 4 + 2 + page.cursor.length;
+  for (const key of page.keys) size += 2 + key.length;
+  const writer = new FrameWriter(Opcode.KEY_PAGE, id, size).u32(
+    page.keys.length,
+  );
+  for (const key of page.keys) writer.bytes16(key);
+  return writer.bytes16(page.cursor).finish();
+}
+
+/**
+ * Decodes KEY_PAGE.
+ *
+ * @param payload The frame's payload.
+ * @returns The page; keys are views.
+ * @example
+ * ```ts
+ * import { decodeKeyPage, encodeKeyPage } from "./messages.ts";
+ * const bytes = encodeKeyPage(1, { keys: [], cursor: new Uint8Array(0) });
+ * console.log(decodeKeyPage(bytes.subarray(10)).keys.length); // 0
+ * ```
+ */
+export function decodeKeyPage(payload: Uint8Array): KeyPage {
+  const reader = new PayloadReader(payload, "KEY_PAGE");
+  const count = reader.u32();
+  // Each key takes at least two bytes: reject a count the payload cannot hold
+  // before allocating for it.
+  if (count * 2 > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed KEY_PAGE frame: ${count} keys cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const keys: Uint8Array[] = new Array(count);
+  for (let i = 0; i < count; i++) keys[i] = reader.bytes16();
+  const cursor = reader.bytes16();
+  reader.end();
+  return { keys, cursor };
+}
+
+/**
+ * Encodes a frame with an opaque payload (PING, PONG) or none (STATS).
+ *
+ * @param opcode The opcode.
+ * @param id The request id.
+ * @param payload The payload.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeOpaque } from "./messages.ts";
+ * import { Opcode } from "./opcodes.ts";
+ * encodeOpaque(Opcode.PING, 1);
+ * ```
+ */
+export function encodeOpaque(
+  opcode: number,
+  id: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  return new FrameWriter(opcode, id, payload.length).raw(payload).finish();
+}
+
+/**
+ * Encodes STATS_REPLY: a JSON document.
+ *
+ * @param id The request id.
+ * @param stats Anything JSON can hold.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeStatsReply } from "./messages.ts";
+ * encodeStatsReply(1, { clients: 1 });
+ * ```
+ */
+export function encodeStatsReply(id: number, stats: unknown): Uint8Array {
+  return encodeOpaque(
+    Opcode.STATS_REPLY,
+    id,
+    encoder.encode(JSON.stringify(stats)),
+  );
+}
+
+/**
+ * Decodes STATS_REPLY.
+ *
+ * @param payload The frame's payload.
+ * @returns The parsed JSON.
+ * @throws {ProtocolError} When it is not JSON.
+ * @example
+ * ```ts
+ * import { decodeStatsReply, encodeStatsReply } from "./messages.ts";
+ * console.log(decodeStatsReply(encodeStatsReply(1, { a: 1 }).subarray(10))); // { a: 1 }
+ * ```
+ */
+export function decodeStatsReply(payload: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(payload));
+  } catch (cause) {
+    throw new ProtocolError("Malformed STATS_REPLY frame: not JSON", { cause });
+  }
+}
+
+/** An ERROR frame's content. */
+export interface ErrorMessage {
+  /** {@linkcode ErrorCode}. */
+  code: number;
+  /** What went wrong, for a person. */
+  message: string;
+}
+
+/**
+ * Encodes ERROR. Messages longer than 4 KiB are cut.
+ *
+ * @param id The request id the error answers, or 0 for the connection.
+ * @param error The code and message.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeError } from "./messages.ts";
+ * encodeError(1, { code: 4, message: "Key not found" });
+ * ```
+ */
+export function encodeError(id: number, error: ErrorMessage): Uint8Array {
+  let text = encoder.encode(error.message);
+  if (text.length > 4096) text = text.subarray(0, 4096);
+  return new FrameWriter(Opcode.ERROR, id, 2 + 2 + text.length).u16(
+    error.code,
+  ).bytes16(text).finish();
+}
+
+/**
+ * Decodes ERROR.
+ *
+ * @param payload The frame's payload.
+ * @returns The code and message.
+ * @example
+ * ```ts
+ * import { decodeError, encodeError } from "./messages.ts";
+ * console.log(decodeError(encodeError(1, { code: 4, message: "x" }).subarray(10)).code); // 4
+ * ```
+ */
+export function decodeError(payload: Uint8Array): ErrorMessage {
+  const reader = new PayloadReader(payload, "ERROR");
+  const code = reader.u16();
+  const message = decoder.decode(reader.bytes16());
+  reader.end();
+  return { code, message };
+}
+
+// ---------------------------------------------------------------- replication
+
+/** JOIN: a database says where it stands in the write stream. */
+export interface Join {
+  /** The cluster the database's data belongs to; empty when it has none. */
+  clusterId: Uint8Array;
+  /** The highest sequence number it has applied. */
+  applied: number;
+  /** Whether it asks to be cleared and fully synced (`--reset`). */
+  reset: boolean;
+  /** Whether its data is complete (it was not in the middle of a sync). */
+  complete: boolean;
+}
+
+/**
+ * Encodes JOIN.
+ *
+ * @param join The message.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeJoin } from "./messages.ts";
+ * encodeJoin({ clusterId: new Uint8Array(0), applied: 0, reset: false, complete: true });
+ * ```
+ */
+export function encodeJoin(join: Join): Uint8Array {
+  return new FrameWriter(Opcode.JOIN, 0, 1 + join.clusterId.length + 8 + 1)
+    .bytes8(join.clusterId).u64(join.applied).u8(
+      (join.reset ? 1 : 0) | (join.complete ? 2 : 0),
+    ).finish();
+}
+
+/**
+ * Decodes JOIN.
+ *
+ * @param payload The frame's payload.
+ * @returns The message.
+ * @example
+ * ```ts
+ * import { decodeJoin, encodeJoin } from "./messages.ts";
+ * const bytes = encodeJoin({ clusterId: new Uint8Array(0), applied: 5, reset: false, complete: true });
+ * console.log(decodeJoin(bytes.subarray(10)).applied); // 5
+ * ```
+ */
+export function decodeJoin(payload: Uint8Array): Join {
+  const reader = new PayloadReader(payload, "JOIN");
+  const clusterId = reader.bytes8();
+  const applied = reader.u64();
+  const flags = reader.u8();
+  reader.end();
+  return {
+    clusterId,
+    applied,
+    reset: (flags & 1) !== 0,
+    complete: (flags & 2) !== 0,
+  };
+}
+
+/** JOINED: the router tells a database how it joins. */
+export interface Joined {
+  /** The router's cluster id, which the database adopts. */
+  clusterId: Uint8Array;
+  /** {@linkcode JoinMode}. */
+  mode: number;
+  /** The first sequence number of the writes that follow. */
+  from: number;
+}
+
+/**
+ * Encodes JOINED.
+ *
+ * @param joined The message.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeJoined } from "./messages.ts";
+ * encodeJoined({ clusterId: new Uint8Array(16), mode: 0, from: 1 });
+ * ```
+ */
+export function encodeJoined(joined: Joined): Uint8Array {
+  return new FrameWriter(Opcode.JOINED, 0, 1 + joined.clusterId.length + 1 + 8)
+    .bytes8(joined.clusterId).u8(joined.mode).u64(joined.from).finish();
+}
+
+/**
+ * Decodes JOINED.
+ *
+ * @param payload The frame's payload.
+ * @returns The message.
+ * @example
+ * ```ts
+ * import { decodeJoined, encodeJoined } from "./messages.ts";
+ * const bytes = encodeJoined({ clusterId: new Uint8Array(16), mode: 2, from: 9 });
+ * console.log(decodeJoined(bytes.subarray(10)).mode); // 2
+ * ```
+ */
+export function decodeJoined(payload: Uint8Array): Joined {
+  const reader = new PayloadReader(payload, "JOINED");
+  const joined = {
+    clusterId: reader.bytes8(),
+    mode: reader.u8(),
+    from: reader.u64(),
+  };
+  reader.end();
+  return joined;
+}
+
+/** A write as the router sends it to databases. */
+export interface Write {
+  /** Its sequence number. */
+  seq: number;
+  /** {@linkcode WriteOp}. */
+  op: number;
+  /** The key. */
+  key: Uint8Array;
+  /** The value, for a set. */
+  value?: Uint8Array;
+}
+
+/**
+ * Returns the size of a write's payload in a WRITE frame.
+ *
+ * @param write The write.
+ * @returns Its encoded payload size in bytes.
+ * @example
+ * ```ts
+ * import { writeSize } from "./messages.ts";
+ * console.log(writeSize({ seq: 1, op: 2, key: new Uint8Array(1) })); // 12
+ * ```
+ */
+export function writeSize(write: Write): number {
+  return 8 + 1 + 2 + write.key.length +
+    (write.op === WriteOp.SET ? 4 + (write.value?.length ?? 0) : 0);
+}
+
+/**
+ * Encodes WRITE.
+ *
+ * @param write The write.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeWrite } from "./messages.ts";
+ * encodeWrite({ seq: 1, op: 1, key: new Uint8Array([97]), value: new Uint8Array([49]) });
+ * ```
+ */
+export function encodeWrite(write: Write): Uint8Array {
+  const writer = new FrameWriter(Opcode.WRITE, 0, writeSize(write)).u64(
+    write.seq,
+  ).u8(write.op).bytes16(write.key);
+  if (write.op === WriteOp.SET) writer.bytes32(write.value ?? new Uint8Array());
+  return writer.finish();
+}
+
+/**
+ * Decodes WRITE.
+ *
+ * @param payload The frame's payload.
+ * @returns The write; key and value are views.
+ * @example
+ * ```ts
+ * import { decodeWrite, encodeWrite } from "./messages.ts";
+ * const bytes = encodeWrite({ seq: 3, op: 2, key: new Uint8Array([97]) });
+ * console.log(decodeWrite(bytes.subarray(10)).seq); // 3
+ * ```
+ */
+export function decodeWrite(payload: Uint8Array): Write {
+  const reader = new PayloadReader(payload, "WRITE");
+  const seq = reader.u64();
+  const op = reader.u8();
+  const key = reader.bytes16();
+  if (op === WriteOp.DELETE) {
+    reader.end();
+    return { seq, op, key };
+  }
+  if (op !== WriteOp.SET) {
+    throw new ProtocolError(`Unknown write operation ${op}`);
+  }
+  const value = reader.bytes32();
+  reader.end();
+  return { seq, op, key, value };
+}
+
+/** A key with its value and version, as a sync streams it. */
+export interface SyncEntry {
+  /** The key. */
+  key: Uint8Array;
+  /** The value. */
+  value: Uint8Array;
+  /** The sequence number of the write that stored it. */
+  version: number;
+}
+
+/**
+ * Encodes SNAPSHOT: the router asks a source database to stream its contents
+ * once it has applied `from`.
+ *
+ * @param id The sync id.
+ * @param from The sequence number the source must have applied first.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeSnapshot } from "./messages.ts";
+ * encodeSnapshot(1, 100);
+ * ```
+ */
+export function encodeSnapshot(id: number, from: number): Uint8Array {
+  return encodeU64(Opcode.SNAPSHOT, id, from);
+}
+
+/**
+ * Encodes SYNC_CHUNK.
+ *
+ * @param id The sync id.
+ * @param entries The entries.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeSyncChunk } from "./messages.ts";
+ * encodeSyncChunk(1, [{ key: new Uint8Array([97]), value: new Uint8Array(0), version: 1 }]);
+ * ```
+ */
+export function encodeSyncChunk(id: number, entries: SyncEntry[]): Uint8Array {
+  let size = 4;
+  for (const e of entries) size += 2 + e.key.length + 8 + 4 + e.value.length;
+  const writer = new FrameWriter(Opcode.SYNC_CHUNK, id, size).u32(
+    entries.length,
+  );
+  for (const e of entries) {
+    writer.bytes16(e.key).u64(e.version).bytes32(e.value);
+  }
+  return writer.finish();
+}
+
+/**
+ * Decodes SYNC_CHUNK.
+ *
+ * @param payload The frame's payload.
+ * @returns The entries; keys and values are views.
+ * @example
+ * ```ts
+ * import { decodeSyncChunk, encodeSyncChunk } from "./messages.ts";
+ * console.log(decodeSyncChunk(encodeSyncChunk(1, []).subarray(10)).length); // 0
+ * ```
+ */
+export function decodeSyncChunk(payload: Uint8Array): SyncEntry[] {
+  const reader = new PayloadReader(payload, "SYNC_CHUNK");
+  const count = reader.u32();
+  if (count * 14 > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed SYNC_CHUNK frame: ${count} entries cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const entries: SyncEntry[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = reader.bytes16();
+    const version = reader.u64();
+    const value = reader.bytes32();
+    entries[i] = { key, value, version };
+  }
+  reader.end();
+  return entries;
+}

@@ -1,0 +1,1078 @@
+/**
+ * The router: accepts every connection, checks version and password, orders
+ * writes and sends them to every database, spreads reads, and syncs
+ * databases that join. See `docs/architecture.md`.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  AckLevel,
+  type AckName,
+  AuthError,
+  decodeGet,
+  decodeJoin,
+  decodeKeys,
+  decodeU64,
+  decodeWriteRequest,
+  DEFAULT_PORT,
+  deriveScramKeys,
+  describeEndpoint,
+  encodeDone,
+  encodeJoined,
+  encodeOpaque,
+  encodeSnapshot,
+  encodeStatsReply,
+  encodeU64,
+  encodeWrite,
+  type Endpoint,
+  ErrorCode,
+  type Frame,
+  FramedConnection,
+  isConnectionGone,
+  JoinMode,
+  KvndbError,
+  listen,
+  MAX_HANDSHAKE_FRAME_SIZE,
+  Opcode,
+  opcodeName,
+  parseAckLevel,
+  ProtocolError,
+  randomBytes,
+  Role,
+  type ScramKeys,
+  toKvndbError,
+  WriteOp,
+} from "../protocol/mod.ts";
+import { acceptHandshake } from "./_accept_handshake.ts";
+import { Backlog } from "./backlog.ts";
+import { type BalanceMode, pick } from "./balancer.ts";
+
+const log = getLogger(["kvndb", "router"]);
+
+/** Options for {@linkcode Router.start}. */
+export interface RouterOptions {
+  /** Where to listen. Defaults to TCP on `0.0.0.0:54565`. */
+  endpoint?: Endpoint;
+  /** Shorthand for a TCP endpoint's host, when `endpoint` is absent. */
+  hostname?: string;
+  /** Shorthand for a TCP endpoint's port (0 for any free port). */
+  port?: number;
+  /** The password peers must prove they know; none if absent. */
+  password?: string;
+  /** Default acknowledgement level for writes. Defaults to `all`. */
+  acks?: AckName;
+  /** How reads are spread. Defaults to `least-loaded`. */
+  balance?: BalanceMode;
+  /** How long a request may wait for databases, in ms. Defaults to 10 s. */
+  requestTimeout?: number;
+  /** How long a peer may take to finish its handshake, in ms. Defaults to 5 s. */
+  handshakeTimeout?: number;
+  /** Delay before answering a wrong password, in ms. Defaults to 1 s. */
+  authFailureDelay?: number;
+  /** How often the router pings each database, in ms. Defaults to 1 s. */
+  heartbeatInterval?: number;
+  /** Silence after which a database is dropped, in ms. Defaults to 5 s. */
+  heartbeatTimeout?: number;
+  /** Bytes of recent writes kept for databases that rejoin. Defaults to 64 MiB. */
+  backlogBytes?: number;
+  /** The most connections at once. Defaults to 10,000. */
+  maxConnections?: number;
+}
+
+type DatabaseState = "joining" | "replaying" | "syncing" | "ready";
+
+interface ReadRequest {
+  client: ClientSession;
+  clientId: number;
+  opcode: number;
+  payload: Uint8Array;
+  minSeq: number;
+  deadline: number;
+}
+
+interface PendingWrite {
+  seq: number;
+  level: number;
+  client: ClientSession;
+  clientId: number;
+  deadline: number;
+  done: boolean;
+}
+
+interface SyncProgress {
+  id: number;
+  source?: DatabaseLink;
+  from: number;
+  keys: number;
+  bytes: number;
+  started: number;
+  sourceKeys: number;
+}
+
+class ClientSession {
+  lastWriteSeq = 0;
+  constructor(readonly conn: FramedConnection) {}
+}
+
+class DatabaseLink {
+  state: DatabaseState = "joining";
+  applied = 0;
+  keys = 0;
+  lastSeen = performance.now();
+  readyAt = 0;
+  nextReadId = 1;
+  reads = new Map<number, ReadRequest>();
+  /** Set while this database receives a full sync. */
+  sync?: SyncProgress;
+  /** Sync ids this database is the source of. */
+  sourcing = new Set<number>();
+  constructor(readonly id: number, readonly conn: FramedConnection) {}
+  get outstanding(): number {
+    return this.reads.size;
+  }
+}
+
+/**
+ * A running router.
+ *
+ * @example Start a router on a free port, then stop it
+ * ```ts
+ * import { Router } from "./router.ts";
+ * await using router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+ * console.log(router.port > 0); // true
+ * ```
+ */
+export class Router implements AsyncDisposable {
+  #listener: Deno.Listener;
+  #endpoint: Endpoint;
+  #keys?: ScramKeys;
+  #defaultLevel: number;
+  #balance: BalanceMode;
+  #requestTimeout: number;
+  #handshakeTimeout: number;
+  #authFailureDelay: number;
+  #heartbeatInterval: number;
+  #heartbeatTimeout: number;
+  #maxConnections: number;
+  #connections = new Set<FramedConnection>();
+  #clients = new Set<ClientSession>();
+  #databases = new Map<number, DatabaseLink>();
+  #nextDatabaseId = 1;
+  #nextSyncId = 1;
+  #clusterId?: Uint8Array;
+  #seq = 0;
+  #backlog: Backlog;
+  #pendingWrites: PendingWrite[] = [];
+  #waitingReads: ReadRequest[] = [];
+  #operations: Record<string, number> = {
+    get: 0,
+    set: 0,
+    delete: 0,
+    keys: 0,
+    ping: 0,
+    stats: 0,
+    errors: 0,
+  };
+  #started = performance.now();
+  #timer: ReturnType<typeof setInterval>;
+  #closed = false;
+  #acceptLoop: Promise<void>;
+
+  private constructor(
+    listener: Deno.Listener,
+    endpoint: Endpoint,
+    options: RouterOptions,
+    keys?: ScramKeys,
+  ) {
+    this.#listener = listener;
+    this.#endpoint = endpoint;
+    this.#keys = keys;
+    const level = parseAckLevel(options.acks ?? "all");
+    if (level === undefined) {
+      throw new KvndbError(
+        ErrorCode.INVALID_ARGUMENT,
+        `Unknown acknowledgement level '${options.acks}' (expected one, majority or all)`,
+      );
+    }
+    this.#defaultLevel = level;
+    this.#balance = options.balance ?? "least-loaded";
+    this.#requestTimeout = options.requestTimeout ?? 10_000;
+    this.#handshakeTimeout = options.handshakeTimeout ?? 5_000;
+    this.#authFailureDelay = options.authFailureDelay ?? 1_000;
+    this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
+    this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
+    this.#maxConnections = options.maxConnections ?? 10_000;
+    this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
+    this.#timer = setInterval(
+      () => this.#tick(),
+      Math.min(250, this.#heartbeatInterval),
+    );
+    this.#acceptLoop = this.#accept();
+  }
+
+  /**
+   * Starts a router listening on its endpoint.
+   *
+   * @param options Where to listen, the password, and policies.
+   * @returns The running router.
+   * @throws {Deno.errors.AddrInUse} When the port is taken.
+   * @example
+   * ```ts
+   * import { Router } from "./router.ts";
+   * const router = await Router.start({ hostname: "127.0.0.1", port: 0, acks: "majority" });
+   * await router.close();
+   * ```
+   */
+  static async start(options: RouterOptions = {}): Promise<Router> {
+    const endpoint: Endpoint = options.endpoint ?? {
+      type: "tcp",
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? DEFAULT_PORT,
+    };
+    const keys = options.password === undefined
+      ? undefined
+      : await deriveScramKeys(options.password);
+    const listener = listen(endpoint);
+    const router = new Router(listener, endpoint, options, keys);
+    log.info("Router listening on {endpoint}", {
+      endpoint: describeEndpoint(router.endpoint),
+    });
+    return router;
+  }
+
+  /** The endpoint actually listened on (with the port the OS chose). */
+  get endpoint(): Endpoint {
+    const addr = this.#listener.addr;
+    if (addr.transport === "tcp") {
+      return { ...this.#endpoint, hostname: addr.hostname, port: addr.port };
+    }
+    return this.#endpoint;
+  }
+
+  /** The TCP port listened on (0 for Unix sockets). */
+  get port(): number {
+    const addr = this.#listener.addr;
+    return addr.transport === "tcp" ? addr.port : 0;
+  }
+
+  /**
+   * The router's statistics, as `stats` reports them.
+   *
+   * @returns A JSON-ready object.
+   */
+  stats(): Record<string, unknown> {
+    const now = performance.now();
+    return {
+      clusterId: this.#clusterId ? toHex(this.#clusterId) : "",
+      seq: this.#seq,
+      clients: this.#clients.size,
+      databases: [...this.#databases.values()].map((db) => ({
+        id: db.id,
+        peer: db.conn.peer,
+        state: db.state,
+        applied: db.applied,
+        outstanding: db.outstanding,
+        keys: db.keys,
+        ...(db.sync === undefined ? {} : {
+          sync: {
+            keys: db.sync.keys,
+            keysPerSecond: Math.round(
+              db.sync.keys / Math.max(0.001, (now - db.sync.started) / 1000),
+            ),
+            percent: db.sync.sourceKeys > 0
+              ? Math.min(
+                100,
+                Math.round(100 * db.sync.keys / db.sync.sourceKeys),
+              )
+              : 0,
+          },
+        }),
+      })),
+      operations: { ...this.#operations },
+      pendingWrites: this.#pendingWrites.length,
+      backlog: { writes: this.#backlog.length, bytes: this.#backlog.bytes },
+      uptime: Math.round((now - this.#started) / 1000),
+    };
+  }
+
+  /** Stops listening and closes every connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    try {
+      this.#listener.close();
+    } catch (error) {
+      if (!isConnectionGone(error)) throw error;
+    }
+    for (const conn of this.#connections) conn.close();
+    await this.#acceptLoop;
+    await Promise.all([...this.#connections].map((conn) => conn.closed));
+    log.info("Router stopped");
+  }
+
+  /** Closes the router; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ------------------------------------------------------------ connections
+
+  async #accept(): Promise<void> {
+    while (!this.#closed) {
+      let raw: Deno.Conn;
+      try {
+        raw = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closed || isConnectionGone(error)) return;
+        // A failed accept (a TLS handshake gone wrong, say) never ends the loop.
+        log.warn("Accept failed: {error}", { error: String(error) });
+        continue;
+      }
+      if (raw.remoteAddr.transport === "tcp" && "setNoDelay" in raw) {
+        (raw as Deno.TcpConn).setNoDelay(true);
+      }
+      const conn = new FramedConnection(raw, {
+        maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
+      });
+      if (this.#connections.size >= this.#maxConnections) {
+        log.warn("Refused {peer}: too many connections", { peer: conn.peer });
+        conn.fail(
+          new KvndbError(
+            ErrorCode.TOO_MANY_CONNECTIONS,
+            `Too many connections (the limit is ${this.#maxConnections})`,
+          ),
+        );
+        continue;
+      }
+      this.#connections.add(conn);
+      conn.closed.then(() => this.#connections.delete(conn));
+      this.#admit(conn);
+    }
+  }
+
+  async #admit(conn: FramedConnection): Promise<void> {
+    let role: Role;
+    try {
+      const deadline = AbortSignal.timeout(this.#handshakeTimeout);
+      ({ role } = await acceptHandshake(conn, { keys: this.#keys, deadline }));
+    } catch (error) {
+      if (conn.isClosed) {
+        log.debug("{peer} left during the handshake", { peer: conn.peer });
+        return;
+      }
+      let reason: KvndbError;
+      if (error instanceof KvndbError) {
+        reason = error;
+      } else if (
+        error instanceof DOMException && error.name === "TimeoutError"
+      ) {
+        reason = new KvndbError(
+          ErrorCode.TIMEOUT,
+          `Handshake not completed within ${this.#handshakeTimeout} ms`,
+        );
+      } else {
+        reason = toKvndbError(error);
+      }
+      log.warn("Handshake with {peer} failed: {reason}", {
+        peer: conn.peer,
+        reason: reason.message,
+      });
+      if (reason instanceof AuthError) {
+        // Slow down guessing: answer a wrong password only after a delay.
+        await new Promise((resolve) =>
+          setTimeout(resolve, this.#authFailureDelay)
+        );
+      }
+      await conn.fail(reason);
+      return;
+    }
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    if (role === Role.CLIENT) this.#addClient(conn);
+    else this.#addDatabase(conn);
+  }
+
+  #addClient(conn: FramedConnection): void {
+    const client = new ClientSession(conn);
+    this.#clients.add(client);
+    log.info("Client {peer} connected", { peer: conn.peer });
+    conn.setHandler((frame) => {
+      try {
+        this.#onClientFrame(client, frame);
+      } catch (error) {
+        this.#answerError(client, frame.id, error);
+      }
+    });
+    conn.closed.then((reason) => {
+      this.#clients.delete(client);
+      log.info("Client {peer} disconnected{reason}", {
+        peer: conn.peer,
+        reason: describeReason(reason),
+      });
+    });
+  }
+
+  #answerError(client: ClientSession, id: number, error: unknown): void {
+    this.#operations.errors!++;
+    const kvndbError = toKvndbError(error);
+    if (kvndbError.code === ErrorCode.INTERNAL) {
+      log.error("Internal error serving {peer}: {error}", {
+        peer: client.conn.peer,
+        error: String(error),
+      });
+    }
+    if (kvndbError.code === ErrorCode.PROTOCOL) {
+      // A malformed frame ends the connection: nothing after it can be trusted.
+      log.warn("Closing {peer}: {reason}", {
+        peer: client.conn.peer,
+        reason: kvndbError.message,
+      });
+      client.conn.fail(kvndbError);
+      return;
+    }
+    client.conn.sendError(id, kvndbError);
+  }
+
+  // ------------------------------------------------------------ clients
+
+  #onClientFrame(client: ClientSession, frame: Frame): void {
+    switch (frame.opcode) {
+      case Opcode.GET:
+        decodeGet(frame.payload);
+        this.#operations.get!++;
+        this.#read(client, frame);
+        return;
+      case Opcode.KEYS:
+        decodeKeys(frame.payload);
+        this.#operations.keys!++;
+        this.#read(client, frame);
+        return;
+      case Opcode.SET:
+      case Opcode.DELETE:
+        this.#write(client, frame);
+        return;
+      case Opcode.PING:
+        this.#operations.ping!++;
+        client.conn.send(encodeOpaque(Opcode.PONG, frame.id, frame.payload));
+        return;
+      case Opcode.STATS:
+        this.#operations.stats!++;
+        client.conn.send(encodeStatsReply(frame.id, this.stats()));
+        return;
+      default:
+        throw new ProtocolError(
+          `Unexpected ${opcodeName(frame.opcode)} frame from a client`,
+        );
+    }
+  }
+
+  #write(client: ClientSession, frame: Frame): void {
+    const request = decodeWriteRequest(frame.opcode, frame.payload);
+    const isSet = frame.opcode === Opcode.SET;
+    this.#operations[isSet ? "set" : "delete"]!++;
+    if (!this.#hasWritableDatabase()) {
+      throw noDatabase();
+    }
+    const seq = ++this.#seq;
+    const bytes = encodeWrite({
+      seq,
+      op: isSet ? WriteOp.SET : WriteOp.DELETE,
+      key: request.key,
+      value: request.value,
+    });
+    this.#backlog.push(seq, bytes);
+    for (const db of this.#databases.values()) {
+      if (db.state !== "joining") db.conn.send(bytes);
+    }
+    const level = request.acks === AckLevel.DEFAULT
+      ? this.#defaultLevel
+      : request.acks;
+    this.#pendingWrites.push({
+      seq,
+      level,
+      client,
+      clientId: frame.id,
+      deadline: performance.now() + this.#requestTimeout,
+      done: false,
+    });
+    client.lastWriteSeq = seq;
+  }
+
+  #hasWritableDatabase(): boolean {
+    for (const db of this.#databases.values()) {
+      if (db.state === "ready" || db.state === "replaying") return true;
+    }
+    return false;
+  }
+
+  /** Resolves every pending write whose acknowledgement level is met. */
+  #settleWrites(): void {
+    if (this.#pendingWrites.length === 0) return;
+    const applied: number[] = [];
+    for (const db of this.#databases.values()) {
+      if (db.state === "ready") applied.push(db.applied);
+    }
+    applied.sort((a, b) => b - a);
+    const count = applied.length;
+    let kept = 0;
+    const pending = this.#pendingWrites;
+    for (let i = 0; i < pending.length; i++) {
+      const write = pending[i]!;
+      if (!write.done && count > 0) {
+        const needed = write.level === AckLevel.ONE
+          ? 1
+          : write.level === AckLevel.MAJORITY
+          ? Math.floor(count / 2) + 1
+          : count;
+        if (applied[needed - 1]! >= write.seq) {
+          write.done = true;
+          write.client.conn.send(encodeDone(write.clientId, write.seq));
+        }
+      }
+      if (!write.done) pending[kept++] = write;
+    }
+    pending.length = kept;
+  }
+
+  #read(client: ClientSession, frame: Frame): void {
+    if (this.#databases.size === 0) throw noDatabase();
+    // Copy the payload: it may wait, and the read buffer it views is reused.
+    const request: ReadRequest = {
+      client,
+      clientId: frame.id,
+      opcode: frame.opcode,
+      payload: frame.payload.slice(),
+      minSeq: client.lastWriteSeq,
+      deadline: performance.now() + this.#requestTimeout,
+    };
+    this.#dispatchRead(request);
+  }
+
+  /** Sends a read to a ready database that has the client's last write. */
+  #dispatchRead(request: ReadRequest): void {
+    if (request.client.conn.isClosed) return;
+    const candidates: DatabaseLink[] = [];
+    let anyReady = false;
+    for (const db of this.#databases.values()) {
+      if (db.state !== "ready") continue;
+      anyReady = true;
+      if (db.applied >= request.minSeq) candidates.push(db);
+    }
+    if (candidates.length === 0) {
+      if (!anyReady && !this.#hasPendingDatabase()) {
+        this.#answerError(request.client, request.clientId, noDatabase());
+        return;
+      }
+      // A database is catching up (or joining): wait for it, within the timeout.
+      this.#waitingReads.push(request);
+      return;
+    }
+    const db = pick(candidates, this.#balance);
+    const id = db.nextReadId;
+    db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
+    db.reads.set(id, request);
+    db.conn.send(encodeOpaque(request.opcode, id, request.payload));
+  }
+
+  #hasPendingDatabase(): boolean {
+    for (const db of this.#databases.values()) {
+      if (db.state !== "joining") return true;
+    }
+    return false;
+  }
+
+  #retryWaitingReads(): void {
+    if (this.#waitingReads.length === 0) return;
+    const waiting = this.#waitingReads;
+    this.#waitingReads = [];
+    for (const request of waiting) this.#dispatchRead(request);
+  }
+
+  // ------------------------------------------------------------ databases
+
+  #addDatabase(conn: FramedConnection): void {
+    const db = new DatabaseLink(this.#nextDatabaseId++, conn);
+    this.#databases.set(db.id, db);
+    log.info("Database {peer} connected (#{id})", {
+      peer: conn.peer,
+      id: db.id,
+    });
+    conn.setHandler((frame) => {
+      db.lastSeen = performance.now();
+      try {
+        this.#onDatabaseFrame(db, frame);
+      } catch (error) {
+        const reason = toKvndbError(error);
+        log.warn("Dropping database {peer}: {reason}", {
+          peer: conn.peer,
+          reason: reason.message,
+        });
+        conn.fail(reason);
+      }
+    });
+    conn.closed.then((reason) => this.#removeDatabase(db, reason));
+  }
+
+  #onDatabaseFrame(db: DatabaseLink, frame: Frame): void {
+    switch (frame.opcode) {
+      case Opcode.JOIN:
+        if (db.state !== "joining") throw new ProtocolError("JOIN sent twice");
+        this.#join(db, frame);
+        return;
+      case Opcode.APPLIED:
+        this.#onApplied(db, decodeU64(frame.payload, "APPLIED"));
+        return;
+      case Opcode.VALUE:
+      case Opcode.KEY_PAGE:
+      case Opcode.ERROR:
+        this.#onReadAnswer(db, frame);
+        return;
+      case Opcode.PONG:
+        if (frame.payload.length === 8) {
+          db.keys = decodeU64(frame.payload, "PONG");
+        }
+        return;
+      case Opcode.PING:
+        db.conn.send(encodeOpaque(Opcode.PONG, frame.id, frame.payload));
+        return;
+      case Opcode.SYNC_CHUNK:
+        this.#onSyncChunk(db, frame);
+        return;
+      case Opcode.SYNC_ACK:
+        this.#onSyncAck(frame);
+        return;
+      case Opcode.SYNC_END:
+        this.#onSyncEnd(db, frame);
+        return;
+      default:
+        throw new ProtocolError(
+          `Unexpected ${opcodeName(frame.opcode)} frame from a database`,
+        );
+    }
+  }
+
+  #join(db: DatabaseLink, frame: Frame): void {
+    const join = decodeJoin(frame.payload);
+    const readySources = [...this.#databases.values()].filter((other) =>
+      other !== db && other.state === "ready"
+    );
+    if (this.#clusterId === undefined) {
+      // A fresh router adopts the cluster of the first database with data.
+      if (join.clusterId.length > 0 && join.complete && !join.reset) {
+        this.#clusterId = join.clusterId.slice();
+        this.#seq = join.applied;
+        this.#backlog.reset(join.applied);
+        log.info("Adopted cluster {cluster} at sequence {seq} from {peer}", {
+          cluster: toHex(this.#clusterId),
+          seq: this.#seq,
+          peer: db.conn.peer,
+        });
+      } else {
+        this.#clusterId = randomBytes(16);
+        log.info("Started cluster {cluster}", {
+          cluster: toHex(this.#clusterId),
+        });
+      }
+    }
+    const clusterId = this.#clusterId;
+    const sameCluster = join.clusterId.length > 0 &&
+      equalBytes(join.clusterId, clusterId);
+    if (join.clusterId.length > 0 && !sameCluster && !join.reset) {
+      throw new KvndbError(
+        ErrorCode.CLUSTER_MISMATCH,
+        `This database holds data of cluster ${
+          toHex(join.clusterId)
+        }, but the router serves cluster ${
+          toHex(clusterId)
+        }: start it with --reset to discard its data and copy this cluster's, or point it at its own router`,
+      );
+    }
+    const current = sameCluster && join.complete && !join.reset;
+    if (current && join.applied === this.#seq) {
+      this.#admitDatabase(db, JoinMode.READY, join.applied);
+    } else if (current && join.applied > this.#seq) {
+      if (readySources.length === 0 && this.#pendingWrites.length === 0) {
+        // Ahead of a router that restarted: its position is the cluster's.
+        log.warn(
+          "Database {peer} is ahead of the router ({applied} > {seq}): adopting its position",
+          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+        );
+        this.#seq = join.applied;
+        this.#backlog.reset(join.applied);
+        for (const other of this.#databases.values()) {
+          if (other !== db && other.state !== "joining") {
+            other.conn.fail(
+              new KvndbError(
+                ErrorCode.UNAVAILABLE,
+                "The cluster moved ahead of this database: rejoin to catch up",
+              ),
+            );
+          }
+        }
+        this.#admitDatabase(db, JoinMode.READY, join.applied);
+      } else {
+        log.warn(
+          "Database {peer} is ahead of the cluster ({applied} > {seq}); its extra writes were never acknowledged here: full sync",
+          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+        );
+        this.#startFullSync(db, readySources);
+      }
+    } else if (current && this.#backlog.covers(join.applied)) {
+      this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
+    } else if (readySources.length > 0) {
+      this.#startFullSync(db, readySources);
+    } else {
+      // Nothing to copy from: this database becomes the reference as it is.
+      const fresh = join.clusterId.length === 0 && join.applied === 0 &&
+        this.#seq === 0;
+      if (!fresh && (join.applied < this.#seq || !current)) {
+        log.warn(
+          "Database {peer} joins behind the cluster (applied {applied}, sequence {seq}) and no other database can sync it: serving what it has",
+          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+        );
+      }
+      if (join.reset || !current) {
+        // Its data is reset or foreign: it starts empty at the current position.
+        this.#startFullSync(db, []);
+        return;
+      }
+      this.#backlog.reset(this.#seq);
+      this.#admitDatabase(db, JoinMode.READY, this.#seq);
+    }
+  }
+
+  /** Answers JOINED and starts sending live writes. */
+  #admitDatabase(db: DatabaseLink, mode: number, applied: number): void {
+    db.conn.send(
+      encodeJoined({ clusterId: this.#clusterId!, mode, from: applied + 1 }),
+    );
+    db.applied = applied;
+    if (mode === JoinMode.REPLAY) {
+      db.state = "replaying";
+      db.readyAt = this.#seq;
+      let count = 0;
+      for (const bytes of this.#backlog.after(applied)) {
+        db.conn.send(bytes);
+        count++;
+      }
+      log.info("Database {peer} replays {count} writes from the backlog", {
+        peer: db.conn.peer,
+        count,
+      });
+      if (applied >= db.readyAt) this.#markReady(db);
+    } else if (mode === JoinMode.READY) {
+      this.#markReady(db);
+    } else {
+      db.state = "syncing";
+    }
+  }
+
+  #markReady(db: DatabaseLink): void {
+    db.state = "ready";
+    log.info("Database {peer} is ready at sequence {applied}", {
+      peer: db.conn.peer,
+      applied: db.applied,
+    });
+    this.#settleWrites();
+    this.#retryWaitingReads();
+  }
+
+  #startFullSync(db: DatabaseLink, sources: DatabaseLink[]): void {
+    const from = this.#seq;
+    this.#admitDatabase(db, JoinMode.FULL_SYNC, from);
+    db.sync = {
+      id: this.#nextSyncId++,
+      from,
+      keys: 0,
+      bytes: 0,
+      started: performance.now(),
+      sourceKeys: 0,
+    };
+    if (sources.length === 0) {
+      // Nothing to copy: an empty sync, so the database still records that it is complete.
+      db.conn.send(encodeU64(Opcode.SYNC_END, db.sync.id, 0));
+      return;
+    }
+    this.#requestSnapshot(db, sources);
+  }
+
+  #requestSnapshot(target: DatabaseLink, sources: DatabaseLink[]): void {
+    const sync = target.sync!;
+    if (sources.length === 0) {
+      log.warn("No database can sync {peer}: waiting for one", {
+        peer: target.conn.peer,
+      });
+      sync.source = undefined;
+      return;
+    }
+    const source = pick(sources, "least-loaded");
+    sync.source = source;
+    sync.sourceKeys = source.keys;
+    source.sourcing.add(sync.id);
+    // The source starts once it has applied the current position, so that a
+    // delete it has not applied yet cannot be copied as a live key.
+    source.conn.send(encodeSnapshot(sync.id, this.#seq));
+    log.info(
+      "Syncing {target} from {source} (sync {id}, from sequence {seq})",
+      {
+        target: target.conn.peer,
+        source: source.conn.peer,
+        id: sync.id,
+        seq: this.#seq,
+      },
+    );
+  }
+
+  #findSyncTarget(id: number): DatabaseLink | undefined {
+    for (const db of this.#databases.values()) {
+      if (db.sync?.id === id) return db;
+    }
+    return undefined;
+  }
+
+  #onSyncChunk(source: DatabaseLink, frame: Frame): void {
+    const target = this.#findSyncTarget(frame.id);
+    if (target === undefined || target.sync!.source !== source) return;
+    const sync = target.sync!;
+    // Count entries without decoding them all: the count is the first field.
+    if (frame.payload.length >= 4) {
+      sync.keys += new DataView(
+        frame.payload.buffer,
+        frame.payload.byteOffset,
+        4,
+      ).getUint32(0);
+    }
+    sync.bytes += frame.payload.length;
+    target.conn.send(encodeOpaque(Opcode.SYNC_CHUNK, frame.id, frame.payload));
+  }
+
+  #onSyncAck(frame: Frame): void {
+    const target = this.#findSyncTarget(frame.id);
+    const source = target?.sync?.source;
+    if (source === undefined) return;
+    source.conn.send(encodeOpaque(Opcode.SYNC_ACK, frame.id));
+  }
+
+  #onSyncEnd(db: DatabaseLink, frame: Frame): void {
+    if (db.sync?.id === frame.id) {
+      // The target has merged everything: it is complete.
+      this.#finishSync(db);
+      return;
+    }
+    const target = this.#findSyncTarget(frame.id);
+    if (target === undefined || target.sync!.source !== db) return;
+    db.sourcing.delete(frame.id);
+    target.conn.send(encodeOpaque(Opcode.SYNC_END, frame.id, frame.payload));
+    const seconds = (performance.now() - target.sync!.started) / 1000;
+    log.info(
+      "Sync {id} streamed {keys} keys to {peer} in {seconds} s ({rate} keys/s)",
+      {
+        id: frame.id,
+        keys: target.sync!.keys,
+        peer: target.conn.peer,
+        seconds: seconds.toFixed(2),
+        rate: Math.round(target.sync!.keys / Math.max(seconds, 0.001)),
+      },
+    );
+  }
+
+  #finishSync(db: DatabaseLink): void {
+    db.sync = undefined;
+    this.#markReady(db);
+  }
+
+  #onApplied(db: DatabaseLink, upTo: number): void {
+    if (upTo < db.applied) {
+      throw new ProtocolError(
+        `APPLIED went backwards (${upTo} after ${db.applied})`,
+      );
+    }
+    if (upTo > this.#seq) {
+      throw new ProtocolError(
+        `APPLIED ${upTo} is beyond the last write (${this.#seq})`,
+      );
+    }
+    db.applied = upTo;
+    if (db.state === "replaying" && upTo >= db.readyAt) {
+      this.#markReady(db);
+      return;
+    }
+    if (db.state === "ready") {
+      this.#settleWrites();
+      this.#retryWaitingReads();
+    }
+  }
+
+  #onReadAnswer(db: DatabaseLink, frame: Frame): void {
+    const request = db.reads.get(frame.id);
+    if (request === undefined) return;
+    db.reads.delete(frame.id);
+    if (request.client.conn.isClosed) return;
+    request.client.conn.send(
+      encodeOpaque(frame.opcode, request.clientId, frame.payload),
+    );
+  }
+
+  #removeDatabase(db: DatabaseLink, reason: unknown): void {
+    if (!this.#databases.delete(db.id)) return;
+    log.info("Database {peer} left{reason}", {
+      peer: db.conn.peer,
+      reason: describeReason(reason),
+    });
+    // Its reads go to another database; the client notices nothing.
+    const reads = [...db.reads.values()];
+    db.reads.clear();
+    for (const request of reads) this.#dispatchRead(request);
+    // Syncs it was the source of restart from another source.
+    for (const id of db.sourcing) {
+      const target = this.#findSyncTarget(id);
+      if (target === undefined) continue;
+      log.warn("Sync source {peer} left: restarting the sync of {target}", {
+        peer: db.conn.peer,
+        target: target.conn.peer,
+      });
+      this.#requestSnapshot(target, this.#readyDatabases());
+    }
+    // A target that left needs its source to stop.
+    if (db.sync?.source !== undefined) {
+      db.sync.source.sourcing.delete(db.sync.id);
+      db.sync.source.conn.send(encodeOpaque(Opcode.SYNC_END, db.sync.id));
+    }
+    this.#afterMembershipChange();
+  }
+
+  #readyDatabases(): DatabaseLink[] {
+    return [...this.#databases.values()].filter((db) => db.state === "ready");
+  }
+
+  #afterMembershipChange(): void {
+    // Syncs waiting for a source may start now.
+    const ready = this.#readyDatabases();
+    for (const db of this.#databases.values()) {
+      if (
+        db.sync !== undefined && db.sync.source === undefined && ready.length
+      ) {
+        this.#requestSnapshot(db, ready);
+      }
+    }
+    if (
+      !this.#hasWritableDatabase() && this.#pendingWrites.length > 0 &&
+      !this.#hasPendingDatabase()
+    ) {
+      for (const write of this.#pendingWrites) {
+        this.#answerError(
+          write.client,
+          write.clientId,
+          new KvndbError(
+            ErrorCode.UNAVAILABLE,
+            "Every database left before the write was acknowledged; it may or may not have been applied",
+          ),
+        );
+      }
+      this.#pendingWrites = [];
+    }
+    this.#settleWrites();
+    this.#retryWaitingReads();
+  }
+
+  // ------------------------------------------------------------ timers
+
+  #tick(): void {
+    const now = performance.now();
+    // Heartbeats: a database silent for too long is dropped.
+    for (const db of this.#databases.values()) {
+      if (now - db.lastSeen > this.#heartbeatTimeout) {
+        log.warn("Database {peer} silent for {ms} ms: dropping it", {
+          peer: db.conn.peer,
+          ms: Math.round(now - db.lastSeen),
+        });
+        db.conn.fail(
+          new KvndbError(ErrorCode.TIMEOUT, "Heartbeat timed out"),
+        );
+        continue;
+      }
+      db.conn.send(encodeOpaque(Opcode.PING, 0));
+    }
+    // Request timeouts.
+    if (
+      this.#pendingWrites.length > 0 && this.#pendingWrites[0]!.deadline < now
+    ) {
+      const kept: PendingWrite[] = [];
+      for (const write of this.#pendingWrites) {
+        if (write.deadline < now) {
+          this.#answerError(
+            write.client,
+            write.clientId,
+            new KvndbError(
+              ErrorCode.TIMEOUT,
+              `Write not acknowledged within ${this.#requestTimeout} ms; it may or may not have been applied`,
+            ),
+          );
+        } else {
+          kept.push(write);
+        }
+      }
+      this.#pendingWrites = kept;
+    }
+    for (const db of this.#databases.values()) {
+      for (const [id, request] of db.reads) {
+        if (request.deadline < now) {
+          db.reads.delete(id);
+          this.#answerError(
+            request.client,
+            request.clientId,
+            new KvndbError(
+              ErrorCode.TIMEOUT,
+              `No database answered within ${this.#requestTimeout} ms`,
+            ),
+          );
+        }
+      }
+    }
+    if (this.#waitingReads.length > 0) {
+      const kept: ReadRequest[] = [];
+      for (const request of this.#waitingReads) {
+        if (request.deadline < now) {
+          this.#answerError(
+            request.client,
+            request.clientId,
+            new KvndbError(
+              ErrorCode.TIMEOUT,
+              `No ready database within ${this.#requestTimeout} ms`,
+            ),
+          );
+        } else {
+          kept.push(request);
+        }
+      }
+      this.#waitingReads = kept;
+    }
+  }
+}
+
+function noDatabase(): KvndbError {
+  return new KvndbError(
+    ErrorCode.NO_DATABASE,
+    "No database available: start one with 'kvndb memory HOST PORT' or 'kvndb kv HOST PORT'",
+  );
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function describeReason(reason: unknown): string {
+  if (reason === undefined) return "";
+  return `: ${reason instanceof Error ? reason.message : String(reason)}`;
+}
