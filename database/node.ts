@@ -34,8 +34,10 @@ import {
   handshake,
   JoinMode,
   KvndbError,
+  MAX_FRAME_SIZE,
   MAX_KEY_SIZE,
   MAX_PAGE_BYTES,
+  MAX_VALUE_SIZE,
   Opcode,
   opcodeName,
   ProtocolError,
@@ -50,6 +52,13 @@ import { toBinary } from "./_binary_key.ts";
 import type { Database } from "./types.ts";
 
 const log = getLogger(["kvndb", "database"]);
+
+/** Bytes an entry takes in a SYNC_CHUNK besides its key and value. */
+const SYNC_ENTRY_OVERHEAD = 2 + 8 + 4;
+
+/** The most entry bytes in one SYNC_CHUNK: a maximal entry still fits a frame. */
+const MAX_SYNC_CHUNK_BYTES = MAX_FRAME_SIZE - MAX_KEY_SIZE - MAX_VALUE_SIZE -
+  64;
 
 /** Options for {@linkcode DatabaseNode.start}. */
 export interface DatabaseNodeOptions {
@@ -337,6 +346,7 @@ export class DatabaseNode implements AsyncDisposable {
 
   async #prepare(mode: number, clusterId: Uint8Array, from: number) {
     const state = await this.#db.state();
+    this.#syncId = 0;
     if (mode === JoinMode.FULL_SYNC) {
       this.#setStatus("syncing");
       await this.#db.clear();
@@ -353,11 +363,18 @@ export class DatabaseNode implements AsyncDisposable {
       return;
     }
     this.#tombstones = undefined;
-    if (
-      state.clusterId.length !== clusterId.length ||
-      !state.clusterId.every((byte, i) => byte === clusterId[i])
-    ) {
-      await this.#db.setState({ ...state, clusterId: clusterId.slice() });
+    const sameCluster = state.clusterId.length === clusterId.length &&
+      state.clusterId.every((byte, i) => byte === clusterId[i]);
+    // READY may place the node ahead of its data when no other database could
+    // copy what it missed (the router has logged that): adopt the position.
+    const applied = mode === JoinMode.READY ? from - 1 : state.applied;
+    if (!sameCluster || applied !== state.applied) {
+      this.#applied = applied;
+      await this.#db.setState({
+        ...state,
+        clusterId: clusterId.slice(),
+        applied,
+      });
     }
     this.#resetPending = false;
     this.#setStatus(mode === JoinMode.REPLAY ? "replaying" : "ready");
@@ -399,8 +416,10 @@ export class DatabaseNode implements AsyncDisposable {
           const source = this.#sources.get(frame.id)!;
           this.#sources.delete(frame.id);
           source.wake?.();
-        } else {
+        } else if (this.#syncId === 0 || this.#syncId === frame.id) {
           this.#enqueue(conn, { kind: "end", id: frame.id });
+        } else {
+          throw new ProtocolError(`SYNC_END for unknown sync ${frame.id}`);
         }
         return;
       case Opcode.SNAPSHOT:
@@ -599,17 +618,39 @@ export class DatabaseNode implements AsyncDisposable {
       }
       let sent = 0;
       let keys = 0;
-      const chunkBytes = this.#options.syncChunkBytes ?? 256 * 1024;
-      for await (const chunk of this.#db.snapshot({ chunkBytes })) {
+      const chunkBytes = Math.min(
+        this.#options.syncChunkBytes ?? 256 * 1024,
+        MAX_SYNC_CHUNK_BYTES,
+      );
+      const send = async (entries: SyncEntry[]) => {
         // At most two chunks unacknowledged: memory stays flat on both sides.
         while (active() && sent - source.acks >= 2) {
           await new Promise<void>((resolve) => source.wake = resolve);
         }
         if (!active()) return;
-        conn.send(encodeSyncChunk(id, chunk));
+        conn.send(encodeSyncChunk(id, entries));
         sent++;
-        keys += chunk.length;
+        keys += entries.length;
+      };
+      // Re-chunk by encoded size, whatever the backend's chunks are, so that
+      // no frame exceeds the frame limit however small the entries.
+      let pending: SyncEntry[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of this.#db.snapshot({ chunkBytes })) {
+        for (const entry of chunk) {
+          const size = SYNC_ENTRY_OVERHEAD + entry.key.length +
+            entry.value.length;
+          if (pending.length > 0 && pendingBytes + size > chunkBytes) {
+            await send(pending);
+            pending = [];
+            pendingBytes = 0;
+          }
+          if (!active()) return;
+          pending.push(entry);
+          pendingBytes += size;
+        }
       }
+      if (pending.length > 0) await send(pending);
       if (!active()) return;
       conn.send(encodeU64(Opcode.SYNC_END, id, keys));
       log.info("Sent {keys} keys for sync {id}", { keys, id });

@@ -63,6 +63,7 @@ export class FramedConnection {
   #readSize: number;
   #drained?: PromiseWithResolvers<void>;
   #closed = false;
+  #failing = false;
   #done = Promise.withResolvers<unknown>();
   #reason: unknown;
   /** The peer's address, for logs: `host:port` or a socket path. */
@@ -190,7 +191,9 @@ export class FramedConnection {
    * @param error The error to tell the peer.
    */
   async fail(error: KvndbError): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#failing) return;
+    // Nothing the peer sent after this point is acted on.
+    this.#failing = true;
     this.sendError(0, error);
     await this.flushed(1000);
     this.#close(error);
@@ -252,6 +255,7 @@ export class FramedConnection {
   }
 
   #deliver(frame: Frame): void {
+    if (this.#failing) return;
     if (this.#handler !== undefined) {
       this.#handler(frame);
     } else if (this.#waiter !== undefined) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-/** The four bytes every peer sends first: ASCII `KVND`. */
+/** The four bytes that open every HELLO payload: ASCII `KVND`. */
 export const MAGIC: Uint8Array = new Uint8Array([0x4b, 0x56, 0x4e, 0x44]);
 
 /** The protocol version this build speaks. Peers must speak the same one. */
@@ -32,7 +32,7 @@ export const MAX_VALUE_SIZE = 512 * 1024;
 /** The largest frame after authentication: a maximal set plus headroom. */
 export const MAX_FRAME_SIZE = 1024 * 1024;
 
-/** The largest frame a peer may send before it has authenticated. */
+/** The largest frame either side accepts before the handshake is done. */
 export const MAX_HANDSHAKE_FRAME_SIZE = 4 * 1024;
 
 /** Keys returned in one page of `keys` when the caller names no limit. */
@@ -41,5 +41,5 @@ export const DEFAULT_KEYS_LIMIT = 1000;
 /** The most keys one page of `keys` may hold. */
 export const MAX_KEYS_LIMIT = 10_000;
 
-/** Bytes of keys (and values, for sync) that one page or chunk may carry. */
+/** Bytes of keys that one KEY_PAGE may carry. */
 export const MAX_PAGE_BYTES = 768 * 1024;

@@ -14,7 +14,11 @@ import {
   randomBytes,
 } from "./auth.ts";
 import type { FramedConnection } from "./connection.ts";
-import { MAX_FRAME_SIZE, PROTOCOL_VERSION } from "./constants.ts";
+import {
+  MAX_FRAME_SIZE,
+  MAX_HANDSHAKE_FRAME_SIZE,
+  PROTOCOL_VERSION,
+} from "./constants.ts";
 import {
   AuthError,
   errorFromCode,
@@ -30,6 +34,12 @@ import {
   encodeHello,
 } from "./messages.ts";
 import { ErrorCode, Opcode, opcodeName, Role } from "./opcodes.ts";
+
+/** The fewest PBKDF2 rounds a client accepts from a router. */
+export const MIN_ITERATIONS = 1_000;
+
+/** The most PBKDF2 rounds a client accepts: a hostile router cannot make it spin. */
+export const MAX_ITERATIONS = 1_000_000;
 
 /** Options for {@linkcode handshake}. */
 export interface HandshakeOptions {
@@ -69,6 +79,7 @@ export async function handshake(
   const timeout = options.timeout ?? 10_000;
   const version = options.version ?? PROTOCOL_VERSION;
   const read = () => conn.readFrame({ timeout, signal: options.signal });
+  conn.maxFrameSize = MAX_HANDSHAKE_FRAME_SIZE;
   const nonce = randomBytes(NONCE_SIZE);
   conn.send(encodeHello({ version, role: options.role, nonce }));
   const welcomeFrame = expect(await read(), Opcode.WELCOME);
@@ -81,7 +92,22 @@ export async function handshake(
     );
   }
   const challenge = welcome.challenge;
+  if (challenge === undefined && options.password !== undefined) {
+    // A router that knows the password always proves it; one that does not
+    // ask may be an impostor that wants us to skip that proof.
+    throw new AuthError(
+      "The router did not ask for the password this side was given: is this the right router? (drop -p / KVNDB_PASSWORD if it has none)",
+    );
+  }
   if (challenge !== undefined) {
+    if (
+      challenge.iterations < MIN_ITERATIONS ||
+      challenge.iterations > MAX_ITERATIONS
+    ) {
+      throw new ProtocolError(
+        `The router asked for ${challenge.iterations} PBKDF2 rounds (accepted: ${MIN_ITERATIONS} to ${MAX_ITERATIONS})`,
+      );
+    }
     if (options.password === undefined) {
       throw new AuthError(
         "The router requires a password: give it with -p or KVNDB_PASSWORD",

@@ -660,7 +660,12 @@ export interface ErrorMessage {
  */
 export function encodeError(id: number, error: ErrorMessage): Uint8Array {
   let text = encoder.encode(error.message);
-  if (text.length > 4096) text = text.subarray(0, 4096);
+  if (text.length > 4096) {
+    // Cut before a UTF-8 continuation byte, so the message stays valid text.
+    let end = 4096;
+    while ((text[end]! & 0xc0) === 0x80) end--;
+    text = text.subarray(0, end);
+  }
   return new FrameWriter(Opcode.ERROR, id, 2 + 2 + text.length).u16(
     error.code,
   ).bytes16(text).finish();
@@ -856,6 +861,7 @@ export function decodeWrite(payload: Uint8Array): Write {
   const seq = reader.u64();
   const op = reader.u8();
   const key = reader.bytes16();
+  checkKey(key);
   if (op === WriteOp.DELETE) {
     reader.end();
     return { seq, op, key };
@@ -865,6 +871,7 @@ export function decodeWrite(payload: Uint8Array): Write {
   }
   const value = reader.bytes32();
   reader.end();
+  checkValue(value);
   return { seq, op, key, value };
 }
 
@@ -943,6 +950,8 @@ export function decodeSyncChunk(payload: Uint8Array): SyncEntry[] {
     const key = reader.bytes16();
     const version = reader.u64();
     const value = reader.bytes32();
+    checkKey(key);
+    checkValue(value);
     entries[i] = { key, value, version };
   }
   reader.end();

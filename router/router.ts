@@ -121,6 +121,7 @@ class DatabaseLink {
   applied = 0;
   keys = 0;
   lastSeen = performance.now();
+  lastPing = 0;
   readyAt = 0;
   nextReadId = 1;
   reads = new Map<number, ReadRequest>();
@@ -644,7 +645,7 @@ export class Router implements AsyncDisposable {
         this.#onSyncChunk(db, frame);
         return;
       case Opcode.SYNC_ACK:
-        this.#onSyncAck(frame);
+        this.#onSyncAck(db, frame);
         return;
       case Opcode.SYNC_END:
         this.#onSyncEnd(db, frame);
@@ -696,7 +697,7 @@ export class Router implements AsyncDisposable {
     if (current && join.applied === this.#seq) {
       this.#admitDatabase(db, JoinMode.READY, join.applied);
     } else if (current && join.applied > this.#seq) {
-      if (readySources.length === 0 && this.#pendingWrites.length === 0) {
+      if (readySources.length === 0) {
         // Ahead of a router that restarted: its position is the cluster's.
         log.warn(
           "Database {peer} is ahead of the router ({applied} > {seq}): adopting its position",
@@ -704,6 +705,9 @@ export class Router implements AsyncDisposable {
         );
         this.#seq = join.applied;
         this.#backlog.reset(join.applied);
+        this.#failPendingWrites(
+          "The cluster's position changed before the write was acknowledged; it may or may not have been applied",
+        );
         for (const other of this.#databases.values()) {
           if (other !== db && other.state !== "joining") {
             other.conn.fail(
@@ -778,8 +782,20 @@ export class Router implements AsyncDisposable {
       peer: db.conn.peer,
       applied: db.applied,
     });
+    this.#startWaitingSyncs();
     this.#settleWrites();
     this.#retryWaitingReads();
+  }
+
+  /** Syncs that lost their source start again once a database is ready. */
+  #startWaitingSyncs(): void {
+    const ready = this.#readyDatabases();
+    if (ready.length === 0) return;
+    for (const db of this.#databases.values()) {
+      if (db.sync !== undefined && db.sync.source === undefined) {
+        this.#requestSnapshot(db, ready);
+      }
+    }
   }
 
   #startFullSync(db: DatabaseLink, sources: DatabaseLink[]): void {
@@ -851,10 +867,10 @@ export class Router implements AsyncDisposable {
     target.conn.send(encodeOpaque(Opcode.SYNC_CHUNK, frame.id, frame.payload));
   }
 
-  #onSyncAck(frame: Frame): void {
+  #onSyncAck(db: DatabaseLink, frame: Frame): void {
     const target = this.#findSyncTarget(frame.id);
     const source = target?.sync?.source;
-    if (source === undefined) return;
+    if (source === undefined || target !== db) return;
     source.conn.send(encodeOpaque(Opcode.SYNC_ACK, frame.id));
   }
 
@@ -951,33 +967,26 @@ export class Router implements AsyncDisposable {
   }
 
   #afterMembershipChange(): void {
-    // Syncs waiting for a source may start now.
-    const ready = this.#readyDatabases();
-    for (const db of this.#databases.values()) {
-      if (
-        db.sync !== undefined && db.sync.source === undefined && ready.length
-      ) {
-        this.#requestSnapshot(db, ready);
-      }
-    }
-    if (
-      !this.#hasWritableDatabase() && this.#pendingWrites.length > 0 &&
-      !this.#hasPendingDatabase()
-    ) {
-      for (const write of this.#pendingWrites) {
-        this.#answerError(
-          write.client,
-          write.clientId,
-          new KvndbError(
-            ErrorCode.UNAVAILABLE,
-            "Every database left before the write was acknowledged; it may or may not have been applied",
-          ),
-        );
-      }
-      this.#pendingWrites = [];
+    this.#startWaitingSyncs();
+    if (!this.#hasWritableDatabase() && !this.#hasPendingDatabase()) {
+      this.#failPendingWrites(
+        "Every database left before the write was acknowledged; it may or may not have been applied",
+      );
     }
     this.#settleWrites();
     this.#retryWaitingReads();
+  }
+
+  #failPendingWrites(message: string): void {
+    const pending = this.#pendingWrites;
+    this.#pendingWrites = [];
+    for (const write of pending) {
+      this.#answerError(
+        write.client,
+        write.clientId,
+        new KvndbError(ErrorCode.UNAVAILABLE, message),
+      );
+    }
   }
 
   // ------------------------------------------------------------ timers
@@ -996,7 +1005,10 @@ export class Router implements AsyncDisposable {
         );
         continue;
       }
-      db.conn.send(encodeOpaque(Opcode.PING, 0));
+      if (now - db.lastPing >= this.#heartbeatInterval) {
+        db.lastPing = now;
+        db.conn.send(encodeOpaque(Opcode.PING, 0));
+      }
     }
     // Request timeouts.
     if (
