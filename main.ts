@@ -113,9 +113,19 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
+/** The router's state file: `--state`, else a default that fits the mode. */
+function stateFile(cli: CliArgs): string | undefined {
+  if (cli.state === "none") return undefined;
+  if (cli.state !== undefined) return cli.state;
+  if (cli.mode === "router") return "kvndb-router.json";
+  if (cli.memory) return undefined;
+  return `${cli.arguments[0] ?? "kvndb.db"}.router.json`;
+}
+
 async function startRouter(cli: CliArgs): Promise<Router> {
   try {
     return await Router.start({
+      stateFile: stateFile(cli),
       endpoint: cli.endpoint,
       password: cli.password,
       acks: cli.acks,

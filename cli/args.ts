@@ -57,6 +57,8 @@ export interface CliArgs {
   timeout: number;
   /** `serve --memory`: embed a memory database instead of Deno KV. */
   memory: boolean;
+  /** `--state FILE`: the router's state file; `undefined` for the default. */
+  state?: string;
   /** `--help`. */
   help: boolean;
 }
@@ -72,7 +74,7 @@ usage: kvndb MODE [host] [port] [arguments...] [options]
 
 Modes:
   router            Run the router: every client and database connects to it.
-  serve             Run a router and a Deno KV database in one process
+  serve [PATH]      Run a router and a Deno KV database in one process
                     (--memory for a memory database): one command, one server.
   cmd               Open the console, connected to a router.
   memory, ram       Run a database node that keeps its data in memory.
@@ -110,6 +112,11 @@ Options:
                     or random.
       --timeout MS  Request timeout in milliseconds (default 10000).
       --memory      serve: embed a memory database instead of Deno KV.
+      --state FILE  Router: where to remember the cluster id and which
+                    databases are ready, so that a restarted router waits
+                    for one that has every acknowledged write. Default
+                    kvndb-router.json (serve: PATH.router.json beside the
+                    Deno KV file; none with --memory). "none" turns it off.
   -h, --help        Show this help.
 
 Examples:
@@ -159,6 +166,7 @@ export function parseCli(
         key: { type: "string" },
         ca: { type: "string" },
         memory: { type: "boolean" },
+        state: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -219,7 +227,7 @@ export function parseCli(
   if (timeout <= 0) {
     throw new InvalidArgumentError("--timeout must be more than 0");
   }
-  if (rest.length > 0 && mode !== "kv") {
+  if (rest.length > 0 && mode !== "kv" && mode !== "serve") {
     throw new InvalidArgumentError(
       `Unexpected argument '${rest[0]}' for mode ${mode}`,
     );
@@ -240,6 +248,7 @@ export function parseCli(
     balance,
     timeout,
     memory: values.memory ?? false,
+    state: values.state,
     help,
   };
 }

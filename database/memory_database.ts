@@ -34,6 +34,7 @@ export class MemoryDatabase implements Database {
   #data: SortedMap<string, StoredEntry> = createSortedMap();
   #state: DatabaseState = {
     clusterId: new Uint8Array(0),
+    nodeId: crypto.getRandomValues(new Uint8Array(16)),
     applied: 0,
     complete: true,
   };
@@ -45,7 +46,11 @@ export class MemoryDatabase implements Database {
 
   /** Replaces the state. */
   setState(state: DatabaseState): Promise<void> {
-    this.#state = { ...state, clusterId: state.clusterId.slice() };
+    this.#state = {
+      ...state,
+      clusterId: state.clusterId.slice(),
+      nodeId: state.nodeId.slice(),
+    };
     return Promise.resolve();
   }
 

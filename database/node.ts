@@ -278,14 +278,23 @@ export class DatabaseNode implements AsyncDisposable {
       this.#applied = state.applied;
       conn.send(encodeJoin({
         clusterId: state.clusterId,
+        nodeId: state.nodeId,
         applied: state.applied,
         reset: this.#resetPending,
         complete: state.complete,
       }));
-      const joinedFrame = expect(
-        await conn.readFrame({ timeout: 30_000 }),
-        Opcode.JOINED,
-      );
+      // A router recovering from a restart holds JOINED until enough of the
+      // databases that were ready are back: wait as long as it may.
+      let joinedFrame: Frame;
+      while (true) {
+        const frame = await conn.readFrame({ timeout: 5 * 60_000 });
+        if (frame.opcode !== Opcode.PING) {
+          joinedFrame = expect(frame, Opcode.JOINED);
+          break;
+        }
+        // The router checks on us while it holds the join.
+        conn.send(encodeU64(Opcode.PONG, frame.id, 0));
+      }
       const joined = decodeJoined(joinedFrame.payload);
       log.info("Joined the router at {endpoint} ({mode})", {
         endpoint: describeEndpoint(this.#endpoint),
@@ -352,6 +361,7 @@ export class DatabaseNode implements AsyncDisposable {
       await this.#db.clear();
       this.#applied = from - 1;
       await this.#db.setState({
+        ...state,
         clusterId: clusterId.slice(),
         applied: this.#applied,
         complete: false,

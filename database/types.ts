@@ -20,6 +20,11 @@ export interface StoredEntry {
 export interface DatabaseState {
   /** The cluster the data belongs to; empty before the first join. */
   clusterId: Uint8Array;
+  /**
+   * This database's own id: random, made when the store is created, kept as
+   * long as the store. The router remembers which ids were ready.
+   */
+  nodeId: Uint8Array;
   /** The highest sequence number applied. */
   applied: number;
   /** `false` while a full sync is under way: the data is then partial. */

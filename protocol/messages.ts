@@ -696,6 +696,8 @@ export function decodeError(payload: Uint8Array): ErrorMessage {
 export interface Join {
   /** The cluster the database's data belongs to; empty when it has none. */
   clusterId: Uint8Array;
+  /** The database's own id, stable for the life of its data. */
+  nodeId: Uint8Array;
   /** The highest sequence number it has applied. */
   applied: number;
   /** Whether it asks to be cleared and fully synced (`--reset`). */
@@ -712,14 +714,17 @@ export interface Join {
  * @example
  * ```ts
  * import { encodeJoin } from "./messages.ts";
- * encodeJoin({ clusterId: new Uint8Array(0), applied: 0, reset: false, complete: true });
+ * encodeJoin({ clusterId: new Uint8Array(0), nodeId: new Uint8Array(16), applied: 0, reset: false, complete: true });
  * ```
  */
 export function encodeJoin(join: Join): Uint8Array {
-  return new FrameWriter(Opcode.JOIN, 0, 1 + join.clusterId.length + 8 + 1)
-    .bytes8(join.clusterId).u64(join.applied).u8(
-      (join.reset ? 1 : 0) | (join.complete ? 2 : 0),
-    ).finish();
+  return new FrameWriter(
+    Opcode.JOIN,
+    0,
+    1 + join.clusterId.length + 1 + join.nodeId.length + 8 + 1,
+  ).bytes8(join.clusterId).bytes8(join.nodeId).u64(join.applied).u8(
+    (join.reset ? 1 : 0) | (join.complete ? 2 : 0),
+  ).finish();
 }
 
 /**
@@ -730,18 +735,20 @@ export function encodeJoin(join: Join): Uint8Array {
  * @example
  * ```ts
  * import { decodeJoin, encodeJoin } from "./messages.ts";
- * const bytes = encodeJoin({ clusterId: new Uint8Array(0), applied: 5, reset: false, complete: true });
+ * const bytes = encodeJoin({ clusterId: new Uint8Array(0), nodeId: new Uint8Array(16), applied: 5, reset: false, complete: true });
  * console.log(decodeJoin(bytes.subarray(10)).applied); // 5
  * ```
  */
 export function decodeJoin(payload: Uint8Array): Join {
   const reader = new PayloadReader(payload, "JOIN");
   const clusterId = reader.bytes8();
+  const nodeId = reader.bytes8();
   const applied = reader.u64();
   const flags = reader.u8();
   reader.end();
   return {
     clusterId,
+    nodeId,
     applied,
     reset: (flags & 1) !== 0,
     complete: (flags & 2) !== 0,

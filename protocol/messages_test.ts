@@ -185,6 +185,7 @@ function keyPageArb(key: fc.Arbitrary<Uint8Array>): fc.Arbitrary<KeyPage> {
 
 const joinArb: fc.Arbitrary<Join> = record({
   clusterId: short8Arb,
+  nodeId: short8Arb,
   applied: seqArb,
   reset: fc.boolean(),
   complete: fc.boolean(),
@@ -797,7 +798,13 @@ Deno.test({
       [encodeKeyPage(1, { keys: [key], cursor: key }), decodeKeyPage],
       [encodeError(1, { code: 4, message: "x" }), decodeError],
       [
-        encodeJoin({ clusterId: key, applied: 1, reset: true, complete: true }),
+        encodeJoin({
+          clusterId: key,
+          nodeId: key,
+          applied: 1,
+          reset: true,
+          complete: true,
+        }),
         decodeJoin,
       ],
       [

@@ -48,6 +48,7 @@ import {
 import { acceptHandshake } from "./_accept_handshake.ts";
 import { Backlog } from "./backlog.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
+import { StateFile, toHex } from "./state_file.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
@@ -79,6 +80,17 @@ export interface RouterOptions {
   backlogBytes?: number;
   /** The most connections at once. Defaults to 10,000. */
   maxConnections?: number;
+  /**
+   * Where the router keeps the cluster id and which databases are ready, so
+   * that after a restart it waits for one that holds every acknowledged write.
+   * Without it a restarted router trusts the first database that joins.
+   */
+  stateFile?: string;
+  /**
+   * After a restart, how long to wait for the databases that were ready
+   * before serving with whichever databases came back, in ms. Defaults to 30 s.
+   */
+  recoveryTimeout?: number;
 }
 
 type DatabaseState = "joining" | "replaying" | "syncing" | "ready";
@@ -118,6 +130,8 @@ class ClientSession {
 
 class DatabaseLink {
   state: DatabaseState = "joining";
+  /** The database's node id, as hex; known once it sends JOIN. */
+  nodeId = "";
   applied = 0;
   keys = 0;
   lastSeen = performance.now();
@@ -164,6 +178,21 @@ export class Router implements AsyncDisposable {
   #nextSyncId = 1;
   #clusterId?: Uint8Array;
   #seq = 0;
+  /** The sequence number the router took from a database; writes since show it moved on. */
+  #adoptedSeq = 0;
+  #stateFile?: StateFile;
+  /** Node ids (hex) of the ready databases, as last saved. */
+  #members = new Set<string>();
+  /** A save that removed a member: no write is acknowledged until it is durable. */
+  #membersSaving?: Promise<void>;
+  /** Set after a restart until the databases that were ready are back. */
+  #recovery?: {
+    members: Set<string>;
+    needed: number;
+    deadline: number;
+    held: { db: DatabaseLink; frame: Frame }[];
+  };
+  #recoveryTimeout: number;
   #backlog: Backlog;
   #pendingWrites: PendingWrite[] = [];
   #waitingReads: ReadRequest[] = [];
@@ -206,6 +235,16 @@ export class Router implements AsyncDisposable {
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
     this.#maxConnections = options.maxConnections ?? 10_000;
     this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
+    this.#recoveryTimeout = options.recoveryTimeout ?? 30_000;
+    if (options.stateFile !== undefined) {
+      this.#stateFile = new StateFile(options.stateFile);
+      const saved = this.#stateFile.load();
+      if (saved !== undefined) {
+        this.#clusterId = saved.clusterId;
+        const members = new Set(saved.members.map(toHex));
+        if (members.size > 0) this.#startRecovery(members);
+      }
+    }
     this.#timer = setInterval(
       () => this.#tick(),
       Math.min(250, this.#heartbeatInterval),
@@ -291,6 +330,7 @@ export class Router implements AsyncDisposable {
           },
         }),
       })),
+      recovering: this.#recovery !== undefined,
       operations: { ...this.#operations },
       pendingWrites: this.#pendingWrites.length,
       backlog: { writes: this.#backlog.length, bytes: this.#backlog.bytes },
@@ -310,6 +350,7 @@ export class Router implements AsyncDisposable {
     }
     for (const conn of this.#connections) conn.close();
     await this.#acceptLoop;
+    await this.#stateFile?.settled();
     await Promise.all([...this.#connections].map((conn) => conn.closed));
     log.info("Router stopped");
   }
@@ -442,6 +483,12 @@ export class Router implements AsyncDisposable {
   // ------------------------------------------------------------ clients
 
   #onClientFrame(client: ClientSession, frame: Frame): void {
+    if (
+      this.#recovery !== undefined && frame.opcode !== Opcode.PING &&
+      frame.opcode !== Opcode.STATS
+    ) {
+      throw this.#recoveringError();
+    }
     switch (frame.opcode) {
       case Opcode.GET:
         decodeGet(frame.payload);
@@ -513,7 +560,7 @@ export class Router implements AsyncDisposable {
 
   /** Resolves every pending write whose acknowledgement level is met. */
   #settleWrites(): void {
-    if (this.#pendingWrites.length === 0) return;
+    if (this.#pendingWrites.length === 0 || this.#membersSaving) return;
     const applied: number[] = [];
     for (const db of this.#databases.values()) {
       if (db.state === "ready") applied.push(db.applied);
@@ -622,7 +669,19 @@ export class Router implements AsyncDisposable {
   #onDatabaseFrame(db: DatabaseLink, frame: Frame): void {
     switch (frame.opcode) {
       case Opcode.JOIN:
-        if (db.state !== "joining") throw new ProtocolError("JOIN sent twice");
+        if (db.state !== "joining" || db.nodeId !== "") {
+          throw new ProtocolError("JOIN sent twice");
+        }
+        db.nodeId = toHex(decodeJoin(frame.payload).nodeId) || `#${db.id}`;
+        if (this.#recovery !== undefined) {
+          // Copy: the frame's bytes are a view into a read buffer.
+          this.#recovery.held.push({
+            db,
+            frame: { ...frame, payload: frame.payload.slice() },
+          });
+          this.#checkRecovery();
+          return;
+        }
         this.#join(db, frame);
         return;
       case Opcode.APPLIED:
@@ -657,6 +716,110 @@ export class Router implements AsyncDisposable {
     }
   }
 
+  /** Holds joins until enough of `members` (the last ready set) are back. */
+  #startRecovery(members: Set<string>): void {
+    const needed = this.#defaultLevel === AckLevel.ALL
+      ? 1
+      : this.#defaultLevel === AckLevel.MAJORITY
+      ? Math.ceil(members.size / 2)
+      : members.size;
+    this.#recovery = {
+      members: new Set(members),
+      needed,
+      deadline: performance.now() + this.#recoveryTimeout,
+      held: [],
+    };
+    log.info(
+      "Recovering cluster {cluster}: waiting for {needed} of the {count} databases that were ready",
+      { cluster: toHex(this.#clusterId!), needed, count: members.size },
+    );
+  }
+
+  /** Ends recovery once enough databases that were ready are back, or time is up. */
+  #checkRecovery(): void {
+    const recovery = this.#recovery;
+    if (recovery === undefined) return;
+    const held = recovery.held.filter(({ db }) => !db.conn.isClosed);
+    recovery.held = held;
+    const joins = held.map(({ db, frame }) => ({
+      db,
+      frame,
+      join: decodeJoin(frame.payload),
+    }));
+    const usable = joins.filter(({ join }) =>
+      join.complete && !join.reset &&
+      equalBytes(join.clusterId, this.#clusterId!)
+    );
+    const back = usable.filter(({ db }) => recovery.members.has(db.nodeId));
+    const timedOut = performance.now() > recovery.deadline;
+    if (back.length < recovery.needed && !(timedOut && joins.length > 0)) {
+      return;
+    }
+    const candidates = back.length > 0 ? back : usable;
+    if (back.length < recovery.needed) {
+      log.warn(
+        "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
+        { back: back.length, needed: recovery.needed },
+      );
+    }
+    let seq = this.#seq;
+    for (const { join } of candidates) seq = Math.max(seq, join.applied);
+    this.#recovery = undefined;
+    if (seq > this.#seq) {
+      this.#seq = seq;
+      this.#adoptedSeq = seq;
+      this.#backlog.reset(seq);
+    }
+    log.info("Recovered cluster {cluster} at sequence {seq}", {
+      cluster: toHex(this.#clusterId!),
+      seq,
+    });
+    // The most advanced first, so the others can sync from it.
+    joins.sort((a, b) => b.join.applied - a.join.applied);
+    for (const { db, frame } of joins) {
+      try {
+        this.#join(db, frame);
+      } catch (error) {
+        const reason = toKvndbError(error);
+        log.warn("Dropping database {peer}: {reason}", {
+          peer: db.conn.peer,
+          reason: reason.message,
+        });
+        db.conn.fail(reason);
+      }
+    }
+  }
+
+  #recoveringError(): KvndbError {
+    const recovery = this.#recovery!;
+    const back =
+      recovery.held.filter(({ db }) => recovery.members.has(db.nodeId)).length;
+    return new KvndbError(
+      ErrorCode.UNAVAILABLE,
+      `No database known to hold every acknowledged write is connected: waiting for the ones that were ready (${back} of ${recovery.needed} back); try again shortly`,
+    );
+  }
+
+  /** Saves the ready set; returns the save, which callers may wait for. */
+  #saveMembers(): Promise<void> {
+    if (this.#stateFile === undefined || this.#clusterId === undefined) {
+      return Promise.resolve();
+    }
+    const members = [...this.#members].filter((id) => !id.startsWith("#"));
+    return this.#stateFile.save({
+      clusterId: this.#clusterId,
+      members: members.map((id) =>
+        Uint8Array.from(id.match(/../g) ?? [], (h) => parseInt(h, 16))
+      ),
+      seq: this.#seq,
+    }).catch((error) => {
+      log.error("Cannot save the router state to {path}: {error}", {
+        path: this.#stateFile!.path,
+        error: String(error),
+      });
+    });
+  }
+
   #join(db: DatabaseLink, frame: Frame): void {
     const join = decodeJoin(frame.payload);
     const readySources = [...this.#databases.values()].filter((other) =>
@@ -667,6 +830,7 @@ export class Router implements AsyncDisposable {
       if (join.clusterId.length > 0 && join.complete && !join.reset) {
         this.#clusterId = join.clusterId.slice();
         this.#seq = join.applied;
+        this.#adoptedSeq = join.applied;
         this.#backlog.reset(join.applied);
         log.info("Adopted cluster {cluster} at sequence {seq} from {peer}", {
           cluster: toHex(this.#clusterId),
@@ -697,13 +861,15 @@ export class Router implements AsyncDisposable {
     if (current && join.applied === this.#seq) {
       this.#admitDatabase(db, JoinMode.READY, join.applied);
     } else if (current && join.applied > this.#seq) {
-      if (readySources.length === 0) {
-        // Ahead of a router that restarted: its position is the cluster's.
+      if (readySources.length === 0 || this.#seq === this.#adoptedSeq) {
+        // Ahead of a router that has not moved since it learned its position:
+        // this database's position is the cluster's.
         log.warn(
           "Database {peer} is ahead of the router ({applied} > {seq}): adopting its position",
           { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
         );
         this.#seq = join.applied;
+        this.#adoptedSeq = join.applied;
         this.#backlog.reset(join.applied);
         this.#failPendingWrites(
           "The cluster's position changed before the write was acknowledged; it may or may not have been applied",
@@ -730,6 +896,18 @@ export class Router implements AsyncDisposable {
       this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
     } else if (readySources.length > 0) {
       this.#startFullSync(db, readySources);
+    } else if (this.#members.size > 0 && !this.#members.has(db.nodeId)) {
+      // No ready database, and this one was not among the last ready ones: it
+      // may lack acknowledged writes. Wait for one that was.
+      log.warn(
+        "Database {peer} is behind and no database that was ready is here: holding it until one returns",
+        { peer: db.conn.peer },
+      );
+      this.#startRecovery(this.#members);
+      this.#recovery!.held.push({
+        db,
+        frame: { ...frame, payload: frame.payload.slice() },
+      });
     } else {
       // Nothing to copy from: this database becomes the reference as it is.
       const fresh = join.clusterId.length === 0 && join.applied === 0 &&
@@ -746,6 +924,7 @@ export class Router implements AsyncDisposable {
         return;
       }
       this.#backlog.reset(this.#seq);
+      this.#adoptedSeq = this.#seq;
       this.#admitDatabase(db, JoinMode.READY, this.#seq);
     }
   }
@@ -778,6 +957,10 @@ export class Router implements AsyncDisposable {
 
   #markReady(db: DatabaseLink): void {
     db.state = "ready";
+    if (!this.#members.has(db.nodeId)) {
+      this.#members.add(db.nodeId);
+      this.#saveMembers();
+    }
     log.info("Database {peer} is ready at sequence {applied}", {
       peer: db.conn.peer,
       applied: db.applied,
@@ -936,6 +1119,28 @@ export class Router implements AsyncDisposable {
 
   #removeDatabase(db: DatabaseLink, reason: unknown): void {
     if (!this.#databases.delete(db.id)) return;
+    if (this.#recovery !== undefined) this.#checkRecovery();
+    const stillThere = [...this.#databases.values()].some((other) =>
+      other.nodeId === db.nodeId && other.state === "ready"
+    );
+    const othersReady = [...this.#databases.values()].some((other) =>
+      other.state === "ready" && other.nodeId !== db.nodeId
+    );
+    // The last ready database stays a member: no write can be acknowledged
+    // without one, so it still holds every acknowledged write.
+    if (
+      db.state === "ready" && !stillThere && othersReady && !this.#closed &&
+      this.#members.delete(db.nodeId)
+    ) {
+      // Writes it may lack must not be acknowledged before the router would
+      // remember, after a crash, that it is no longer a complete copy.
+      const saving = this.#saveMembers();
+      this.#membersSaving = saving;
+      saving.then(() => {
+        if (this.#membersSaving === saving) this.#membersSaving = undefined;
+        this.#settleWrites();
+      });
+    }
     log.info("Database {peer} left{reason}", {
       peer: db.conn.peer,
       reason: describeReason(reason),
@@ -993,6 +1198,7 @@ export class Router implements AsyncDisposable {
 
   #tick(): void {
     const now = performance.now();
+    if (this.#recovery !== undefined) this.#checkRecovery();
     // Heartbeats: a database silent for too long is dropped.
     for (const db of this.#databases.values()) {
       if (now - db.lastSeen > this.#heartbeatTimeout) {
@@ -1078,10 +1284,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function describeReason(reason: unknown): string {

@@ -10,9 +10,11 @@ export class KvndbProcess implements AsyncDisposable {
   #stdout = "";
   #reading: Promise<void>[];
   #status?: Deno.CommandStatus;
+  #scratch?: string;
 
-  private constructor(child: Deno.ChildProcess) {
+  private constructor(child: Deno.ChildProcess, scratch?: string) {
     this.child = child;
+    this.#scratch = scratch;
     this.#reading = [
       this.#collect(child.stderr, (text) => this.#stderr += text),
       this.#collect(child.stdout, (text) => this.#stdout += text),
@@ -25,15 +27,18 @@ export class KvndbProcess implements AsyncDisposable {
     args: string[],
     options: { env?: Record<string, string>; cwd?: string } = {},
   ): KvndbProcess {
+    // A scratch working directory, so that default files (the router's
+    // state, kvndb.db) never land in the repository or collide between tests.
+    const cwd = options.cwd ?? Deno.makeTempDirSync({ prefix: "kvndb-test-" });
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--config", CONFIG, MAIN, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
       env: options.env,
-      cwd: options.cwd,
+      cwd,
     }).spawn();
-    return new KvndbProcess(child);
+    return new KvndbProcess(child, options.cwd === undefined ? cwd : undefined);
   }
 
   get stderr(): string {
@@ -90,6 +95,10 @@ export class KvndbProcess implements AsyncDisposable {
     }
     const status = await this.child.status;
     await Promise.all(this.#reading);
+    if (this.#scratch !== undefined) {
+      await Deno.remove(this.#scratch, { recursive: true }).catch(() => {});
+      this.#scratch = undefined;
+    }
     return status;
   }
 

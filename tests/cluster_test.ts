@@ -349,7 +349,13 @@ Deno.test("a database that stops answering has its reads moved to another", asyn
     state.clusterId.match(/../g)!.map((h) => parseInt(h, 16)),
   );
   fake.send(
-    encodeJoin({ clusterId, applied: state.seq, reset: false, complete: true }),
+    encodeJoin({
+      clusterId,
+      nodeId: new Uint8Array(16),
+      applied: state.seq,
+      reset: false,
+      complete: true,
+    }),
   );
   await waitFor(
     () =>

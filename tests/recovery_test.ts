@@ -1,0 +1,230 @@
+// Rejoin and router restart: databases on Deno KV files that outlive their
+// processes, a router that remembers which databases were ready.
+
+import assert from "node:assert/strict";
+import { connect } from "../client/mod.ts";
+import { DatabaseNode, KvDatabase } from "../database/mod.ts";
+import { ErrorCode, KvndbError } from "../protocol/mod.ts";
+import { Router } from "../router/mod.ts";
+import { waitFor } from "./_cluster.ts";
+
+async function kvNode(path: string, port: number): Promise<DatabaseNode> {
+  return DatabaseNode.start({
+    database: await KvDatabase.open(path),
+    hostname: "127.0.0.1",
+    port,
+    backoff: { min: 20, max: 100 },
+  });
+}
+
+async function client0(
+  port: number,
+  use: (client: Awaited<ReturnType<typeof connect>>) => Promise<unknown>,
+): Promise<void> {
+  await using client = await connect({ port });
+  await use(client);
+}
+
+function readyCount(router: Router): number {
+  return (router.stats().databases as { state: string }[]).filter((db) =>
+    db.state === "ready"
+  ).length;
+}
+
+Deno.test("a restarted router waits for a database that has every acknowledged write", async () => {
+  const dir = await Deno.makeTempDir();
+  const stateFile = `${dir}/router.json`;
+  const nodes: DatabaseNode[] = [];
+  const routers: Router[] = [];
+  try {
+    const first = await Router.start({
+      hostname: "127.0.0.1",
+      port: 0,
+      stateFile,
+    });
+    routers.push(first);
+    const port = first.port;
+    const a = await kvNode(`${dir}/a.db`, port);
+    nodes.push(a);
+    await a.ready();
+    const b = await kvNode(`${dir}/b.db`, port);
+    nodes.push(b);
+    await b.ready();
+    {
+      await using client = await connect({ port });
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => client.set(`k${i}`, `v${i}`)),
+      );
+      // B leaves: what follows is acknowledged by A alone.
+      await b.close();
+      await waitFor(() => readyCount(first) === 1, "B to leave");
+      await Promise.all(
+        Array.from(
+          { length: 100 },
+          (_, i) => client.set(`k${i + 100}`, `v${i + 100}`),
+        ),
+      );
+      await client.delete("k0");
+    }
+    await a.close();
+    await first.close();
+
+    // The router comes back; B, which is behind, returns first.
+    const second = await Router.start({
+      hostname: "127.0.0.1",
+      port,
+      stateFile,
+    });
+    routers.push(second);
+    const b2 = await kvNode(`${dir}/b.db`, port);
+    nodes.push(b2);
+    await waitFor(
+      () => (second.stats().databases as unknown[]).length === 1,
+      "B to connect",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(readyCount(second), 0, "B must not become the reference");
+    {
+      await using client = await connect({ port });
+      await assert.rejects(
+        () => client.get("k1"),
+        (error: unknown) =>
+          error instanceof KvndbError && error.code === ErrorCode.UNAVAILABLE &&
+          /waiting for the ones that were ready/.test(error.message),
+      );
+    }
+    const a2 = await kvNode(`${dir}/a.db`, port);
+    nodes.push(a2);
+    await Promise.all([a2.ready(), b2.ready()]);
+    await using client = await connect({ port });
+    const check = async () => {
+      assert.equal(await client.get("k0"), null);
+      for (let i = 1; i < 200; i++) {
+        assert.equal(await client.get(`k${i}`), `v${i}`);
+      }
+    };
+    await check();
+    // B alone must now hold everything too.
+    await a2.close();
+    await waitFor(() => readyCount(second) === 1, "A to leave");
+    await check();
+  } finally {
+    for (const node of nodes) await node.close();
+    for (const router of routers) await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a database that was away briefly replays only what it missed", async () => {
+  const dir = await Deno.makeTempDir();
+  const router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+  const nodes: DatabaseNode[] = [];
+  try {
+    const a = await kvNode(`${dir}/a.db`, router.port);
+    nodes.push(a);
+    await a.ready();
+    const b = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b);
+    await b.ready();
+    await using client = await connect({ port: router.port });
+    for (let i = 0; i < 50; i++) await client.set(`k${i}`, `v${i}`);
+    await b.close();
+    for (let i = 50; i < 80; i++) await client.set(`k${i}`, `v${i}`);
+    await client.delete("k1");
+    const b2 = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b2);
+    await b2.ready();
+    await a.close();
+    assert.equal(await client.get("k1"), null);
+    for (let i = 2; i < 80; i++) {
+      assert.equal(await client.get(`k${i}`), `v${i}`);
+    }
+  } finally {
+    for (const node of nodes) await node.close();
+    await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a database holding another cluster's data is refused with a clear message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    {
+      await using router = await Router.start({
+        hostname: "127.0.0.1",
+        port: 0,
+      });
+      const node = await kvNode(`${dir}/a.db`, router.port);
+      await node.ready();
+      await using client = await connect({ port: router.port });
+      await client.set("a", "1");
+      await node.close();
+    }
+    await using other = await Router.start({ hostname: "127.0.0.1", port: 0 });
+    // The other router first gets a cluster of its own.
+    const fresh = await kvNode(`${dir}/b.db`, other.port);
+    await fresh.ready();
+    const foreign = await kvNode(`${dir}/a.db`, other.port);
+    const reason = await foreign.stopped;
+    assert.ok(reason instanceof KvndbError);
+    assert.equal(reason.code, ErrorCode.CLUSTER_MISMATCH);
+    assert.match(reason.message, /--reset/);
+    await client0(other.port, (c) => c.set("b", "2"));
+    // With --reset it joins, copies this cluster's data, and its own is gone.
+    const reset = DatabaseNode.start({
+      database: await KvDatabase.open(`${dir}/a.db`),
+      hostname: "127.0.0.1",
+      port: other.port,
+      reset: true,
+    });
+    await reset.ready();
+    await fresh.close();
+    await using client = await connect({ port: other.port });
+    assert.equal(await client.get("a"), null);
+    assert.equal(await client.get("b"), "2");
+    await reset.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("with no ready database, one that missed writes waits for one that has them", async () => {
+  const dir = await Deno.makeTempDir();
+  // A backlog too small to replay anything: rejoining means a full sync.
+  const router = await Router.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    backlogBytes: 1,
+  });
+  const nodes: DatabaseNode[] = [];
+  try {
+    const a = await kvNode(`${dir}/a.db`, router.port);
+    nodes.push(a);
+    await a.ready();
+    const b = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b);
+    await b.ready();
+    await using client = await connect({ port: router.port });
+    await client.set("early", "1");
+    await a.close();
+    await waitFor(() => readyCount(router) === 1, "A to leave");
+    await client.set("late", "2"); // Only B has it.
+    await b.close();
+    await waitFor(() => readyCount(router) === 0, "B to leave");
+    const a2 = await kvNode(`${dir}/a.db`, router.port);
+    nodes.push(a2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(readyCount(router), 0, "A must wait for B");
+    const b2 = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b2);
+    await Promise.all([a2.ready(), b2.ready()]);
+    await b2.close();
+    await waitFor(() => readyCount(router) === 1, "B to leave again");
+    assert.equal(await client.get("late"), "2");
+    assert.equal(await client.get("early"), "1");
+  } finally {
+    for (const node of nodes) await node.close();
+    await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
