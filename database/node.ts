@@ -82,6 +82,11 @@ export interface DatabaseNodeOptions {
   backoff?: { min: number; max: number };
   /** Router silence after which the node reconnects, in ms. Defaults to 10 s. */
   heartbeatTimeout?: number;
+  /**
+   * The most writes committed together (group commit). Defaults to 4096;
+   * 1 commits every write on its own, for comparison.
+   */
+  maxBatch?: number;
 }
 
 /** What a node is doing. */
@@ -525,7 +530,8 @@ export class DatabaseNode implements AsyncDisposable {
         if (task.kind === "write") {
           const batch: Write[] = [];
           let count = 0;
-          while (count < this.#tasks.length && count < 4096) {
+          const maxBatch = this.#options.maxBatch ?? 4096;
+          while (count < this.#tasks.length && batch.length < maxBatch) {
             const next = this.#tasks[count]!;
             if (next.kind !== "write") break;
             count++;

@@ -121,6 +121,7 @@ interface SyncProgress {
   bytes: number;
   started: number;
   sourceKeys: number;
+  lastReport: number;
 }
 
 class ClientSession {
@@ -991,6 +992,7 @@ export class Router implements AsyncDisposable {
       bytes: 0,
       started: performance.now(),
       sourceKeys: 0,
+      lastReport: performance.now(),
     };
     if (sources.length === 0) {
       // Nothing to copy: an empty sync, so the database still records that it is complete.
@@ -1182,6 +1184,29 @@ export class Router implements AsyncDisposable {
     this.#retryWaitingReads();
   }
 
+  /** Logs the progress of each sync every few seconds. */
+  #reportSyncs(now: number): void {
+    for (const db of this.#databases.values()) {
+      const sync = db.sync;
+      if (sync === undefined || now - sync.lastReport < 2_000) continue;
+      sync.lastReport = now;
+      const seconds = Math.max((now - sync.started) / 1000, 0.001);
+      log.info(
+        "Sync {id} to {peer}: {keys} keys ({rate} keys/s, {percent}% of about {total})",
+        {
+          id: sync.id,
+          peer: db.conn.peer,
+          keys: sync.keys,
+          rate: Math.round(sync.keys / seconds),
+          percent: sync.sourceKeys > 0
+            ? Math.min(100, Math.round(100 * sync.keys / sync.sourceKeys))
+            : "?",
+          total: sync.sourceKeys,
+        },
+      );
+    }
+  }
+
   #failPendingWrites(message: string): void {
     const pending = this.#pendingWrites;
     this.#pendingWrites = [];
@@ -1199,6 +1224,7 @@ export class Router implements AsyncDisposable {
   #tick(): void {
     const now = performance.now();
     if (this.#recovery !== undefined) this.#checkRecovery();
+    this.#reportSyncs(now);
     // Heartbeats: a database silent for too long is dropped.
     for (const db of this.#databases.values()) {
       if (now - db.lastSeen > this.#heartbeatTimeout) {

@@ -42,7 +42,12 @@ export class Cluster implements AsyncDisposable {
   }
 
   async addDatabase(
-    options: { database?: Database; reset?: boolean; wait?: boolean } = {},
+    options: {
+      database?: Database;
+      reset?: boolean;
+      wait?: boolean;
+      syncChunkBytes?: number;
+    } = {},
   ): Promise<DatabaseNode> {
     const node = DatabaseNode.start({
       database: options.database ?? new MemoryDatabase(),
@@ -50,6 +55,7 @@ export class Cluster implements AsyncDisposable {
       port: this.port,
       password: this.#password,
       reset: options.reset,
+      syncChunkBytes: options.syncChunkBytes,
       backoff: { min: 20, max: 200 },
     });
     this.nodes.push(node);
