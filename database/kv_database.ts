@@ -288,7 +288,8 @@ export class KvDatabase implements Database {
    * ```ts
    * import { KvDatabase } from "./kv_database.ts";
    * await using db = await KvDatabase.open(":memory:");
-   * await db.setState({ clusterId: new Uint8Array([1]), applied: 5, complete: false });
+   * const { nodeId } = await db.state();
+   * await db.setState({ clusterId: new Uint8Array([1]), nodeId, applied: 5, complete: false });
    * console.log((await db.state()).applied); // 5
    * ```
    */

@@ -41,7 +41,8 @@ export class KvndbError extends Error {
  * @example
  * ```ts
  * import { ProtocolError } from "./errors.ts";
- * throw new ProtocolError("Frame of 9 bytes is shorter than its header");
+ * const error = new ProtocolError("Frame of 9 bytes is shorter than its header");
+ * console.log(error.name); // "ProtocolError"
  * ```
  */
 export class ProtocolError extends KvndbError {
@@ -61,7 +62,8 @@ export class ProtocolError extends KvndbError {
  * @example
  * ```ts
  * import { TooLargeError } from "./errors.ts";
- * throw new TooLargeError("Value of 600000 bytes exceeds the maximum value size (524288 bytes)");
+ * const error = new TooLargeError("Value of 600000 bytes exceeds the maximum value size (524288 bytes)");
+ * console.log(error.name); // "TooLargeError"
  * ```
  */
 export class TooLargeError extends KvndbError {
@@ -81,7 +83,8 @@ export class TooLargeError extends KvndbError {
  * @example
  * ```ts
  * import { InvalidArgumentError } from "./errors.ts";
- * throw new InvalidArgumentError("Key must not be empty");
+ * const error = new InvalidArgumentError("Key must not be empty");
+ * console.log(error.name); // "InvalidArgumentError"
  * ```
  */
 export class InvalidArgumentError extends KvndbError {
@@ -101,7 +104,8 @@ export class InvalidArgumentError extends KvndbError {
  * @example
  * ```ts
  * import { VersionMismatchError } from "./errors.ts";
- * throw new VersionMismatchError("Protocol version mismatch: router speaks 1, client speaks 2");
+ * const error = new VersionMismatchError("Protocol version mismatch: router speaks 1, client speaks 2");
+ * console.log(error.name); // "VersionMismatchError"
  * ```
  */
 export class VersionMismatchError extends KvndbError {
@@ -121,7 +125,8 @@ export class VersionMismatchError extends KvndbError {
  * @example
  * ```ts
  * import { AuthError } from "./errors.ts";
- * throw new AuthError("Authentication failed");
+ * const error = new AuthError("Authentication failed");
+ * console.log(error.name); // "AuthError"
  * ```
  */
 export class AuthError extends KvndbError {
@@ -144,7 +149,8 @@ export class AuthError extends KvndbError {
  * @example
  * ```ts
  * import { ConnectionClosedError } from "./errors.ts";
- * throw new ConnectionClosedError("Connection closed");
+ * const error = new ConnectionClosedError("Connection closed");
+ * console.log(error.name); // "ConnectionClosedError"
  * ```
  */
 export class ConnectionClosedError extends KvndbError {
@@ -164,7 +170,8 @@ export class ConnectionClosedError extends KvndbError {
  * @example
  * ```ts
  * import { TimeoutError } from "./errors.ts";
- * throw new TimeoutError("Request timed out after 5000 ms");
+ * const error = new TimeoutError("Request timed out after 5000 ms");
+ * console.log(error.name); // "TimeoutError"
  * ```
  */
 export class TimeoutError extends KvndbError {
