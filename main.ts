@@ -126,6 +126,10 @@ async function startRouter(cli: CliArgs): Promise<Router> {
   try {
     return await Router.start({
       stateFile: stateFile(cli),
+      insecure: cli.insecure,
+      maxConnections: cli.maxConnections,
+      maxInFlight: cli.maxInFlight,
+      maxBufferedBytes: cli.maxBuffer,
       endpoint: cli.endpoint,
       password: cli.password,
       acks: cli.acks,
@@ -163,9 +167,14 @@ async function openDatabase(cli: CliArgs): Promise<Database> {
   return await KvDatabase.open(cli.arguments[0] ?? "kvndb.db");
 }
 
-/** Where a node in the same process reaches a router listening on `endpoint`. */
+/**
+ * Where a node in the same process reaches a router listening on `endpoint`.
+ * Over TLS it trusts `--ca`, or else the router's own certificate (which
+ * works for a self-signed one).
+ */
 function localEndpoint(endpoint: Endpoint): Endpoint {
-  return { ...endpoint };
+  if (endpoint.type !== "tls") return { ...endpoint };
+  return { ...endpoint, caFile: endpoint.caFile ?? endpoint.certFile };
 }
 
 async function runServe(cli: CliArgs): Promise<number> {

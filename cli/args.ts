@@ -59,6 +59,14 @@ export interface CliArgs {
   memory: boolean;
   /** `--state FILE`: the router's state file; `undefined` for the default. */
   state?: string;
+  /** `--insecure`: no protected mode. */
+  insecure: boolean;
+  /** `--max-connections`. */
+  maxConnections: number;
+  /** `--max-inflight`. */
+  maxInFlight: number;
+  /** `--max-buffer`, in bytes. */
+  maxBuffer: number;
   /** `--help`. */
   help: boolean;
 }
@@ -117,6 +125,18 @@ Options:
                     for one that has every acknowledged write. Default
                     kvndb-router.json (serve: PATH.router.json beside the
                     Deno KV file; none with --memory). "none" turns it off.
+      --insecure    Router: serve peers from other machines even without a
+                    password. Without it, a router with no password that
+                    listens beyond loopback serves only this machine.
+      --max-connections N
+                    Router: connections at once (default 10000).
+      --max-inflight N
+                    Router: unanswered requests per connection (default
+                    10000); past it, requests get an error.
+      --max-buffer BYTES
+                    Router: unread output per connection before it is
+                    dropped (default 67108864, 64 MiB); a database that
+                    falls this far behind is dropped and syncs again.
   -h, --help        Show this help.
 
 Examples:
@@ -167,6 +187,10 @@ export function parseCli(
         ca: { type: "string" },
         memory: { type: "boolean" },
         state: { type: "string" },
+        insecure: { type: "boolean" },
+        "max-connections": { type: "string" },
+        "max-inflight": { type: "string" },
+        "max-buffer": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -249,6 +273,19 @@ export function parseCli(
     timeout,
     memory: values.memory ?? false,
     state: values.state,
+    insecure: values.insecure ?? false,
+    maxConnections: parseNumber(
+      values["max-connections"] ?? "10000",
+      "--max-connections",
+    ),
+    maxInFlight: parseNumber(
+      values["max-inflight"] ?? "10000",
+      "--max-inflight",
+    ),
+    maxBuffer: parseNumber(
+      values["max-buffer"] ?? String(64 * 1024 * 1024),
+      "--max-buffer",
+    ),
     help,
   };
 }
@@ -275,6 +312,10 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     balance: "least-loaded",
     timeout: 10_000,
     memory: false,
+    insecure: false,
+    maxConnections: 10_000,
+    maxInFlight: 10_000,
+    maxBuffer: 64 * 1024 * 1024,
     help,
   };
 }

@@ -53,6 +53,12 @@ import type { Database } from "./types.ts";
 
 const log = getLogger(["kvndb", "database"]);
 
+/** Reads a node works on at once. */
+const MAX_CONCURRENT_READS = 64;
+
+/** Answers queued for the router past which the node serves no more reads until they leave. */
+const READ_HIGH_WATER = 4 * 1024 * 1024;
+
 /** Bytes an entry takes in a SYNC_CHUNK besides its key and value. */
 const SYNC_ENTRY_OVERHEAD = 2 + 8 + 4;
 
@@ -137,6 +143,9 @@ export class DatabaseNode implements AsyncDisposable {
   #keysCount = 0;
   #keysCountedAt = -Infinity;
   #readyWaiters: PromiseWithResolvers<void>[] = [];
+  #reads: Frame[] = [];
+  #readsActive = 0;
+  #readsWaiting = false;
   #stopped = Promise.withResolvers<unknown>();
   #loop: Promise<void>;
 
@@ -307,6 +316,7 @@ export class DatabaseNode implements AsyncDisposable {
       });
       this.#tasks = [];
       this.#sources.clear();
+      this.#reads = [];
       // Start with the join itself, before any write that follows it.
       this.#working = true;
       const prepared = this.#prepare(joined.mode, joined.clusterId, joined.from)
@@ -404,15 +414,19 @@ export class DatabaseNode implements AsyncDisposable {
         });
         return;
       case Opcode.GET:
-        this.#answerGet(conn, frame);
-        return;
       case Opcode.KEYS:
-        this.#answerKeys(conn, frame);
+        // Copy: the read may wait in the queue, and the frame views a read buffer.
+        this.#reads.push({ ...frame, payload: frame.payload.slice() });
+        this.#serveReads(conn);
         return;
       case Opcode.PING:
         conn.send(encodeU64(Opcode.PONG, frame.id, this.#countKeys()));
         return;
       case Opcode.PONG:
+        return;
+      case Opcode.READY:
+        // The router now sends this database reads and counts its acknowledgements.
+        this.#setStatus("ready");
         return;
       case Opcode.SYNC_CHUNK:
         if (frame.id !== this.#syncId && this.#syncId !== 0) {
@@ -469,6 +483,36 @@ export class DatabaseNode implements AsyncDisposable {
       );
     }
     return this.#keysCount;
+  }
+
+  /**
+   * Serves queued reads, a bounded number at a time, and pauses while the
+   * answers already queued for the router are many: a burst of large reads
+   * then costs bounded memory.
+   */
+  async #serveReads(conn: FramedConnection): Promise<void> {
+    while (this.#reads.length > 0 && this.#readsActive < MAX_CONCURRENT_READS) {
+      if (conn.bufferedBytes > READ_HIGH_WATER) {
+        if (this.#readsWaiting) return;
+        this.#readsWaiting = true;
+        await conn.flushed(1_000);
+        this.#readsWaiting = false;
+        if (conn.isClosed) {
+          this.#reads = [];
+          return;
+        }
+        continue;
+      }
+      const frame = this.#reads.shift()!;
+      this.#readsActive++;
+      const answer = frame.opcode === Opcode.GET
+        ? this.#answerGet(conn, frame)
+        : this.#answerKeys(conn, frame);
+      answer.finally(() => {
+        this.#readsActive--;
+        this.#serveReads(conn);
+      });
+    }
   }
 
   async #answerGet(conn: FramedConnection, frame: Frame): Promise<void> {
@@ -585,11 +629,10 @@ export class DatabaseNode implements AsyncDisposable {
           log.info("Sync complete at sequence {applied}", {
             applied: this.#applied,
           });
+          // Ready once the router says so (READY), not before.
           conn.send(encodeOpaque(Opcode.SYNC_END, task.id));
-          this.#setStatus("ready");
         }
       }
-      if (this.#status === "replaying") this.#setStatus("ready");
     } catch (error) {
       const reason = toKvndbError(error);
       log.error("Applying failed: {reason}", {

@@ -13,6 +13,7 @@ import {
   KvndbError,
   TimeoutError,
 } from "./errors.ts";
+import { ErrorCode } from "./opcodes.ts";
 import { type Frame, FrameDecoder } from "./frame.ts";
 import { encodeError } from "./messages.ts";
 
@@ -27,6 +28,11 @@ export interface FramedConnectionOptions {
   highWaterMark?: number;
   /** Bytes read per `read` call. Defaults to 64 KiB. */
   readSize?: number;
+  /**
+   * Unsent output past which the peer is deemed stuck and the connection is
+   * closed. Defaults to 64 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 /** A handler for frames once the connection is established. */
@@ -60,6 +66,7 @@ export class FramedConnection {
   #flushScheduled = false;
   #writing = false;
   #highWaterMark: number;
+  #maxBufferedBytes: number;
   #readSize: number;
   #drained?: PromiseWithResolvers<void>;
   #closed = false;
@@ -80,6 +87,7 @@ export class FramedConnection {
     });
     this.#highWaterMark = options?.highWaterMark ?? 4 * 1024 * 1024;
     this.#readSize = options?.readSize ?? 64 * 1024;
+    this.#maxBufferedBytes = options?.maxBufferedBytes ?? 64 * 1024 * 1024;
     this.peer = formatAddr(conn.remoteAddr);
     this.#readLoop();
   }
@@ -92,6 +100,15 @@ export class FramedConnection {
   /** Output queued but not yet written, in bytes. */
   get bufferedBytes(): number {
     return this.#outBytes;
+  }
+
+  /**
+   * Unsent output past which reading stops until the peer catches up.
+   * `Infinity` never stops reading (for a link whose other side must always
+   * be heard, where stopping both ways could deadlock).
+   */
+  set highWaterMark(value: number) {
+    this.#highWaterMark = value;
   }
 
   /** The largest frame accepted from the peer; raised after authentication. */
@@ -168,6 +185,17 @@ export class FramedConnection {
     if (this.#closed) return false;
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
+    if (this.#outBytes > this.#maxBufferedBytes && !this.#failing) {
+      // The peer does not read what it is sent: drop it rather than grow.
+      this.#failing = true;
+      this.#close(
+        new KvndbError(
+          ErrorCode.UNAVAILABLE,
+          `Peer ${this.peer} left ${this.#outBytes} bytes unread (the limit is ${this.#maxBufferedBytes})`,
+        ),
+      );
+      return false;
+    }
     if (!this.#flushScheduled && !this.#writing) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());

@@ -42,6 +42,7 @@ export const Opcode = {
   SYNC_CHUNK: 0x25,
   SYNC_END: 0x26,
   SYNC_ACK: 0x27,
+  READY: 0x28,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */

@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_PORT } from "./constants.ts";
-import { InvalidArgumentError } from "./errors.ts";
+import { ConnectionClosedError, InvalidArgumentError } from "./errors.ts";
 
 /** The transports KVNDB speaks. */
 export type TransportType = "tcp" | "tcp6" | "tls" | "unix";
@@ -216,14 +216,25 @@ export async function connect(endpoint: Endpoint): Promise<Deno.Conn> {
     case "unix":
       return await Deno.connect({ transport: "unix", path: endpoint.path! });
     case "tls": {
+      const caCerts = endpoint.caFile
+        ? [Deno.readTextFileSync(endpoint.caFile)]
+        : undefined;
       const conn = await Deno.connectTls({
         hostname,
         port: endpoint.port,
-        caCerts: endpoint.caFile
-          ? [Deno.readTextFileSync(endpoint.caFile)]
-          : undefined,
+        caCerts,
       });
-      await conn.handshake();
+      try {
+        await conn.handshake();
+      } catch (cause) {
+        conn.close();
+        throw new ConnectionClosedError(
+          `TLS handshake with ${describeEndpoint(endpoint)} failed (${
+            (cause as Error).message
+          }): does the router listen with TLS (-t tls), and is its certificate trusted (--ca)?`,
+          { cause },
+        );
+      }
       return conn;
     }
     default: {

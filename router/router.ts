@@ -48,6 +48,7 @@ import {
 import { acceptHandshake } from "./_accept_handshake.ts";
 import { Backlog } from "./backlog.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
+import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
 import { StateFile, toHex } from "./state_file.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -80,6 +81,20 @@ export interface RouterOptions {
   backlogBytes?: number;
   /** The most connections at once. Defaults to 10,000. */
   maxConnections?: number;
+  /** Requests one client may have unanswered at once. Defaults to 10,000. */
+  maxInFlight?: number;
+  /** Unread output per connection before it is closed. Defaults to 64 MiB. */
+  maxBufferedBytes?: number;
+  /**
+   * Accept peers from other machines without a password. Without it, a
+   * router with no password that listens beyond loopback serves only
+   * loopback peers (protected mode).
+   */
+  insecure?: boolean;
+  /** Failed logins from one address before each next attempt waits longer. Defaults to 3. */
+  authFailuresAllowed?: number;
+  /** How long failed logins are remembered, in ms. Defaults to 60 s. */
+  authFailureWindow?: number;
   /**
    * Where the router keeps the cluster id and which databases are ready, so
    * that after a restart it waits for one that holds every acknowledged write.
@@ -126,6 +141,8 @@ interface SyncProgress {
 
 class ClientSession {
   lastWriteSeq = 0;
+  /** Requests accepted and not yet answered. */
+  inFlight = 0;
   constructor(readonly conn: FramedConnection) {}
 }
 
@@ -172,6 +189,15 @@ export class Router implements AsyncDisposable {
   #heartbeatInterval: number;
   #heartbeatTimeout: number;
   #maxConnections: number;
+  #maxInFlight: number;
+  #maxBufferedBytes: number;
+  #protected: boolean;
+  #isLocalPeer: (address: string) => boolean;
+  #warnedProtected = false;
+  #authFailuresAllowed: number;
+  #authFailureWindow: number;
+  /** Failed logins by peer address, for throttling. */
+  #authFailures = new Map<string, { count: number; last: number }>();
   #connections = new Set<FramedConnection>();
   #clients = new Set<ClientSession>();
   #databases = new Map<number, DatabaseLink>();
@@ -235,6 +261,17 @@ export class Router implements AsyncDisposable {
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
     this.#maxConnections = options.maxConnections ?? 10_000;
+    this.#maxInFlight = options.maxInFlight ?? 10_000;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    this.#authFailuresAllowed = options.authFailuresAllowed ?? 3;
+    this.#authFailureWindow = options.authFailureWindow ?? 60_000;
+    this.#isLocalPeer =
+      (options as { [IS_LOCAL_PEER]?: (a: string) => boolean })[
+        IS_LOCAL_PEER
+      ] ?? isLoopback;
+    this.#protected = options.password === undefined &&
+      !(options.insecure ?? false) && endpoint.type !== "unix" &&
+      !isLoopback(endpoint.hostname);
     this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
     this.#recoveryTimeout = options.recoveryTimeout ?? 30_000;
     if (options.stateFile !== undefined) {
@@ -379,7 +416,27 @@ export class Router implements AsyncDisposable {
       }
       const conn = new FramedConnection(raw, {
         maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
+        maxBufferedBytes: this.#maxBufferedBytes,
       });
+      const address = peerAddress(raw.remoteAddr);
+      if (
+        this.#protected && address !== undefined && !this.#isLocalPeer(address)
+      ) {
+        if (!this.#warnedProtected) {
+          this.#warnedProtected = true;
+          log.warn(
+            "Protected mode: refused {peer}, and will refuse every peer from another machine, because the router has no password. Set one with --password (or KVNDB_PASSWORD), or accept everyone with --insecure",
+            { peer: conn.peer },
+          );
+        }
+        conn.fail(
+          new KvndbError(
+            ErrorCode.AUTH_REQUIRED,
+            "KVNDB router in protected mode: it has no password, so it serves only this machine. On the router, set a password with --password (or KVNDB_PASSWORD), or allow everyone with --insecure",
+          ),
+        );
+        continue;
+      }
       if (this.#connections.size >= this.#maxConnections) {
         log.warn("Refused {peer}: too many connections", { peer: conn.peer });
         conn.fail(
@@ -392,12 +449,25 @@ export class Router implements AsyncDisposable {
       }
       this.#connections.add(conn);
       conn.closed.then(() => this.#connections.delete(conn));
-      this.#admit(conn);
+      this.#admit(conn, address);
     }
   }
 
-  async #admit(conn: FramedConnection): Promise<void> {
+  async #admit(conn: FramedConnection, address?: string): Promise<void> {
     let role: Role;
+    // Slow down an address that keeps failing to log in: each attempt past
+    // the allowed few waits twice as long as the one before, up to 30 s.
+    const failures = address === undefined
+      ? undefined
+      : this.#authFailures.get(address);
+    if (failures !== undefined) {
+      const excess = failures.count - this.#authFailuresAllowed;
+      if (excess >= 0) {
+        const delay = Math.min(this.#authFailureDelay * 2 ** excess, 30_000);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (conn.isClosed || this.#closed) return;
+      }
+    }
     try {
       const deadline = AbortSignal.timeout(this.#handshakeTimeout);
       ({ role } = await acceptHandshake(conn, { keys: this.#keys, deadline }));
@@ -424,6 +494,19 @@ export class Router implements AsyncDisposable {
         reason: reason.message,
       });
       if (reason instanceof AuthError) {
+        if (address !== undefined) {
+          const now = performance.now();
+          const entry = this.#authFailures.get(address);
+          if (
+            entry === undefined || now - entry.last > this.#authFailureWindow
+          ) {
+            if (this.#authFailures.size >= 10_000) this.#authFailures.clear();
+            this.#authFailures.set(address, { count: 1, last: now });
+          } else {
+            entry.count++;
+            entry.last = now;
+          }
+        }
         // Slow down guessing: answer a wrong password only after a delay.
         await new Promise((resolve) =>
           setTimeout(resolve, this.#authFailureDelay)
@@ -436,6 +519,7 @@ export class Router implements AsyncDisposable {
       conn.close();
       return;
     }
+    if (address !== undefined) this.#authFailures.delete(address);
     if (role === Role.CLIENT) this.#addClient(conn);
     else this.#addDatabase(conn);
   }
@@ -458,6 +542,12 @@ export class Router implements AsyncDisposable {
         reason: describeReason(reason),
       });
     });
+  }
+
+  /** Answers an accepted request with an error. */
+  #failRequest(client: ClientSession, id: number, error: unknown): void {
+    client.inFlight--;
+    this.#answerError(client, id, error);
   }
 
   #answerError(client: ClientSession, id: number, error: unknown): void {
@@ -484,6 +574,16 @@ export class Router implements AsyncDisposable {
   // ------------------------------------------------------------ clients
 
   #onClientFrame(client: ClientSession, frame: Frame): void {
+    if (
+      client.inFlight >= this.#maxInFlight &&
+      (frame.opcode === Opcode.GET || frame.opcode === Opcode.KEYS ||
+        frame.opcode === Opcode.SET || frame.opcode === Opcode.DELETE)
+    ) {
+      throw new KvndbError(
+        ErrorCode.UNAVAILABLE,
+        `Too many requests in flight on this connection (the limit is ${this.#maxInFlight}): wait for answers before sending more`,
+      );
+    }
     if (
       this.#recovery !== undefined && frame.opcode !== Opcode.PING &&
       frame.opcode !== Opcode.STATS
@@ -541,6 +641,7 @@ export class Router implements AsyncDisposable {
     const level = request.acks === AckLevel.DEFAULT
       ? this.#defaultLevel
       : request.acks;
+    client.inFlight++;
     this.#pendingWrites.push({
       seq,
       level,
@@ -580,6 +681,7 @@ export class Router implements AsyncDisposable {
           : count;
         if (applied[needed - 1]! >= write.seq) {
           write.done = true;
+          write.client.inFlight--;
           write.client.conn.send(encodeDone(write.clientId, write.seq));
         }
       }
@@ -590,6 +692,7 @@ export class Router implements AsyncDisposable {
 
   #read(client: ClientSession, frame: Frame): void {
     if (this.#databases.size === 0) throw noDatabase();
+    client.inFlight++;
     // Copy the payload: it may wait, and the read buffer it views is reused.
     const request: ReadRequest = {
       client,
@@ -614,7 +717,7 @@ export class Router implements AsyncDisposable {
     }
     if (candidates.length === 0) {
       if (!anyReady && !this.#hasPendingDatabase()) {
-        this.#answerError(request.client, request.clientId, noDatabase());
+        this.#failRequest(request.client, request.clientId, noDatabase());
         return;
       }
       // A database is catching up (or joining): wait for it, within the timeout.
@@ -645,6 +748,10 @@ export class Router implements AsyncDisposable {
   // ------------------------------------------------------------ databases
 
   #addDatabase(conn: FramedConnection): void {
+    // Always hear a database out (acknowledgements, answers): if both sides
+    // stopped reading while their output piled up, they would deadlock. What
+    // it does not read is bounded by maxBufferedBytes instead.
+    conn.highWaterMark = Infinity;
     const db = new DatabaseLink(this.#nextDatabaseId++, conn);
     this.#databases.set(db.id, db);
     log.info("Database {peer} connected (#{id})", {
@@ -958,6 +1065,7 @@ export class Router implements AsyncDisposable {
 
   #markReady(db: DatabaseLink): void {
     db.state = "ready";
+    db.conn.send(encodeOpaque(Opcode.READY, 0));
     if (!this.#members.has(db.nodeId)) {
       this.#members.add(db.nodeId);
       this.#saveMembers();
@@ -1114,6 +1222,7 @@ export class Router implements AsyncDisposable {
     if (request === undefined) return;
     db.reads.delete(frame.id);
     if (request.client.conn.isClosed) return;
+    request.client.inFlight--;
     request.client.conn.send(
       encodeOpaque(frame.opcode, request.clientId, frame.payload),
     );
@@ -1211,7 +1320,7 @@ export class Router implements AsyncDisposable {
     const pending = this.#pendingWrites;
     this.#pendingWrites = [];
     for (const write of pending) {
-      this.#answerError(
+      this.#failRequest(
         write.client,
         write.clientId,
         new KvndbError(ErrorCode.UNAVAILABLE, message),
@@ -1225,6 +1334,11 @@ export class Router implements AsyncDisposable {
     const now = performance.now();
     if (this.#recovery !== undefined) this.#checkRecovery();
     this.#reportSyncs(now);
+    for (const [address, entry] of this.#authFailures) {
+      if (now - entry.last > this.#authFailureWindow) {
+        this.#authFailures.delete(address);
+      }
+    }
     // Heartbeats: a database silent for too long is dropped.
     for (const db of this.#databases.values()) {
       if (now - db.lastSeen > this.#heartbeatTimeout) {
@@ -1249,7 +1363,7 @@ export class Router implements AsyncDisposable {
       const kept: PendingWrite[] = [];
       for (const write of this.#pendingWrites) {
         if (write.deadline < now) {
-          this.#answerError(
+          this.#failRequest(
             write.client,
             write.clientId,
             new KvndbError(
@@ -1267,7 +1381,7 @@ export class Router implements AsyncDisposable {
       for (const [id, request] of db.reads) {
         if (request.deadline < now) {
           db.reads.delete(id);
-          this.#answerError(
+          this.#failRequest(
             request.client,
             request.clientId,
             new KvndbError(
@@ -1282,7 +1396,7 @@ export class Router implements AsyncDisposable {
       const kept: ReadRequest[] = [];
       for (const request of this.#waitingReads) {
         if (request.deadline < now) {
-          this.#answerError(
+          this.#failRequest(
             request.client,
             request.clientId,
             new KvndbError(
