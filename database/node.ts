@@ -145,6 +145,10 @@ export class DatabaseNode implements AsyncDisposable {
   #readyWaiters: PromiseWithResolvers<void>[] = [];
   #reads: Frame[] = [];
   #readsActive = 0;
+  /** The last seq of the batch being applied (0 when none is). */
+  #applyingUpTo = 0;
+  /** Answers held until APPLIED covers the state they may have seen. */
+  #heldAnswers: { upTo: number; bytes: Uint8Array }[] = [];
   #readsWaiting = false;
   #stopped = Promise.withResolvers<unknown>();
   #loop: Promise<void>;
@@ -515,10 +519,24 @@ export class DatabaseNode implements AsyncDisposable {
     }
   }
 
+  /**
+   * Sends a read's answer, but never before the APPLIED that covers what the
+   * read may have seen: a read that overlapped a commit may see its writes,
+   * and the router must know this database has them before the answer
+   * arrives (it uses that to keep every later read at least as new).
+   */
+  #sendAnswer(conn: FramedConnection, bytes: Uint8Array): void {
+    if (this.#applyingUpTo === 0) {
+      conn.send(bytes);
+    } else {
+      this.#heldAnswers.push({ upTo: this.#applyingUpTo, bytes });
+    }
+  }
+
   async #answerGet(conn: FramedConnection, frame: Frame): Promise<void> {
     try {
       const entry = await this.#db.get(decodeGet(frame.payload));
-      conn.send(encodeValue(frame.id, entry));
+      this.#sendAnswer(conn, encodeValue(frame.id, entry));
     } catch (error) {
       this.#answerError(conn, frame.id, error);
     }
@@ -543,7 +561,7 @@ export class DatabaseNode implements AsyncDisposable {
       const cursor = more && keys.length > 0
         ? keys[keys.length - 1]!
         : new Uint8Array(0);
-      conn.send(encodeKeyPage(frame.id, { keys, cursor }));
+      this.#sendAnswer(conn, encodeKeyPage(frame.id, { keys, cursor }));
     } catch (error) {
       this.#answerError(conn, frame.id, error);
     }
@@ -590,7 +608,12 @@ export class DatabaseNode implements AsyncDisposable {
           }
           this.#tasks.splice(0, count);
           if (batch.length === 0) continue;
-          await this.#db.apply(batch);
+          this.#applyingUpTo = batch[batch.length - 1]!.seq;
+          try {
+            await this.#db.apply(batch);
+          } finally {
+            this.#applyingUpTo = 0;
+          }
           if (this.#tombstones !== undefined) {
             for (const write of batch) {
               if (write.op === WriteOp.DELETE) {
@@ -600,6 +623,11 @@ export class DatabaseNode implements AsyncDisposable {
           }
           this.#applied = batch[batch.length - 1]!.seq;
           conn.send(encodeU64(Opcode.APPLIED, 0, this.#applied));
+          if (this.#heldAnswers.length > 0) {
+            const held = this.#heldAnswers;
+            this.#heldAnswers = [];
+            for (const answer of held) conn.send(answer.bytes);
+          }
           this.#wakeAppliedWaiters();
         } else if (task.kind === "chunk") {
           this.#tasks.shift();

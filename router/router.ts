@@ -222,6 +222,11 @@ export class Router implements AsyncDisposable {
   #recoveryTimeout: number;
   #backlog: Backlog;
   #pendingWrites: PendingWrite[] = [];
+  /**
+   * No read may be served from a state older than this: the highest seq
+   * acknowledged to a client or seen by a read. Keeps reads linearizable.
+   */
+  #readFloor = 0;
   #waitingReads: ReadRequest[] = [];
   #operations: Record<string, number> = {
     get: 0,
@@ -682,6 +687,7 @@ export class Router implements AsyncDisposable {
         if (applied[needed - 1]! >= write.seq) {
           write.done = true;
           write.client.inFlight--;
+          if (write.seq > this.#readFloor) this.#readFloor = write.seq;
           write.client.conn.send(encodeDone(write.clientId, write.seq));
         }
       }
@@ -710,10 +716,11 @@ export class Router implements AsyncDisposable {
     if (request.client.conn.isClosed) return;
     const candidates: DatabaseLink[] = [];
     let anyReady = false;
+    const floor = Math.max(request.minSeq, this.#readFloor);
     for (const db of this.#databases.values()) {
       if (db.state !== "ready") continue;
       anyReady = true;
-      if (db.applied >= request.minSeq) candidates.push(db);
+      if (db.applied >= floor) candidates.push(db);
     }
     if (candidates.length === 0) {
       if (!anyReady && !this.#hasPendingDatabase()) {
@@ -1223,6 +1230,10 @@ export class Router implements AsyncDisposable {
     db.reads.delete(frame.id);
     if (request.client.conn.isClosed) return;
     request.client.inFlight--;
+    // What this read saw is now the oldest state any later read may see.
+    if (frame.opcode !== Opcode.ERROR && db.applied > this.#readFloor) {
+      this.#readFloor = db.applied;
+    }
     request.client.conn.send(
       encodeOpaque(frame.opcode, request.clientId, frame.payload),
     );
