@@ -67,6 +67,10 @@ export interface CliArgs {
   maxInFlight: number;
   /** `--max-buffer`, in bytes. */
   maxBuffer: number;
+  /** `--heartbeat-timeout`, in milliseconds. */
+  heartbeatTimeout: number;
+  /** `--recovery-timeout`, in milliseconds. */
+  recoveryTimeout: number;
   /** `--help`. */
   help: boolean;
 }
@@ -137,6 +141,13 @@ Options:
                     Router: unread output per connection before it is
                     dropped (default 67108864, 64 MiB); a database that
                     falls this far behind is dropped and syncs again.
+      --heartbeat-timeout MS
+                    Router: drop a database silent this long (default 5000;
+                    the router pings every second).
+      --recovery-timeout MS
+                    Router: after a restart, how long to wait for the
+                    databases that were ready before serving with those
+                    present (default 30000).
   -h, --help        Show this help.
 
 Examples:
@@ -191,6 +202,8 @@ export function parseCli(
         "max-connections": { type: "string" },
         "max-inflight": { type: "string" },
         "max-buffer": { type: "string" },
+        "heartbeat-timeout": { type: "string" },
+        "recovery-timeout": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -286,6 +299,14 @@ export function parseCli(
       values["max-buffer"] ?? String(64 * 1024 * 1024),
       "--max-buffer",
     ),
+    heartbeatTimeout: parseNumber(
+      values["heartbeat-timeout"] ?? "5000",
+      "--heartbeat-timeout",
+    ),
+    recoveryTimeout: parseNumber(
+      values["recovery-timeout"] ?? "30000",
+      "--recovery-timeout",
+    ),
     help,
   };
 }
@@ -316,6 +337,8 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     maxConnections: 10_000,
     maxInFlight: 10_000,
     maxBuffer: 64 * 1024 * 1024,
+    heartbeatTimeout: 5_000,
+    recoveryTimeout: 30_000,
     help,
   };
 }

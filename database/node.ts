@@ -377,14 +377,16 @@ export class DatabaseNode implements AsyncDisposable {
     this.#syncId = 0;
     if (mode === JoinMode.FULL_SYNC) {
       this.#setStatus("syncing");
-      await this.#db.clear();
       this.#applied = from - 1;
+      // Mark the data incomplete before touching it: a crash in the middle
+      // of clearing must not leave a half-empty store that claims to be whole.
       await this.#db.setState({
         ...state,
         clusterId: clusterId.slice(),
         applied: this.#applied,
         complete: false,
       });
+      await this.#db.clear();
       this.#tombstones = new Map();
       log.info("Cleared; receiving a full copy (writes from {from} on)", {
         from,

@@ -1,22 +1,43 @@
 // A TCP relay placed between peers in tests: forwards bytes both ways,
-// records them (to check what crosses the wire), and can cut every link.
+// records them (to check what crosses the wire), and injects faults: delay,
+// blackhole (drop silently, keep the link open), and reset (cut every link).
+
+/** What the relay does with the bytes it receives. */
+export type RelayMode =
+  | { kind: "pass" }
+  | { kind: "delay"; ms: number }
+  | { kind: "blackhole" };
 
 export class Relay implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
   readonly #target: { hostname: string; port: number };
   readonly #conns = new Set<Deno.Conn>();
+  readonly #outbound = new Set<Deno.Conn>();
   readonly #pumps = new Set<Promise<void>>();
   readonly #captured: Uint8Array[] = [];
+  #capture: boolean;
   #accepting: Promise<void>;
+  mode: RelayMode = { kind: "pass" };
 
-  constructor(target: { hostname: string; port: number }) {
+  constructor(
+    target: { hostname: string; port: number },
+    options: { capture?: boolean } = {},
+  ) {
     this.#target = target;
+    this.#capture = options.capture ?? true;
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.#accepting = this.#accept();
   }
 
   get port(): number {
     return this.#listener.addr.port;
+  }
+
+  /** The local ports of the relay's connections to its target. */
+  outboundPorts(): number[] {
+    return [...this.#outbound].map((conn) =>
+      (conn.localAddr as Deno.NetAddr).port
+    );
   }
 
   /** Every byte that crossed, both directions, in arrival order. */
@@ -41,6 +62,7 @@ export class Relay implements AsyncDisposable {
       }
     }
     this.#conns.clear();
+    this.#outbound.clear();
   }
 
   async #accept(): Promise<void> {
@@ -60,6 +82,7 @@ export class Relay implements AsyncDisposable {
       }
       this.#conns.add(inbound);
       this.#conns.add(outbound);
+      this.#outbound.add(outbound);
       this.#track(this.#pump(inbound, outbound));
       this.#track(this.#pump(outbound, inbound));
     }
@@ -77,7 +100,12 @@ export class Relay implements AsyncDisposable {
         const count = await from.read(buffer);
         if (count === null) break;
         const chunk = buffer.slice(0, count);
-        this.#captured.push(chunk);
+        if (this.#capture) this.#captured.push(chunk);
+        const mode = this.mode;
+        if (mode.kind === "blackhole") continue;
+        if (mode.kind === "delay") {
+          await new Promise((resolve) => setTimeout(resolve, mode.ms));
+        }
         let written = 0;
         while (written < count) {
           written += await to.write(chunk.subarray(written));
@@ -87,6 +115,7 @@ export class Relay implements AsyncDisposable {
       // The link was cut or reset.
     }
     for (const conn of [from, to]) {
+      this.#outbound.delete(conn);
       if (this.#conns.delete(conn)) {
         try {
           conn.close();

@@ -1,0 +1,209 @@
+// The reliability suite: record every operation while a seeded nemesis kills,
+// freezes and restarts databases, cuts and delays their links and restarts
+// the router; then heal and check three things:
+//   1. lost writes: every acknowledged unique key is on every database;
+//   2. per-key linearizability of a register workload (Wing–Gong–Lowe);
+//   3. convergence: every database has the same digest.
+// `deno task test` runs a short version; `deno task test:faults` the long one
+// (KVNDB_FAULTS=long). KVNDB_SEED=N replays one run.
+
+import assert from "node:assert/strict";
+import { type Client, connect } from "../client/mod.ts";
+import { digest, FaultCluster, Random, seedFromEnv } from "./_harness.ts";
+import {
+  checkHistory,
+  type Operation,
+  saveHistory,
+} from "./_linearizability.ts";
+
+const LONG = Deno.env.get("KVNDB_FAULTS") === "long";
+const RUNS = Number(Deno.env.get("KVNDB_FAULT_RUNS") ?? (LONG ? "6" : "1"));
+const DURATION = Number(
+  Deno.env.get("KVNDB_FAULT_SECONDS") ?? (LONG ? "40" : "6"),
+) * 1000;
+const MODES: ("all" | "majority" | "one")[] = LONG
+  ? ["all", "majority", "one"]
+  : ["all"];
+const REGISTERS = 5;
+
+/** A client that reconnects whenever its connection is gone. */
+class Worker {
+  #client?: Client;
+  constructor(readonly port: number) {}
+  async use<T>(action: (client: Client) => Promise<T>): Promise<T> {
+    this.#client ??= await connect({ port: this.port, timeout: 3000 });
+    try {
+      return await action(this.#client);
+    } catch (error) {
+      if (this.#client.isClosed) this.#client = undefined;
+      throw error;
+    }
+  }
+  async close(): Promise<void> {
+    await this.#client?.close();
+  }
+}
+
+interface RunReport {
+  seed: number;
+  acks: string;
+  operations: number;
+  acknowledgedKeys: number;
+  unknown: number;
+  faults: Record<string, number>;
+  linearizable: boolean;
+  converged: boolean;
+  lost: number;
+}
+
+async function run(seed: number, acks: "all" | "majority" | "one") {
+  const random = new Random(seed);
+  await using cluster = await FaultCluster.start({ databases: 3, acks });
+  const acknowledged = new Map<string, string>();
+  const history: Operation[] = [];
+  let running = true;
+  let unknown = 0;
+
+  const setLane = async (lane: number) => {
+    const worker = new Worker(cluster.port);
+    for (let i = 0; running; i++) {
+      const key = `set:${lane}:${i}`;
+      try {
+        await worker.use((c) => c.set(key, `v${i}`));
+        acknowledged.set(key, `v${i}`);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await worker.close();
+  };
+
+  const registerClient = async (id: number) => {
+    const worker = new Worker(cluster.port);
+    const rng = new Random(seed * 31 + id);
+    for (let n = 0; running; n++) {
+      const key = `reg:${rng.int(REGISTERS)}`;
+      const roll = rng.int(10);
+      const call = performance.now();
+      if (roll < 4) {
+        try {
+          const output = await worker.use((c) => c.get(key));
+          history.push({
+            client: id,
+            kind: "get",
+            key,
+            output,
+            call,
+            return: performance.now(),
+            status: "ok",
+          });
+        } catch {
+          // A failed read constrains nothing.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        continue;
+      }
+      const kind = roll < 8 ? "set" : "delete";
+      const value = `c${id}-${n}`;
+      try {
+        if (kind === "set") await worker.use((c) => c.set(key, value));
+        else await worker.use((c) => c.delete(key));
+        history.push({
+          client: id,
+          kind,
+          key,
+          value: kind === "set" ? value : undefined,
+          call,
+          return: performance.now(),
+          status: "ok",
+        });
+      } catch {
+        // It may or may not have happened, at any time after its call.
+        unknown++;
+        history.push({
+          client: id,
+          kind,
+          key,
+          value: kind === "set" ? value : undefined,
+          call,
+          return: Infinity,
+          status: "unknown",
+        });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await worker.close();
+  };
+
+  const load = [
+    ...[0, 1, 2].map(setLane),
+    ...[0, 1, 2, 3].map(registerClient),
+  ];
+  const end = performance.now() + DURATION;
+  while (performance.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 150 + random.int(400)));
+    await cluster.nemesis(random);
+  }
+  cluster.heal();
+  await cluster.waitReady(3);
+  running = false;
+  await Promise.all(load);
+  // Final reads of every register, once all is quiet.
+  const reader = new Worker(cluster.port);
+  for (let r = 0; r < REGISTERS; r++) {
+    const call = performance.now();
+    const output = await reader.use((c) => c.get(`reg:${r}`));
+    history.push({
+      client: 99,
+      kind: "get",
+      key: `reg:${r}`,
+      output,
+      call,
+      return: performance.now(),
+      status: "ok",
+    });
+  }
+  await reader.close();
+  await cluster.waitReady(3);
+  const contents = await cluster.contents();
+
+  let lost = 0;
+  for (const [key, value] of acknowledged) {
+    for (const db of contents) if (db.get(key) !== value) lost++;
+  }
+  const digests = await Promise.all(contents.map(digest));
+  const converged = digests.every((d) => d === digests[0]);
+  const checked = checkHistory(history, { timeoutMs: 20_000 });
+  const report: RunReport = {
+    seed,
+    acks,
+    operations: history.length + acknowledged.size,
+    acknowledgedKeys: acknowledged.size,
+    unknown,
+    faults: Object.fromEntries(cluster.faults),
+    linearizable: checked.ok,
+    converged,
+    lost,
+  };
+  console.log(JSON.stringify(report));
+  if (!checked.ok || lost > 0 || !converged) {
+    const path = `${Deno.cwd()}/failed-history-${seed}-${acks}.json`;
+    await saveHistory(path, history);
+    console.log(
+      `Replay with KVNDB_SEED=${seed}; history saved to ${path}; failures: ${
+        JSON.stringify(checked.failures.slice(0, 2))
+      }`,
+    );
+  }
+  assert.equal(lost, 0, `seed ${seed}: acknowledged writes lost`);
+  assert.ok(converged, `seed ${seed}: databases differ: ${digests.join(" ")}`);
+  assert.ok(checked.ok, `seed ${seed}: history not linearizable`);
+  assert.ok(acknowledged.size > 0, `seed ${seed}: no write got through`);
+}
+
+for (const acks of MODES) {
+  Deno.test(`under faults with acks=${acks}: nothing acknowledged is lost, registers are linearizable, databases converge`, async () => {
+    const first = seedFromEnv();
+    for (let i = 0; i < RUNS; i++) await run(first + i, acks);
+  });
+}
