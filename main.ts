@@ -12,6 +12,7 @@
  */
 
 import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
+import { BENCH_USAGE, parseBenchArgs, runBench } from "./cli/bench.ts";
 import { setupLogging } from "./cli/logging.ts";
 import { connect } from "./client/mod.ts";
 import { runConsole } from "./console/mod.ts";
@@ -66,6 +67,7 @@ function untilSignal(): { promise: Promise<string>; cancel: () => void } {
  * ```
  */
 export async function run(args: string[]): Promise<number> {
+  if (args[0] === "bench") return await runBenchMode(args.slice(1));
   let cli: CliArgs;
   try {
     cli = parseCli(args, (name) => Deno.env.get(name));
@@ -120,6 +122,24 @@ function stateFile(cli: CliArgs): string | undefined {
   if (cli.mode === "router") return "kvndb-router.json";
   if (cli.memory) return undefined;
   return `${cli.arguments[0] ?? "kvndb.db"}.router.json`;
+}
+
+async function runBenchMode(args: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseBenchArgs(args, (name) => Deno.env.get(name));
+  } catch (error) {
+    printError(`Error: ${messageOf(error)}`);
+    printError(BENCH_USAGE);
+    return 2;
+  }
+  try {
+    const results = await runBench(options);
+    return results.every((r) => r.errors === 0) ? 0 : 1;
+  } catch (error) {
+    printError(`Error: ${messageOf(error)}`);
+    return 1;
+  }
 }
 
 async function startRouter(cli: CliArgs): Promise<Router> {

@@ -92,6 +92,10 @@ Modes:
   memory, ram       Run a database node that keeps its data in memory.
   kv [PATH]         Run a database node on Deno KV at PATH (default kvndb.db,
                     or an https:// KV Connect URL with DENO_KV_ACCESS_TOKEN).
+  bench             Load a router like redis-benchmark: kvndb bench [host]
+                    [port] -c CLIENTS -n REQUESTS -P PIPELINE -d BYTES
+                    -t set,get,del,keys -r KEYSPACE [--json]; prints
+                    requests per second and latency p50, p99, p99.9.
 
 Arguments:
   host              Router: the address to listen on. Others: the router's

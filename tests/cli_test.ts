@@ -124,3 +124,51 @@ Deno.test("--help lists every mode and option", async () => {
     assert.ok(result.stdout.includes(word), word);
   }
 });
+
+Deno.test("bench reports requests per second and latency percentiles, as JSON too", async () => {
+  await using server = KvndbProcess.start([
+    "serve",
+    "127.0.0.1",
+    "0",
+    "--memory",
+  ]);
+  const port = String(await server.port());
+  const table = await runKvndb([
+    "bench",
+    "127.0.0.1",
+    port,
+    "-c",
+    "4",
+    "-n",
+    "400",
+    "-P",
+    "4",
+    "-d",
+    "10",
+    "-t",
+    "set,get,del,keys",
+  ]);
+  assert.equal(table.code, 0, table.stderr);
+  for (const test of ["SET", "GET", "DEL", "KEYS"]) {
+    assert.match(table.stdout, new RegExp(`====== ${test} ======`));
+  }
+  assert.match(table.stdout, /requests per second/);
+  assert.match(table.stdout, /p50 [\d.]+ {2}p99 [\d.]+ {2}p99\.9 [\d.]+/);
+  const json = await runKvndb([
+    "bench",
+    "127.0.0.1",
+    port,
+    "-n",
+    "200",
+    "-c",
+    "2",
+    "--json",
+  ]);
+  const parsed = JSON.parse(json.stdout);
+  assert.equal(parsed.results.length, 2);
+  assert.equal(parsed.results[0].requests, 200);
+  assert.ok(parsed.results[0].rps > 0);
+  const bad = await runKvndb(["bench", "-t", "flush"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown test 'flush'/);
+});
