@@ -153,6 +153,7 @@ async function startRouter(cli: CliArgs): Promise<Router> {
       heartbeatTimeout: cli.heartbeatTimeout,
       heartbeatInterval: Math.min(1_000, cli.heartbeatTimeout / 4),
       recoveryTimeout: cli.recoveryTimeout,
+      respPort: cli.respPort,
       endpoint: cli.endpoint,
       password: cli.password,
       acks: cli.acks,
@@ -171,13 +172,19 @@ async function startRouter(cli: CliArgs): Promise<Router> {
   }
 }
 
+function respNote(router: Router): string {
+  return router.respPort === undefined
+    ? ""
+    : `; Redis protocol on port ${router.respPort}`;
+}
+
 async function runRouter(cli: CliArgs): Promise<number> {
   const signal = untilSignal();
   await using router = await startRouter(cli);
   printError(
     `KVNDB router listening on ${describeEndpoint(router.endpoint)}${
       cli.password === undefined ? "" : " (password required)"
-    }`,
+    }${respNote(router)}`,
   );
   await signal.promise;
   return 0;
@@ -217,7 +224,7 @@ async function runServe(cli: CliArgs): Promise<number> {
       describeEndpoint(router.endpoint)
     } with a ${database.kind} database${
       database.kind === "kv" ? ` (${cli.arguments[0] ?? "kvndb.db"})` : ""
-    }`,
+    }${respNote(router)}`,
   );
   const stopped = await Promise.race([signal.promise, node.stopped]);
   signal.cancel();

@@ -71,6 +71,8 @@ export interface CliArgs {
   heartbeatTimeout: number;
   /** `--recovery-timeout`, in milliseconds. */
   recoveryTimeout: number;
+  /** `--resp-port`: serve the Redis protocol there too. */
+  respPort?: number;
   /** `--help`. */
   help: boolean;
 }
@@ -152,6 +154,9 @@ Options:
                     Router: after a restart, how long to wait for the
                     databases that were ready before serving with those
                     present (default 30000).
+      --resp-port P Router, serve: also speak the Redis protocol (RESP2) on
+                    TCP port P, for redis-cli, redis-benchmark and Redis
+                    client libraries (GET, SET, DEL, MGET, MSET, KEYS, SCAN…).
   -h, --help        Show this help.
 
 Examples:
@@ -208,6 +213,7 @@ export function parseCli(
         "max-buffer": { type: "string" },
         "heartbeat-timeout": { type: "string" },
         "recovery-timeout": { type: "string" },
+        "resp-port": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -311,6 +317,9 @@ export function parseCli(
       values["recovery-timeout"] ?? "30000",
       "--recovery-timeout",
     ),
+    respPort: values["resp-port"] === undefined
+      ? undefined
+      : parsePort(values["resp-port"], "--resp-port"),
     help,
   };
 }

@@ -216,6 +216,29 @@ export async function clientProof(
 }
 
 /**
+ * Checks a plain password against the router's keys, for front ends whose
+ * protocol sends the password itself (Redis's AUTH).
+ *
+ * @param keys The router's keys.
+ * @param password The password given.
+ * @returns Whether it is the right one.
+ * @example
+ * ```ts
+ * import { checkPassword, deriveScramKeys } from "./auth.ts";
+ * const keys = await deriveScramKeys("secret", { iterations: 1000 });
+ * console.log(await checkPassword(keys, "secret")); // true
+ * ```
+ */
+export async function checkPassword(
+  keys: ScramKeys,
+  password: string,
+): Promise<boolean> {
+  const salted = await saltedPassword(password, keys.salt, keys.iterations);
+  const clientKey = await hmac(salted, encoder.encode("Client Key"));
+  return constantTimeEqual(await sha256(clientKey), keys.storedKey);
+}
+
+/**
  * The router's side: checks a client's proof in constant time.
  *
  * @param keys The router's keys.

@@ -22,3 +22,4 @@ export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";
 export * from "./transport.ts";
+export * from "./resp.ts";

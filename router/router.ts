@@ -11,6 +11,7 @@ import {
   AckLevel,
   type AckName,
   AuthError,
+  checkPassword,
   decodeGet,
   decodeJoin,
   decodeKeys,
@@ -50,6 +51,7 @@ import { Backlog } from "./backlog.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
 import { StateFile, toHex } from "./state_file.ts";
+import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
@@ -95,6 +97,8 @@ export interface RouterOptions {
   authFailuresAllowed?: number;
   /** How long failed logins are remembered, in ms. Defaults to 60 s. */
   authFailureWindow?: number;
+  /** Also serve the Redis protocol (RESP2) on this TCP port (0: any free one). */
+  respPort?: number;
   /**
    * Where the router keeps the cluster id and which databases are ready, so
    * that after a restart it waits for one that holds every acknowledged write.
@@ -143,7 +147,7 @@ class ClientSession {
   lastWriteSeq = 0;
   /** Requests accepted and not yet answered. */
   inFlight = 0;
-  constructor(readonly conn: FramedConnection) {}
+  constructor(readonly conn: ClientLink) {}
 }
 
 class DatabaseLink {
@@ -241,6 +245,7 @@ export class Router implements AsyncDisposable {
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
   #acceptLoop: Promise<void>;
+  #resp?: RespFrontEnd;
 
   private constructor(
     listener: Deno.Listener,
@@ -319,6 +324,19 @@ export class Router implements AsyncDisposable {
       : await deriveScramKeys(options.password);
     const listener = listen(endpoint);
     const router = new Router(listener, endpoint, options, keys);
+    if (options.respPort !== undefined) {
+      try {
+        router.#startResp(
+          endpoint.type === "unix" || endpoint.type === "tls"
+            ? "127.0.0.1"
+            : endpoint.hostname,
+          options.respPort,
+        );
+      } catch (error) {
+        await router.close();
+        throw error;
+      }
+    }
     log.info("Router listening on {endpoint}", {
       endpoint: describeEndpoint(router.endpoint),
     });
@@ -332,6 +350,89 @@ export class Router implements AsyncDisposable {
       return { ...this.#endpoint, hostname: addr.hostname, port: addr.port };
     }
     return this.#endpoint;
+  }
+
+  /** The Redis-protocol port, when `respPort` was given. */
+  get respPort(): number | undefined {
+    return this.#resp?.port;
+  }
+
+  #startResp(hostname: string, port: number): void {
+    this.#resp = new RespFrontEnd({ hostname, port }, {
+      attach: (link) => {
+        const client = new ClientSession(link);
+        this.#clients.add(client);
+        return {
+          submit: (frame) => {
+            try {
+              this.#onClientFrame(client, frame);
+            } catch (error) {
+              this.#answerError(client, frame.id, error);
+            }
+          },
+          detach: () => this.#clients.delete(client),
+        };
+      },
+      passwordRequired: this.#keys !== undefined,
+      checkPassword: (password, address) =>
+        this.#checkPlainPassword(password, address),
+      refuse: (address) =>
+        this.#protected && address !== undefined &&
+          !this.#isLocalPeer(address)
+          ? "KVNDB is in protected mode: it has no password, so it serves only this machine. Set one with --password, or allow everyone with --insecure"
+          : undefined,
+      stats: () => this.stats(),
+      maxInFlight: this.#maxInFlight,
+    });
+    log.info("Redis protocol on {hostname}:{port}", {
+      hostname,
+      port: this.#resp.port,
+    });
+  }
+
+  /** Checks a password sent in clear (Redis AUTH), with the same throttling. */
+  async #checkPlainPassword(
+    password: string,
+    address: string | undefined,
+  ): Promise<boolean> {
+    await this.#throttle(address);
+    if (this.#keys !== undefined && await checkPassword(this.#keys, password)) {
+      if (address !== undefined) this.#authFailures.delete(address);
+      return true;
+    }
+    await this.#recordFailure(address);
+    return false;
+  }
+
+  /**
+   * Slows down an address that keeps failing to log in: each attempt past
+   * the allowed few waits twice as long as the one before, up to 30 s.
+   */
+  async #throttle(address: string | undefined): Promise<void> {
+    const failures = address === undefined
+      ? undefined
+      : this.#authFailures.get(address);
+    if (failures === undefined) return;
+    const excess = failures.count - this.#authFailuresAllowed;
+    if (excess < 0) return;
+    const delay = Math.min(this.#authFailureDelay * 2 ** excess, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+
+  /** Counts a failed login, then waits before the caller answers it. */
+  async #recordFailure(address: string | undefined): Promise<void> {
+    if (address !== undefined) {
+      const now = performance.now();
+      const entry = this.#authFailures.get(address);
+      if (entry === undefined || now - entry.last > this.#authFailureWindow) {
+        if (this.#authFailures.size >= 10_000) this.#authFailures.clear();
+        this.#authFailures.set(address, { count: 1, last: now });
+      } else {
+        entry.count++;
+        entry.last = now;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, this.#authFailureDelay));
   }
 
   /** The TCP port listened on (0 for Unix sockets). */
@@ -386,6 +487,7 @@ export class Router implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    await this.#resp?.close();
     try {
       this.#listener.close();
     } catch (error) {
@@ -460,19 +562,8 @@ export class Router implements AsyncDisposable {
 
   async #admit(conn: FramedConnection, address?: string): Promise<void> {
     let role: Role;
-    // Slow down an address that keeps failing to log in: each attempt past
-    // the allowed few waits twice as long as the one before, up to 30 s.
-    const failures = address === undefined
-      ? undefined
-      : this.#authFailures.get(address);
-    if (failures !== undefined) {
-      const excess = failures.count - this.#authFailuresAllowed;
-      if (excess >= 0) {
-        const delay = Math.min(this.#authFailureDelay * 2 ** excess, 30_000);
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (conn.isClosed || this.#closed) return;
-      }
-    }
+    await this.#throttle(address);
+    if (conn.isClosed || this.#closed) return;
     try {
       const deadline = AbortSignal.timeout(this.#handshakeTimeout);
       ({ role } = await acceptHandshake(conn, { keys: this.#keys, deadline }));
@@ -499,23 +590,8 @@ export class Router implements AsyncDisposable {
         reason: reason.message,
       });
       if (reason instanceof AuthError) {
-        if (address !== undefined) {
-          const now = performance.now();
-          const entry = this.#authFailures.get(address);
-          if (
-            entry === undefined || now - entry.last > this.#authFailureWindow
-          ) {
-            if (this.#authFailures.size >= 10_000) this.#authFailures.clear();
-            this.#authFailures.set(address, { count: 1, last: now });
-          } else {
-            entry.count++;
-            entry.last = now;
-          }
-        }
         // Slow down guessing: answer a wrong password only after a delay.
-        await new Promise((resolve) =>
-          setTimeout(resolve, this.#authFailureDelay)
-        );
+        await this.#recordFailure(address);
       }
       await conn.fail(reason);
       return;

@@ -1,0 +1,684 @@
+/**
+ * The Redis-protocol front end (`--resp-port`): RESP2 clients such as
+ * `redis-cli`, `redis-benchmark`, `ioredis` and `redis` talk to the router as
+ * if it were a Redis server. Each command becomes one or more native requests
+ * that go through the router exactly as a native client's would (same
+ * ordering, acknowledgement, limits); replies go back in command order.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  decodeError,
+  decodeFrame,
+  decodeKeyPage,
+  decodeValue,
+  encodeGet,
+  encodeKeys,
+  encodeWriteRequest,
+  formatAddr,
+  type Frame,
+  KvndbError,
+  MAX_KEY_SIZE,
+  Opcode,
+  respArray,
+  respBulk,
+  respError,
+  respInteger,
+  RespParser,
+  respSimple,
+} from "../protocol/mod.ts";
+
+const log = getLogger(["kvndb", "resp"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What a session sends into the router, and how the router answers it. */
+export interface ClientLink {
+  /** The peer's address, for logs. */
+  readonly peer: string;
+  /** Whether the link is closed. */
+  readonly isClosed: boolean;
+  /** Takes one encoded answer frame from the router. */
+  send(bytes: Uint8Array): boolean;
+  /** Takes an error answer from the router. */
+  sendError(id: number, error: KvndbError): void;
+  /** The router ends the session with an error. */
+  fail(error: KvndbError): Promise<void>;
+}
+
+/** The router's side, as the front end sees it. */
+export interface RespHost {
+  /** Registers a session; returns how to submit its requests and to leave. */
+  attach(link: ClientLink): { submit(frame: Frame): void; detach(): void };
+  /** Whether the router has a password. */
+  readonly passwordRequired: boolean;
+  /** Checks a password, with the router's throttling for `address`. */
+  checkPassword(
+    password: string,
+    address: string | undefined,
+  ): Promise<boolean>;
+  /** Refuses a peer, or returns `undefined` to accept it (protected mode). */
+  refuse(address: string | undefined): string | undefined;
+  /** The router's statistics. */
+  stats(): Record<string, unknown>;
+  /** Unanswered commands per connection before it stops being read. */
+  readonly maxInFlight: number;
+}
+
+/**
+ * Listens for RESP clients and serves them through a {@linkcode RespHost}.
+ *
+ * @example
+ * ```ts ignore
+ * import { RespFrontEnd } from "./resp_front_end.ts";
+ * // The router builds one when given `respPort`.
+ * ```
+ */
+export class RespFrontEnd {
+  #listener: Deno.Listener;
+  #host: RespHost;
+  #sessions = new Set<RespSession>();
+  #accepting: Promise<void>;
+  #closed = false;
+
+  /**
+   * @param options Where to listen.
+   * @param host The router.
+   */
+  constructor(options: { hostname: string; port: number }, host: RespHost) {
+    this.#listener = Deno.listen(options);
+    this.#host = host;
+    this.#accepting = this.#accept();
+  }
+
+  /** The port listened on. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Stops listening and ends every session. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    await this.#accepting;
+    for (const session of this.#sessions) session.close();
+    await Promise.all([...this.#sessions].map((s) => s.done));
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        if (this.#closed) return;
+        continue;
+      }
+      const address = conn.remoteAddr.transport === "tcp"
+        ? (conn.remoteAddr as Deno.NetAddr).hostname
+        : undefined;
+      const refusal = this.#host.refuse(address);
+      if (refusal !== undefined) {
+        conn.write(respError(`DENIED ${refusal}`)).catch(() => {}).finally(
+          () => {
+            try {
+              conn.close();
+            } catch {
+              // Already closed.
+            }
+          },
+        );
+        continue;
+      }
+      (conn as Deno.TcpConn).setNoDelay?.(true);
+      const session = new RespSession(conn, this.#host, address);
+      this.#sessions.add(session);
+      session.done.then(() => this.#sessions.delete(session));
+    }
+  }
+}
+
+type Reply = Promise<Uint8Array>;
+
+/** Commands that take more than one round of requests, or change the session. */
+const MULTI_STEP = new Set(["DEL", "UNLINK", "KEYS", "AUTH", "HELLO", "QUIT"]);
+
+class RespSession implements ClientLink {
+  readonly peer: string;
+  readonly done: Promise<void>;
+  #conn: Deno.Conn;
+  #host: RespHost;
+  #address?: string;
+  #router: { submit(frame: Frame): void; detach(): void };
+  #parser = new RespParser();
+  #authenticated: boolean;
+  #closed = false;
+  #nextId = 1;
+  #waiting = new Map<number, PromiseWithResolvers<Frame>>();
+  #replies: Reply[] = [];
+  #writing = false;
+  #quit = false;
+  #barrier?: Promise<void>;
+
+  constructor(conn: Deno.Conn, host: RespHost, address?: string) {
+    this.#conn = conn;
+    this.#host = host;
+    this.#address = address;
+    this.peer = formatAddr(conn.remoteAddr);
+    this.#authenticated = !host.passwordRequired;
+    this.#router = host.attach(this);
+    log.debug("RESP client {peer} connected", { peer: this.peer });
+    this.done = this.#read();
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  // ----------------------------------------------------------- from the router
+
+  send(bytes: Uint8Array): boolean {
+    const decoded = decodeFrame(bytes);
+    if (decoded === undefined) return false;
+    const waiter = this.#waiting.get(decoded.frame.id);
+    if (waiter !== undefined) {
+      this.#waiting.delete(decoded.frame.id);
+      waiter.resolve(decoded.frame);
+    }
+    return true;
+  }
+
+  sendError(id: number, error: KvndbError): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter !== undefined) {
+      this.#waiting.delete(id);
+      waiter.reject(error);
+    }
+  }
+
+  fail(error: KvndbError): Promise<void> {
+    this.#replies.push(Promise.resolve(respError(`ERR ${error.message}`)));
+    this.#quit = true;
+    this.#flush();
+    return Promise.resolve();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    for (const waiter of this.#waiting.values()) {
+      waiter.reject(new KvndbError(14, "Connection closed"));
+    }
+    this.#waiting.clear();
+    this.#router.detach();
+  }
+
+  // ----------------------------------------------------------- reading
+
+  async #read(): Promise<void> {
+    try {
+      while (!this.#closed) {
+        while (this.#replies.length >= this.#host.maxInFlight) {
+          // Backpressure: the client pipelines faster than it is answered.
+          await this.#replies[0];
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        const buffer = new Uint8Array(64 * 1024);
+        const count = await this.#conn.read(buffer);
+        if (count === null) break;
+        for (const command of this.#parser.push(buffer.subarray(0, count))) {
+          this.#replies.push(this.#schedule(command));
+          // Nothing after QUIT is run, however it was pipelined.
+          if (decoder.decode(command[0]!).toUpperCase() === "QUIT") {
+            this.#quit = true;
+          }
+          if (this.#quit) break;
+        }
+        this.#flush();
+        if (this.#quit) break;
+      }
+    } catch (error) {
+      if (error instanceof KvndbError) {
+        this.#replies.push(Promise.resolve(respError(error.message)));
+        this.#quit = true;
+        this.#flush();
+        return;
+      }
+    }
+    // End of input: answer what was asked, then close.
+    this.#quit = true;
+    this.#flush();
+  }
+
+  /**
+   * Starts a command in order. Commands that take one round of requests are
+   * submitted at once (the router keeps their order); those that take
+   * several (DEL, KEYS, AUTH) hold back every later command until they are
+   * done, as Redis runs one command at a time.
+   */
+  #schedule(command: Uint8Array[]): Reply {
+    const name = decoder.decode(command[0]!).toUpperCase();
+    const run = () =>
+      this.#execute(command).catch((error) => respError(errorText(error)));
+    const reply = this.#barrier === undefined ? run() : this.#barrier.then(run);
+    if (MULTI_STEP.has(name)) {
+      const barrier = reply.then(() => {});
+      this.#barrier = barrier;
+      barrier.then(() => {
+        if (this.#barrier === barrier) this.#barrier = undefined;
+      });
+    }
+    return reply;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#replies.length > 0 && !this.#closed) {
+        // Wait for the oldest reply; send it and every next one ready too.
+        const parts = [await this.#replies.shift()!];
+        while (this.#replies.length > 0) {
+          const next = await Promise.race([
+            this.#replies[0]!,
+            Promise.resolve(undefined),
+          ]);
+          if (next === undefined) break;
+          this.#replies.shift();
+          parts.push(next);
+        }
+        const bytes = parts.length === 1 ? parts[0]! : respConcat(parts);
+        let written = 0;
+        while (written < bytes.length) {
+          written += await this.#conn.write(bytes.subarray(written));
+        }
+      }
+    } catch {
+      this.close();
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#quit && this.#replies.length === 0) this.close();
+  }
+
+  // ----------------------------------------------------------- commands
+
+  #request(bytes: Uint8Array): Promise<Frame> {
+    if (this.#closed) {
+      return Promise.reject(new KvndbError(14, "Connection closed"));
+    }
+    const frame = decodeFrame(bytes)!.frame;
+    const waiter = Promise.withResolvers<Frame>();
+    this.#waiting.set(frame.id, waiter);
+    this.#router.submit(frame);
+    return waiter.promise.then((answer) => {
+      if (answer.opcode === Opcode.ERROR) {
+        throw new KvndbError(
+          decodeError(answer.payload).code as 1,
+          decodeError(answer.payload).message,
+        );
+      }
+      return answer;
+    });
+  }
+
+  #id(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= 0xffff_ffff ? 1 : id + 1;
+    return id;
+  }
+
+  async #get(key: Uint8Array): Promise<Uint8Array | null> {
+    checkKeyLength(key);
+    const frame = await this.#request(encodeGet(this.#id(), key));
+    return decodeValue(frame.payload)?.value.slice() ?? null;
+  }
+
+  async #set(key: Uint8Array, value: Uint8Array): Promise<void> {
+    checkKeyLength(key);
+    await this.#request(
+      encodeWriteRequest(this.#id(), { acks: 0, key, value: value.slice() }),
+    );
+  }
+
+  async #delete(key: Uint8Array): Promise<void> {
+    checkKeyLength(key);
+    await this.#request(encodeWriteRequest(this.#id(), { acks: 0, key }));
+  }
+
+  async #page(prefix: Uint8Array, cursor: Uint8Array, limit: number) {
+    const frame = await this.#request(
+      encodeKeys(this.#id(), { prefix, cursor, limit }),
+    );
+    const page = decodeKeyPage(frame.payload);
+    return {
+      keys: page.keys.map((key) => key.slice()),
+      cursor: page.cursor.slice(),
+    };
+  }
+
+  async #execute(command: Uint8Array[]): Promise<Uint8Array> {
+    const name = decoder.decode(command[0]!).toUpperCase();
+    const args = command.slice(1);
+    const arity = (min: number, max = min) => {
+      if (args.length < min || args.length > max) {
+        throw new KvndbError(
+          10,
+          `ERR wrong number of arguments for '${name.toLowerCase()}' command`,
+        );
+      }
+    };
+    if (!this.#authenticated && !["AUTH", "HELLO", "QUIT"].includes(name)) {
+      return respError("NOAUTH Authentication required.");
+    }
+    switch (name) {
+      case "PING":
+        arity(0, 1);
+        return args[0] === undefined ? respSimple("PONG") : respBulk(args[0]);
+      case "ECHO":
+        arity(1);
+        return respBulk(args[0]!);
+      case "QUIT":
+        this.#quit = true;
+        return respSimple("OK");
+      case "AUTH": {
+        arity(1, 2);
+        const password = decoder.decode(args[args.length - 1]!);
+        return await this.#auth(password);
+      }
+      case "HELLO": {
+        const version = args[0] === undefined ? "2" : decoder.decode(args[0]);
+        if (version !== "2") {
+          return respError("NOPROTO this server supports RESP2 only");
+        }
+        const authAt = args.findIndex((a) =>
+          decoder.decode(a).toUpperCase() === "AUTH"
+        );
+        if (authAt >= 0) {
+          const reply = await this.#auth(
+            decoder.decode(args[authAt + 2] ?? new Uint8Array()),
+          );
+          if (reply[0] === 0x2d) return reply; // '-': an error
+        }
+        if (!this.#authenticated) {
+          return respError("NOAUTH HELLO must be called with AUTH");
+        }
+        return respArray([
+          respBulk("server"),
+          respBulk("kvndb"),
+          respBulk("version"),
+          respBulk("7.0.0"),
+          respBulk("proto"),
+          respInteger(2),
+          respBulk("mode"),
+          respBulk("standalone"),
+          respBulk("role"),
+          respBulk("master"),
+          respBulk("modules"),
+          respArray([]),
+        ]);
+      }
+      case "SELECT":
+        arity(1);
+        return decoder.decode(args[0]!) === "0"
+          ? respSimple("OK")
+          : respError("ERR DB index is out of range");
+      case "GET":
+        arity(1);
+        return respBulk(await this.#get(args[0]!));
+      case "SET":
+        if (args.length !== 2) {
+          return respError(
+            args.length < 2
+              ? "ERR wrong number of arguments for 'set' command"
+              : "ERR syntax error (KVNDB supports plain SET key value only)",
+          );
+        }
+        await this.#set(args[0]!, args[1]!);
+        return respSimple("OK");
+      case "MSET": {
+        if (args.length === 0 || args.length % 2 !== 0) {
+          return respError("ERR wrong number of arguments for 'mset' command");
+        }
+        const writes = [];
+        for (let i = 0; i < args.length; i += 2) {
+          writes.push(this.#set(args[i]!, args[i + 1]!));
+        }
+        await Promise.all(writes);
+        return respSimple("OK");
+      }
+      case "MGET":
+        arity(1, Infinity);
+        return respArray(
+          (await Promise.all(args.map((key) => this.#get(key)))).map(respBulk),
+        );
+      case "DEL":
+      case "UNLINK": {
+        arity(1, Infinity);
+        // The native protocol does not say whether a key existed: read first.
+        const existed = await Promise.all(args.map((key) => this.#get(key)));
+        await Promise.all(args.map((key) => this.#delete(key)));
+        return respInteger(existed.filter((value) => value !== null).length);
+      }
+      case "EXISTS": {
+        arity(1, Infinity);
+        const values = await Promise.all(args.map((key) => this.#get(key)));
+        return respInteger(values.filter((value) => value !== null).length);
+      }
+      case "KEYS": {
+        arity(1);
+        const pattern = decoder.decode(args[0]!);
+        const matcher = globMatcher(pattern);
+        const prefix = encoder.encode(literalPrefix(pattern));
+        const out: Uint8Array[] = [];
+        let cursor = new Uint8Array(0);
+        do {
+          const page = await this.#page(prefix, cursor, 10_000);
+          for (const key of page.keys) {
+            if (matcher(decoder.decode(key))) out.push(respBulk(key));
+          }
+          cursor = page.cursor;
+        } while (cursor.length > 0);
+        return respArray(out);
+      }
+      case "SCAN": {
+        arity(1, 5);
+        const cursorText = decoder.decode(args[0]!);
+        let pattern = "*";
+        let count = 10;
+        for (let i = 1; i + 1 < args.length; i += 2) {
+          const option = decoder.decode(args[i]!).toUpperCase();
+          const value = decoder.decode(args[i + 1]!);
+          if (option === "MATCH") pattern = value;
+          else if (option === "COUNT") count = Math.max(1, Number(value) || 10);
+          else return respError("ERR syntax error");
+        }
+        // SCAN's cursor is our key cursor, hex-encoded; "0" is the start and the end.
+        const cursor = cursorText === "0"
+          ? new Uint8Array(0)
+          : fromHex(cursorText);
+        if (cursor === undefined) return respError("ERR invalid cursor");
+        const matcher = globMatcher(pattern);
+        const page = await this.#page(
+          encoder.encode(literalPrefix(pattern)),
+          cursor,
+          Math.min(count, 10_000),
+        );
+        return respArray([
+          respBulk(page.cursor.length === 0 ? "0" : toHex(page.cursor)),
+          respArray(
+            page.keys.filter((key) => matcher(decoder.decode(key))).map(
+              respBulk,
+            ),
+          ),
+        ]);
+      }
+      case "DBSIZE": {
+        const databases = (this.#host.stats().databases ?? []) as {
+          state: string;
+          keys: number;
+        }[];
+        const ready = databases.find((db) => db.state === "ready");
+        return respInteger(ready?.keys ?? 0);
+      }
+      case "INFO": {
+        const stats = this.#host.stats() as {
+          clients: number;
+          seq: number;
+          uptime: number;
+          databases: { keys: number; state: string }[];
+        };
+        const keys = stats.databases.find((db) => db.state === "ready")?.keys ??
+          0;
+        return respBulk(
+          [
+            "# Server",
+            "redis_version:7.0.0",
+            "kvndb_version:0.1.0",
+            "redis_mode:standalone",
+            `uptime_in_seconds:${stats.uptime}`,
+            "# Clients",
+            `connected_clients:${stats.clients}`,
+            "# Replication",
+            "role:master",
+            `connected_slaves:${stats.databases.length}`,
+            `master_repl_offset:${stats.seq}`,
+            "# Keyspace",
+            `db0:keys=${keys},expires=0,avg_ttl=0`,
+            "",
+          ].join("\r\n"),
+        );
+      }
+      case "COMMAND":
+        return respArray([]);
+      case "CONFIG": {
+        const sub = args[0] === undefined
+          ? ""
+          : decoder.decode(args[0]).toUpperCase();
+        if (sub === "GET" && args[1] !== undefined) {
+          const parameter = decoder.decode(args[1]);
+          const known: Record<string, string> = {
+            save: "",
+            appendonly: "no",
+            databases: "1",
+          };
+          return parameter in known
+            ? respArray([respBulk(parameter), respBulk(known[parameter]!)])
+            : respArray([]);
+        }
+        return respError("ERR CONFIG supports only GET here");
+      }
+      case "CLIENT":
+        return respSimple("OK");
+      default: {
+        const shown = args.slice(0, 3).map((a) => `'${decoder.decode(a)}'`)
+          .join(" ");
+        return respError(
+          `ERR unknown command '${
+            decoder.decode(command[0]!)
+          }', with args beginning with: ${shown}`,
+        );
+      }
+    }
+  }
+
+  async #auth(password: string): Promise<Uint8Array> {
+    if (!this.#host.passwordRequired) {
+      return respError(
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+      );
+    }
+    if (await this.#host.checkPassword(password, this.#address)) {
+      this.#authenticated = true;
+      return respSimple("OK");
+    }
+    return respError(
+      "WRONGPASS invalid username-password pair or user is disabled.",
+    );
+  }
+}
+
+function checkKeyLength(key: Uint8Array): void {
+  if (key.length === 0 || key.length > MAX_KEY_SIZE) {
+    throw new KvndbError(
+      9,
+      `ERR key of ${key.length} bytes (KVNDB keys are 1 to ${MAX_KEY_SIZE} bytes)`,
+    );
+  }
+}
+
+function errorText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /^[A-Z]+ /.test(message) ? message : `ERR ${message}`;
+}
+
+function respConcat(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** The part of a glob before its first special character. */
+function literalPrefix(pattern: string): string {
+  const index = pattern.search(/[*?[\\]/);
+  return index < 0 ? pattern : pattern.slice(0, index);
+}
+
+/** Redis-style glob: `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`. */
+function globMatcher(pattern: string): (text: string) => boolean {
+  if (pattern === "*") return () => true;
+  let source = "^";
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === "*") source += "[\\s\\S]*";
+    else if (c === "?") source += "[\\s\\S]";
+    else if (c === "\\" && i + 1 < pattern.length) {
+      source += escapeRegExp(pattern[++i]!);
+    } else if (c === "[") {
+      const end = pattern.indexOf("]", i + 1);
+      if (end < 0) {
+        source += "\\[";
+        continue;
+      }
+      let body = pattern.slice(i + 1, end);
+      if (body.startsWith("^")) {
+        body = "^" + body.slice(1).replace(/\\/g, "\\\\");
+      } else body = body.replace(/\\/g, "\\\\");
+      source += `[${body}]`;
+      i = end;
+    } else source += escapeRegExp(c);
+  }
+  const regex = new RegExp(source + "$");
+  return (text) => regex.test(text);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function fromHex(text: string): Uint8Array | undefined {
+  if (!/^([0-9a-f]{2})+$/.test(text)) return undefined;
+  return Uint8Array.from(text.match(/../g)!, (h) => parseInt(h, 16));
+}

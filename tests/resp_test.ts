@@ -1,0 +1,136 @@
+// The Redis-protocol front end, driven by raw sockets and by ioredis.
+
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { Router } from "../router/mod.ts";
+import { Cluster } from "./_cluster.ts";
+
+async function exchange(port: number, text: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(text));
+  await conn.closeWrite();
+  const chunks: string[] = [];
+  const buffer = new Uint8Array(65536);
+  const decoder = new TextDecoder();
+  while (true) {
+    const count = await conn.read(buffer);
+    if (count === null) break;
+    chunks.push(decoder.decode(buffer.subarray(0, count)));
+  }
+  conn.close();
+  return chunks.join("");
+}
+
+function command(...args: string[]): string {
+  return `*${args.length}\r\n` +
+    args.map((a) => `$${new TextEncoder().encode(a).length}\r\n${a}\r\n`)
+      .join("");
+}
+
+Deno.test("RESP: raw commands get Redis answers, in order, and unknown ones an error", async () => {
+  await using cluster = await Cluster.start({ respPort: 0 });
+  const port = cluster.router.respPort!;
+  const answer = await exchange(
+    port,
+    command("SET", "a", "1") + command("GET", "a") + command("GET", "zz") +
+      "PING\r\n" + command("FLUSHALL") + command("ECHO", "hi") +
+      command("MSET", "b", "2", "c", "3") + command("MGET", "a", "b", "x") +
+      command("EXISTS", "a", "x", "b") + command("DEL", "a", "x") +
+      command("KEYS", "*") + command("SELECT", "0") + command("QUIT") +
+      command("GET", "b"),
+  );
+  assert.equal(
+    answer,
+    "+OK\r\n$1\r\n1\r\n$-1\r\n+PONG\r\n" +
+      "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n" +
+      "$2\r\nhi\r\n+OK\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n:2\r\n:1\r\n" +
+      "*2\r\n$1\r\nb\r\n$1\r\nc\r\n+OK\r\n+OK\r\n",
+  );
+});
+
+Deno.test("RESP: ioredis works unchanged, pipelines included", async () => {
+  await using cluster = await Cluster.start({ databases: 2, respPort: 0 });
+  const redis = new Redis({
+    port: cluster.router.respPort!,
+    host: "127.0.0.1",
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+  });
+  try {
+    await redis.connect();
+    assert.equal(await redis.ping(), "PONG");
+    assert.equal(await redis.set("user:1", "Ada"), "OK");
+    assert.equal(await redis.get("user:1"), "Ada");
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 200; i++) pipeline.set(`p:${i}`, `v${i}`);
+    for (let i = 0; i < 200; i++) pipeline.get(`p:${i}`);
+    const results = await pipeline.exec();
+    assert.equal(results!.length, 400);
+    assert.equal(results![399]![1], "v199");
+    assert.deepEqual(await redis.mget("user:1", "p:0", "none"), [
+      "Ada",
+      "v0",
+      null,
+    ]);
+    assert.equal(await redis.exists("user:1", "none"), 1);
+    assert.equal((await redis.keys("p:1*")).length, 111);
+    const seen = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(
+        cursor,
+        "MATCH",
+        "p:*",
+        "COUNT",
+        50,
+      );
+      for (const key of keys) seen.add(key);
+      cursor = next;
+    } while (cursor !== "0");
+    assert.equal(seen.size, 200);
+    assert.equal(await redis.del("user:1"), 1);
+    assert.equal(await redis.get("user:1"), null);
+    assert.match(await redis.info(), /redis_version/);
+    await assert.rejects(
+      () => redis.call("OBJECT", "ENCODING", "x"),
+      /unknown command/,
+    );
+    assert.equal(await redis.get("p:5"), "v5", "still usable after an error");
+  } finally {
+    redis.disconnect();
+  }
+});
+
+Deno.test("RESP: with a password, nothing before AUTH, and wrong passwords are refused", async () => {
+  await using router = await Router.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    password: "pw",
+    respPort: 0,
+    authFailureDelay: 10,
+  });
+  const port = router.respPort!;
+  const answer = await exchange(
+    port,
+    command("GET", "a") + command("AUTH", "wrong") + command("AUTH", "pw") +
+      command("PING"),
+  );
+  assert.equal(
+    answer,
+    "-NOAUTH Authentication required.\r\n" +
+      "-WRONGPASS invalid username-password pair or user is disabled.\r\n" +
+      "+OK\r\n+PONG\r\n",
+  );
+});
+
+Deno.test("RESP: malformed input ends that connection with an error, others go on", async () => {
+  await using cluster = await Cluster.start({ respPort: 0 });
+  const port = cluster.router.respPort!;
+  const bad = await exchange(port, "*1\r\n$99999999999\r\n");
+  assert.match(bad, /^-Protocol error/);
+  const good = await exchange(
+    port,
+    command("SET", "k", "v") + command("GET", "k"),
+  );
+  assert.equal(good, "+OK\r\n$1\r\nv\r\n");
+});
