@@ -69,8 +69,8 @@ export interface CliArgs {
   maxBuffer: number;
   /** `--heartbeat-timeout`, in milliseconds. */
   heartbeatTimeout: number;
-  /** `--recovery-timeout`, in milliseconds. */
-  recoveryTimeout: number;
+  /** `--recovery-timeout`, in milliseconds; `undefined` waits for as long as it takes. */
+  recoveryTimeout?: number;
   /** `--resp-port`: serve the Redis protocol there too. */
   respPort?: number;
   /** `--help`. */
@@ -153,7 +153,8 @@ Options:
       --recovery-timeout MS
                     Router: after a restart, how long to wait for the
                     databases that were ready before serving with those
-                    present (default 30000).
+                    present (default: as long as it takes; going on without
+                    them can lose acknowledged writes).
       --resp-port P Router, serve: also speak the Redis protocol (RESP2) on
                     TCP port P, for redis-cli, redis-benchmark and Redis
                     client libraries (GET, SET, DEL, MGET, MSET, KEYS, SCAN…).
@@ -309,14 +310,13 @@ export function parseCli(
       values["max-buffer"] ?? String(64 * 1024 * 1024),
       "--max-buffer",
     ),
-    heartbeatTimeout: parseNumber(
-      values["heartbeat-timeout"] ?? "5000",
-      "--heartbeat-timeout",
+    heartbeatTimeout: Math.max(
+      100,
+      parseNumber(values["heartbeat-timeout"] ?? "5000", "--heartbeat-timeout"),
     ),
-    recoveryTimeout: parseNumber(
-      values["recovery-timeout"] ?? "30000",
-      "--recovery-timeout",
-    ),
+    recoveryTimeout: values["recovery-timeout"] === undefined
+      ? undefined
+      : parseNumber(values["recovery-timeout"], "--recovery-timeout"),
     respPort: values["resp-port"] === undefined
       ? undefined
       : parsePort(values["resp-port"], "--resp-port"),
@@ -351,7 +351,6 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     maxInFlight: 10_000,
     maxBuffer: 64 * 1024 * 1024,
     heartbeatTimeout: 5_000,
-    recoveryTimeout: 30_000,
     help,
   };
 }

@@ -451,6 +451,10 @@ export class DatabaseNode implements AsyncDisposable {
           const source = this.#sources.get(frame.id)!;
           this.#sources.delete(frame.id);
           source.wake?.();
+        } else if (this.#status === "ready") {
+          // A cancel for a sync this node already finished streaming as a
+          // source: nothing to do (a ready node is never a sync target).
+          return;
         } else if (this.#syncId === 0 || this.#syncId === frame.id) {
           this.#enqueue(conn, { kind: "end", id: frame.id });
         } else {

@@ -97,6 +97,18 @@ export class Backlog {
   }
 
   /**
+   * Bytes of the frames of the writes after `applied`.
+   *
+   * @param applied The last sequence number a database has.
+   * @returns What a replay from there would send.
+   */
+  bytesAfter(applied: number): number {
+    let bytes = 0;
+    for (const frame of this.after(applied)) bytes += frame.length;
+    return bytes;
+  }
+
+  /**
    * Iterates over the frames of the writes after `applied`, oldest first.
    *
    * @param applied The last sequence number a database has.

@@ -107,7 +107,9 @@ export interface RouterOptions {
   stateFile?: string;
   /**
    * After a restart, how long to wait for the databases that were ready
-   * before serving with whichever databases came back, in ms. Defaults to 30 s.
+   * before serving with whichever databases came back, in ms. Defaults to
+   * waiting for them however long it takes: going on without them can lose
+   * acknowledged writes.
    */
   recoveryTimeout?: number;
 }
@@ -214,8 +216,17 @@ export class Router implements AsyncDisposable {
   #stateFile?: StateFile;
   /** Node ids (hex) of the ready databases, as last saved. */
   #members = new Set<string>();
-  /** A save that removed a member: no write is acknowledged until it is durable. */
+  /** A membership save under way: no write is acknowledged until it is durable. */
   #membersSaving?: Promise<void>;
+  /**
+   * Set (and saved) once any write is acknowledged by fewer than every ready
+   * database. From then on members are never dropped, and a restarted router
+   * waits for all of them: any one may hold a write the others lack.
+   */
+  #weak = false;
+  #weakSaved = false;
+  /** Ready databases that join the membership once they have every acknowledged write. */
+  #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
   #recovery?: {
     members: Set<string>;
@@ -283,13 +294,16 @@ export class Router implements AsyncDisposable {
       !(options.insecure ?? false) && endpoint.type !== "unix" &&
       !isLoopback(endpoint.hostname);
     this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
-    this.#recoveryTimeout = options.recoveryTimeout ?? 30_000;
+    this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
     if (options.stateFile !== undefined) {
       this.#stateFile = new StateFile(options.stateFile);
       const saved = this.#stateFile.load();
       if (saved !== undefined) {
         this.#clusterId = saved.clusterId;
         const members = new Set(saved.members.map(toHex));
+        this.#weak = saved.weak ?? false;
+        this.#weakSaved = this.#weak;
+        if (this.#weak) this.#members = new Set(members);
         if (members.size > 0) this.#startRecovery(members);
       }
     }
@@ -744,6 +758,14 @@ export class Router implements AsyncDisposable {
   /** Resolves every pending write whose acknowledgement level is met. */
   #settleWrites(): void {
     if (this.#pendingWrites.length === 0 || this.#membersSaving) return;
+    if (!this.#weakSaved && this.#stateFile !== undefined) {
+      if (this.#pendingWrites.some((write) => write.level !== AckLevel.ALL)) {
+        // Record, before the first weaker acknowledgement, that one may exist.
+        this.#weak = true;
+        this.#saveMembers();
+        return;
+      }
+    }
     const applied: number[] = [];
     for (const db of this.#databases.values()) {
       if (db.state === "ready") applied.push(db.applied);
@@ -754,7 +776,12 @@ export class Router implements AsyncDisposable {
     const pending = this.#pendingWrites;
     for (let i = 0; i < pending.length; i++) {
       const write = pending[i]!;
-      if (!write.done && count > 0) {
+      if (count === 0 || write.seq > applied[0]!) {
+        // No database has this one yet, nor any later one: keep them all.
+        while (i < pending.length) pending[kept++] = pending[i++]!;
+        break;
+      }
+      if (!write.done) {
         const needed = write.level === AckLevel.ONE
           ? 1
           : write.level === AckLevel.MAJORITY
@@ -909,11 +936,9 @@ export class Router implements AsyncDisposable {
 
   /** Holds joins until enough of `members` (the last ready set) are back. */
   #startRecovery(members: Set<string>): void {
-    const needed = this.#defaultLevel === AckLevel.ALL
-      ? 1
-      : this.#defaultLevel === AckLevel.MAJORITY
-      ? Math.ceil(members.size / 2)
-      : members.size;
+    // With every write acknowledged by all ready databases, any member has
+    // them all; after a weaker acknowledgement, only all members together do.
+    const needed = this.#weak ? members.size : 1;
     this.#recovery = {
       members: new Set(members),
       needed,
@@ -991,24 +1016,44 @@ export class Router implements AsyncDisposable {
     );
   }
 
-  /** Saves the ready set; returns the save, which callers may wait for. */
-  #saveMembers(): Promise<void> {
-    if (this.#stateFile === undefined || this.#clusterId === undefined) {
-      return Promise.resolve();
-    }
-    const members = [...this.#members].filter((id) => !id.startsWith("#"));
-    return this.#stateFile.save({
-      clusterId: this.#clusterId,
-      members: members.map((id) =>
-        Uint8Array.from(id.match(/../g) ?? [], (h) => parseInt(h, 16))
-      ),
-      seq: this.#seq,
-    }).catch((error) => {
-      log.error("Cannot save the router state to {path}: {error}", {
-        path: this.#stateFile!.path,
-        error: String(error),
-      });
+  /**
+   * Saves the membership; acknowledgements wait until it is durable. A save
+   * that fails is retried every second, and acknowledgements keep waiting:
+   * better late answers than a promise the router could not keep.
+   */
+  #saveMembers(): void {
+    const saving = this.#persist();
+    this.#membersSaving = saving;
+    saving.then(() => {
+      if (this.#membersSaving === saving) this.#membersSaving = undefined;
+      this.#settleWrites();
     });
+  }
+
+  async #persist(): Promise<void> {
+    if (this.#stateFile === undefined || this.#clusterId === undefined) return;
+    while (!this.#closed) {
+      const members = [...this.#members].filter((id) => !id.startsWith("#"));
+      const weak = this.#weak;
+      try {
+        await this.#stateFile.save({
+          clusterId: this.#clusterId,
+          members: members.map((id) =>
+            Uint8Array.from(id.match(/../g) ?? [], (h) => parseInt(h, 16))
+          ),
+          seq: this.#seq,
+          weak,
+        });
+        if (weak) this.#weakSaved = true;
+        return;
+      } catch (error) {
+        log.error(
+          "Cannot save the router state to {path}: {error}; writes wait until it can",
+          { path: this.#stateFile.path, error: String(error) },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    }
   }
 
   #join(db: DatabaseLink, frame: Frame): void {
@@ -1083,7 +1128,13 @@ export class Router implements AsyncDisposable {
         );
         this.#startFullSync(db, readySources);
       }
-    } else if (current && this.#backlog.covers(join.applied)) {
+    } else if (
+      current && this.#backlog.covers(join.applied) &&
+      // A replay larger than a connection may leave unread would only get
+      // the database dropped again: copy it whole instead.
+      (readySources.length === 0 ||
+        this.#backlog.bytesAfter(join.applied) < this.#maxBufferedBytes / 2)
+    ) {
       this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
     } else if (readySources.length > 0) {
       this.#startFullSync(db, readySources);
@@ -1149,10 +1200,8 @@ export class Router implements AsyncDisposable {
   #markReady(db: DatabaseLink): void {
     db.state = "ready";
     db.conn.send(encodeOpaque(Opcode.READY, 0));
-    if (!this.#members.has(db.nodeId)) {
-      this.#members.add(db.nodeId);
-      this.#saveMembers();
-    }
+    this.#pendingMembers.add(db);
+    this.#admitMembers();
     log.info("Database {peer} is ready at sequence {applied}", {
       peer: db.conn.peer,
       applied: db.applied,
@@ -1160,6 +1209,27 @@ export class Router implements AsyncDisposable {
     this.#startWaitingSyncs();
     this.#settleWrites();
     this.#retryWaitingReads();
+  }
+
+  /**
+   * A ready database becomes a member (one a restarted router may trust)
+   * only once it has every acknowledged write. It counts for
+   * acknowledgements already, so it cannot fall further behind meanwhile.
+   */
+  #admitMembers(): void {
+    let changed = false;
+    for (const db of this.#pendingMembers) {
+      if (db.state !== "ready" || db.conn.isClosed) {
+        this.#pendingMembers.delete(db);
+      } else if (db.applied >= this.#readFloor) {
+        this.#pendingMembers.delete(db);
+        if (!this.#members.has(db.nodeId)) {
+          this.#members.add(db.nodeId);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.#saveMembers();
   }
 
   /** Syncs that lost their source start again once a database is ready. */
@@ -1297,6 +1367,7 @@ export class Router implements AsyncDisposable {
     if (db.state === "ready") {
       this.#settleWrites();
       this.#retryWaitingReads();
+      if (this.#pendingMembers.size > 0) this.#admitMembers();
     }
   }
 
@@ -1326,18 +1397,16 @@ export class Router implements AsyncDisposable {
     );
     // The last ready database stays a member: no write can be acknowledged
     // without one, so it still holds every acknowledged write.
+    // Once weaker acknowledgements happened, a member that leaves may hold
+    // a write no other database has: it stays a member.
+    this.#pendingMembers.delete(db);
     if (
       db.state === "ready" && !stillThere && othersReady && !this.#closed &&
-      this.#members.delete(db.nodeId)
+      !this.#weak && this.#members.delete(db.nodeId)
     ) {
       // Writes it may lack must not be acknowledged before the router would
       // remember, after a crash, that it is no longer a complete copy.
-      const saving = this.#saveMembers();
-      this.#membersSaving = saving;
-      saving.then(() => {
-        if (this.#membersSaving === saving) this.#membersSaving = undefined;
-        this.#settleWrites();
-      });
+      this.#saveMembers();
     }
     log.info("Database {peer} left{reason}", {
       peer: db.conn.peer,

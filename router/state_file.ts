@@ -14,6 +14,8 @@ export interface RouterState {
   members: Uint8Array[];
   /** The last sequence number given out when this was written (for people). */
   seq: number;
+  /** Whether a write may have been acknowledged by fewer than every ready database. */
+  weak?: boolean;
 }
 
 /**
@@ -70,11 +72,13 @@ export class StateFile {
         clusterId: string;
         members: string[];
         seq: number;
+        weak?: boolean;
       };
       return {
         clusterId: fromHex(json.clusterId),
         members: json.members.map(fromHex),
         seq: json.seq,
+        weak: json.weak === true,
       };
     } catch (cause) {
       throw new Error(
@@ -94,6 +98,7 @@ export class StateFile {
       clusterId: toHex(state.clusterId),
       members: state.members.map(toHex),
       seq: state.seq,
+      weak: state.weak ?? false,
     }) + "\n";
     const run = this.#queue.then(() => this.#write(text));
     this.#queue = run.catch(() => {});

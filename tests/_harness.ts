@@ -110,8 +110,6 @@ export class FaultCluster implements AsyncDisposable {
       this.#options.acks ?? "all",
       "--heartbeat-timeout",
       String(this.#options.heartbeatTimeout ?? 1500),
-      "--recovery-timeout",
-      "10000",
       "--timeout",
       "4000",
     ]);

@@ -13,6 +13,9 @@
 // current state, so the search backtracks. A cache of the configurations
 // already explored, (set of linearized operations, register value), cuts
 // the otherwise exponential search to what concurrency makes necessary.
+// Writes whose outcome is unknown are kept out of the list and applied
+// only where a read needs them (see checkRegister), so that a handful of
+// timeouts does not multiply the search by every place each could go.
 
 /** What an operation does to its key's register. */
 export type OperationKind = "get" | "set" | "delete";
@@ -106,6 +109,12 @@ const CLOCK_MASK = 1023;
 
 /**
  * Checks a key/value history for linearizability, one key at a time.
+ *
+ * Checking is fast when concurrency is modest (a few thousand operations
+ * by ten clients take tens of milliseconds). It is NP-complete in general,
+ * though: many unknown-outcome writes drawn from a small pool of values
+ * can make a key's search exponential, so give every set a distinct value
+ * where possible and set `timeoutMs` in tests.
  *
  * @param operations The history, in any order.
  * @param options A per-key time budget and initial register values.
@@ -524,12 +533,22 @@ class ConfigurationCache {
 }
 
 /**
- * Runs the WGL search over one register's operations.
+ * Runs the WGL search over one register's operations (unknown gets
+ * already dropped).
  *
- * Operations whose outcome is unknown get a return event at Infinity, so
- * they never force a backtrack and may be linearized anywhere after their
- * call; the search succeeds as soon as every known operation is
- * linearized, which leaves the remaining unknown ones as never applied.
+ * Only operations with a known outcome are events in the list. An unknown
+ * write has no deadline: it never forces a backtrack and could go at any
+ * point after its call, and letting the scan try every such point
+ * multiplies the search by the number of places each could go. Instead
+ * the search uses a canonical form that loses no linearization. Take any
+ * linearization; an applied unknown write that is not directly followed by
+ * a get can be dropped (whatever comes next overwrites it, or nothing
+ * does), and so can one applied while the register already holds its
+ * value. Each remaining one directly precedes a get that reads its value.
+ * Unknown writes of one value are interchangeable, and the i-th applied
+ * can be the i-th called, whose call is no later. So an unknown write is
+ * only ever applied together with the get it explains, and only the
+ * earliest-called unused one of that value; the rest never happen.
  */
 function checkRegister(
   ops: readonly Operation[],
@@ -543,16 +562,15 @@ function checkRegister(
     if (id === undefined) ids.set(value, id = ids.size);
     return id;
   };
+  const valueOf = (op: Operation): number =>
+    op.kind === "set" ? intern(op.value ?? null) : 0;
   const initialId = intern(initial);
   const read = new Set<number>();
   for (const op of ops) {
     if (op.kind === "get") read.add(intern(op.output ?? null));
   }
   const written = new Set<number>([initialId]);
-  for (const op of ops) {
-    if (op.kind === "set") written.add(intern(op.value ?? null));
-    if (op.kind === "delete") written.add(0);
-  }
+  for (const op of ops) if (op.kind !== "get") written.add(valueOf(op));
   // A read of a value no write could have produced fails whatever the
   // order; saying so directly beats a search that explains nothing.
   for (const op of ops) {
@@ -563,60 +581,51 @@ function checkRegister(
       };
     }
   }
-  // An unknown write of a value nobody read can be taken to have never
-  // happened: in any linearization that applies it, no read falls between
-  // it and the next write, so dropping it changes nothing. This keeps
-  // lost writes from multiplying the search space.
-  const kept = ops.filter((op) =>
-    op.status === "ok" || op.kind === "get" ||
-    read.has(op.kind === "set" ? intern(op.value ?? null) : 0)
-  );
-  // Known operations first, each group in call order: see LinearizedSet.
-  kept.sort((a, b) =>
-    (a.status === "ok" ? 0 : 1) - (b.status === "ok" ? 0 : 1) ||
-    a.call - b.call
-  );
-  const n = kept.length;
 
+  // Known operations first, then the unknown writes of a value somebody
+  // read (the others are never applied, see above), each in call order.
+  const byCall = (a: Operation, b: Operation) => a.call - b.call;
+  const knownOps = ops.filter((op) => op.status === "ok").sort(byCall);
+  const unknownOps = ops
+    .filter((op) => op.status !== "ok" && read.has(valueOf(op)))
+    .sort(byCall);
+  const all = [...knownOps, ...unknownOps];
+  const k = knownOps.length;
+  const n = all.length;
   // For each operation: the value it writes, or -1 for a get, and the
   // value a get requires.
   const writes = new Int32Array(n);
-  const expects = new Int32Array(n);
-  const known = new Uint8Array(n);
-  let remainingKnown = 0;
-  kept.forEach((op, i) => {
-    writes[i] = op.kind === "get"
-      ? -1
-      : op.kind === "set"
-      ? intern(op.value ?? null)
-      : 0;
-    expects[i] = op.kind === "get" ? intern(op.output ?? null) : -1;
-    if (op.status === "ok") {
-      known[i] = 1;
-      remainingKnown++;
-    }
+  const expects = new Int32Array(n).fill(-1);
+  all.forEach((op, i) => {
+    writes[i] = op.kind === "get" ? -1 : valueOf(op);
+    if (op.kind === "get") expects[i] = intern(op.output ?? null);
   });
+  // Per value, the unknown writes of it in call order, and how many of
+  // them the current path has applied.
+  const queues: number[][] = Array.from({ length: ids.size }, () => []);
+  for (let op = k; op < n; op++) queues[writes[op]!]!.push(op);
+  const used = new Int32Array(ids.size);
 
-  // Events 2i (call) and 2i+1 (return), ordered by time. On a tie a call
-  // comes before a return: operations whose ends touch count as
-  // concurrent, which never turns a correct history into a failure.
+  // Events 2i (call) and 2i+1 (return) of the known operations, ordered by
+  // time. On a tie a call comes before a return: operations whose ends
+  // touch count as concurrent, which never turns a correct history into a
+  // failure.
   const time = (event: number): number => {
-    const op = kept[event >> 1]!;
-    if (event & 1) return op.status === "ok" ? op.return : Infinity;
-    return op.call;
+    const op = all[event >> 1]!;
+    return event & 1 ? op.return : op.call;
   };
-  const events = Array.from({ length: 2 * n }, (_, i) => i);
+  const events = Array.from({ length: 2 * k }, (_, i) => i);
   events.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
 
-  // The doubly linked list over entries 1..2n, with a head (0) and a tail
-  // (2n+1) sentinel. `match` maps a call entry to its return entry.
-  const tail = 2 * n + 1;
+  // The doubly linked list over entries 1..2k, with a head (0) and a tail
+  // (2k+1) sentinel. `match` maps a call entry to its return entry.
+  const tail = 2 * k + 1;
   const next = new Int32Array(tail + 1);
   const prev = new Int32Array(tail + 1);
   const entryOp = new Int32Array(tail + 1).fill(-1);
   const isCall = new Uint8Array(tail + 1);
   const match = new Int32Array(tail + 1);
-  const callEntry = new Int32Array(n);
+  const callEntry = new Int32Array(k);
   for (let position = 0; position < events.length; position++) {
     const entry = position + 1;
     const event = events[position]!;
@@ -646,10 +655,26 @@ function checkRegister(
     prev[next[entry]!] = entry;
   };
 
-  const linearized = new LinearizedSet(remainingKnown, n - remainingKnown);
+  // The unknown write that could explain a get at `entry` reading
+  // `value`, or -1: the next unused one of that value, if it was called
+  // before the first pending known operation returned. The scan reached
+  // `entry` without meeting a return, so that return lies further on.
+  const unknownWriteFor = (value: number, entry: number): number => {
+    const queue = queues[value]!;
+    const op = queue[used[value]!];
+    if (op === undefined) return -1;
+    while (isCall[entry]) entry = next[entry]!;
+    const deadline = entry === tail ? Infinity : all[entryOp[entry]!]!.return;
+    return all[op]!.call <= deadline ? op : -1;
+  };
+
+  const linearized = new LinearizedSet(k, n - k);
   const cache = new ConfigurationCache();
-  const stackEntry = new Int32Array(n);
-  const stackState = new Int32Array(n);
+  // Per linearized known operation: its call entry, the state before it
+  // and the unknown write applied just before it (or -1).
+  const stackEntry = new Int32Array(k);
+  const stackState = new Int32Array(k);
+  const stackHelper = new Int32Array(k);
   let depth = 0;
   let state = initialId;
   // For the failure reason: the deepest point the search reached.
@@ -658,45 +683,67 @@ function checkRegister(
   const started = performance.now();
   let steps = 0;
 
+  // Moves that need an unknown write are tried only once every plain move
+  // from the configuration has failed: a read is far more often explained
+  // by a known write, and spending an unknown one early starves the read
+  // that really needed it.
+  const anyUnknown = n > k;
+  let helping = false;
   let entry = next[0]!;
-  while (remainingKnown > 0) {
+  while (depth < k) {
     if ((++steps & CLOCK_MASK) === 0 && timeoutMs !== Infinity) {
       if (performance.now() - started > timeoutMs) return { kind: "timeout" };
     }
     if (isCall[entry]) {
       const op = entryOp[entry]!;
-      const written = writes[op]!;
-      if (written >= 0 || expects[op] === state) {
-        const after = written >= 0 ? written : state;
+      const value = writes[op]!;
+      const wanted = expects[op]!;
+      let helper = -1;
+      if (helping) {
+        if (value < 0 && wanted !== state) {
+          helper = unknownWriteFor(wanted, entry);
+        }
+      }
+      if (helping ? helper >= 0 : value >= 0 || wanted === state) {
+        const after = value >= 0 ? value : wanted;
+        if (helper >= 0) linearized.add(helper);
         linearized.add(op);
         if (cache.add(linearized, after)) {
           stackEntry[depth] = entry;
           stackState[depth] = state;
+          stackHelper[depth] = helper;
           depth++;
+          if (helper >= 0) used[wanted]!++;
           state = after;
           unlink(entry);
           unlink(match[entry]!);
-          if (known[op]) remainingKnown--;
+          helping = false;
           entry = next[0]!;
           continue;
         }
         linearized.remove(op);
+        if (helper >= 0) linearized.remove(helper);
       }
       entry = next[entry]!;
       continue;
     }
-    // A return event (or, defensively, the tail): the operation it closes
-    // was not linearized in time on this path.
+    // A return event: the operation it closes was not linearized in time
+    // on this path.
+    if (!helping && anyUnknown) {
+      helping = true;
+      entry = next[0]!;
+      continue;
+    }
     if (depth > bestDepth) {
       bestDepth = depth;
       stuckOp = entryOp[entry]!;
     }
     if (depth === 0) {
-      const stuck = kept[stuckOp];
+      const stuck = all[stuckOp];
       return {
         kind: "fail",
-        reason: `No linearization exists: at best ${bestDepth} of ${n} ` +
-          `operations could be ordered before ` +
+        reason: `No linearization exists: at best ${bestDepth} of the ${k} ` +
+          `operations with a known outcome could be ordered before ` +
           (stuck === undefined ? "the end" : describe(stuck)) +
           ` had to take effect`,
       };
@@ -704,11 +751,17 @@ function checkRegister(
     depth--;
     const undone = stackEntry[depth]!;
     const op = entryOp[undone]!;
+    const helper = stackHelper[depth]!;
     state = stackState[depth]!;
     linearized.remove(op);
+    if (helper >= 0) {
+      linearized.remove(helper);
+      used[writes[helper]!]!--;
+    }
     relink(match[undone]!);
     relink(undone);
-    if (known[op]) remainingKnown++;
+    // Resume the scan, in the phase that made the move.
+    helping = helper >= 0;
     entry = next[undone]!;
   }
   return { kind: "ok" };

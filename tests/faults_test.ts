@@ -189,6 +189,10 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   if (!checked.ok || lost > 0 || !converged) {
     const path = `${Deno.cwd()}/failed-history-${seed}-${acks}.json`;
     await saveHistory(path, history);
+    await Deno.writeTextFile(
+      path.replace(/\.json$/, ".router.log"),
+      cluster.router.stderr,
+    );
     console.log(
       `Replay with KVNDB_SEED=${seed}; history saved to ${path}; failures: ${
         JSON.stringify(checked.failures.slice(0, 2))
