@@ -25,6 +25,7 @@ import {
 import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
 import { Router } from "../router/mod.ts";
 import { Cluster, waitFor } from "./_cluster.ts";
+import { sendRaw } from "./_raw.ts";
 import { contains, Relay } from "./_relay.ts";
 
 const encoder = new TextEncoder();
@@ -172,40 +173,6 @@ Deno.test("a peer with another protocol version gets an error naming both versio
   );
   conn.close();
 });
-
-async function sendRaw(port: number, bytes: Uint8Array): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(bytes);
-    const chunks: Uint8Array[] = [];
-    const buffer = new Uint8Array(4096);
-    const deadline = setTimeout(() => conn.close(), 3000);
-    try {
-      while (true) {
-        const count = await conn.read(buffer);
-        if (count === null) break;
-        chunks.push(buffer.slice(0, count));
-      }
-    } catch {
-      // Closed by the deadline.
-    } finally {
-      clearTimeout(deadline);
-    }
-    const out = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-}
 
 Deno.test("garbage on the router's port ends that connection and disturbs no one", async (t) => {
   await using cluster = await Cluster.start();

@@ -13,39 +13,9 @@ import {
   Role,
 } from "../protocol/mod.ts";
 import { Cluster } from "./_cluster.ts";
+import { sendRaw } from "./_raw.ts";
 
 const RUNS = Number(Deno.env.get("KVNDB_HOSTILE_RUNS") ?? "500");
-
-/** Sends `bytes`, then reads until the router closes or 1 s passes. */
-async function hurl(port: number, bytes: Uint8Array): Promise<void> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const timer = setTimeout(() => {
-    try {
-      conn.close();
-    } catch {
-      // Closed already.
-    }
-  }, 1000);
-  try {
-    await conn.write(bytes);
-    // End our side: the router sees the stream stop mid-frame, as a truncated
-    // frame followed by close, and must neither apply nor wait for it.
-    await conn.closeWrite();
-    const buffer = new Uint8Array(4096);
-    while ((await conn.read(buffer)) !== null) {
-      // Drain whatever the router answers.
-    }
-  } catch {
-    // Reset or closed: fine, the point is the router's health.
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // Closed already.
-    }
-  }
-}
 
 const hello = encodeHello({
   version: PROTOCOL_VERSION,
@@ -96,7 +66,9 @@ Deno.test("the router survives random and mutated input and keeps serving others
   await fc.assert(
     fc.asyncProperty(hostile, async (bytes) => {
       tried++;
-      await hurl(cluster.port, bytes);
+      // End our side: the router sees the stream stop mid-frame, as a truncated
+      // frame followed by close, and must neither apply nor wait for it.
+      await sendRaw(cluster.port, bytes, { timeout: 1000, closeWrite: true });
       assert.equal(await client.get("canary"), "alive");
     }),
     { numRuns: RUNS },

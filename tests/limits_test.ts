@@ -22,36 +22,7 @@ import { Router } from "../router/mod.ts";
 import { IS_LOCAL_PEER, isLoopback } from "../router/_peer.ts";
 import { Cluster, waitFor } from "./_cluster.ts";
 import { KvndbProcess } from "./_process.ts";
-
-/** Reads whatever the router sends until it closes (or `timeout` ms). */
-async function drain(conn: Deno.Conn, timeout = 3000): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(65536);
-  const timer = setTimeout(() => conn.close(), timeout);
-  try {
-    while (true) {
-      const count = await conn.read(buffer);
-      if (count === null) break;
-      chunks.push(buffer.slice(0, count));
-    }
-  } catch {
-    // Closed by the timer, or reset.
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
+import { drain } from "./_raw.ts";
 
 function firstError(bytes: Uint8Array): { code: number; message: string } {
   const decoded = decodeFrame(bytes);
