@@ -406,6 +406,8 @@ export class DatabaseNode implements AsyncDisposable {
         clusterId: clusterId.slice(),
         applied,
       });
+      // A sync source asked for before this position was taken can start now.
+      this.#wakeAppliedWaiters();
     }
     this.#resetPending = false;
     this.#setStatus(mode === JoinMode.REPLAY ? "replaying" : "ready");

@@ -225,6 +225,16 @@ export class Router implements AsyncDisposable {
    */
   #weak = false;
   #weakSaved = false;
+  /**
+   * With a state file: the highest sequence number the file says may have
+   * been given out. No write gets a number above it until a higher one is
+   * saved, and a restarted router starts above it, so that no number is ever
+   * used for two different writes (a database holding the old write under
+   * that number would take itself for up to date).
+   */
+  #reserved = Infinity;
+  #reserving?: Promise<void>;
+  #waitingForNumbers: { client: ClientSession; frame: Frame }[] = [];
   /** Ready databases that join the membership once they have every acknowledged write. */
   #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
@@ -297,9 +307,15 @@ export class Router implements AsyncDisposable {
     this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
     if (options.stateFile !== undefined) {
       this.#stateFile = new StateFile(options.stateFile);
+      this.#reserved = 0;
       const saved = this.#stateFile.load();
       if (saved !== undefined) {
         this.#clusterId = saved.clusterId;
+        // Start above every number the last run may have given out.
+        this.#seq = Math.max(saved.ceiling ?? 0, saved.seq);
+        this.#adoptedSeq = this.#seq;
+        this.#reserved = this.#seq;
+        this.#backlog.reset(this.#seq);
         const members = new Set(saved.members.map(toHex));
         this.#weak = saved.weak ?? false;
         this.#weakSaved = this.#weak;
@@ -722,6 +738,18 @@ export class Router implements AsyncDisposable {
     if (!this.#hasWritableDatabase()) {
       throw noDatabase();
     }
+    if (this.#seq + 1 > this.#reserved) {
+      // Wait for more sequence numbers to be saved; the payload is copied
+      // because the frame views a read buffer.
+      this.#operations[isSet ? "set" : "delete"]!--;
+      this.#waitingForNumbers.push({
+        client,
+        frame: { ...frame, payload: frame.payload.slice() },
+      });
+      this.#reserve();
+      return;
+    }
+    if (this.#seq + NUMBER_BLOCK / 2 > this.#reserved) this.#reserve();
     const seq = ++this.#seq;
     const bytes = encodeWrite({
       seq,
@@ -746,6 +774,27 @@ export class Router implements AsyncDisposable {
       done: false,
     });
     client.lastWriteSeq = seq;
+  }
+
+  /** Saves a higher ceiling for sequence numbers, then lets waiting writes go. */
+  #reserve(): void {
+    if (this.#reserving !== undefined || this.#stateFile === undefined) return;
+    const target = this.#seq + NUMBER_BLOCK;
+    this.#reserving = (async () => {
+      await this.#persist(target);
+      this.#reserved = Math.max(this.#reserved, target);
+      this.#reserving = undefined;
+      const waiting = this.#waitingForNumbers;
+      this.#waitingForNumbers = [];
+      for (const { client, frame } of waiting) {
+        if (client.conn.isClosed) continue;
+        try {
+          this.#write(client, frame);
+        } catch (error) {
+          this.#answerError(client, frame.id, error);
+        }
+      }
+    })();
   }
 
   #hasWritableDatabase(): boolean {
@@ -990,9 +1039,21 @@ export class Router implements AsyncDisposable {
       cluster: toHex(this.#clusterId!),
       seq,
     });
-    // The most advanced first, so the others can sync from it.
+    // The most advanced first, so the others can sync from it. A restarted
+    // router starts above every number its last run gave out: the reference
+    // takes that position, and the others copy from it.
     joins.sort((a, b) => b.join.applied - a.join.applied);
+    const reference = candidates.reduce<typeof candidates[number] | undefined>(
+      (best, c) =>
+        best === undefined || c.join.applied > best.join.applied ? c : best,
+      undefined,
+    );
+    if (reference !== undefined && reference.join.applied < this.#seq) {
+      reference.db.nodeId = toHex(reference.join.nodeId) || reference.db.nodeId;
+      this.#admitDatabase(reference.db, JoinMode.READY, this.#seq);
+    }
     for (const { db, frame } of joins) {
+      if (db.state !== "joining") continue;
       try {
         this.#join(db, frame);
       } catch (error) {
@@ -1030,7 +1091,7 @@ export class Router implements AsyncDisposable {
     });
   }
 
-  async #persist(): Promise<void> {
+  async #persist(ceiling = this.#reserved): Promise<void> {
     if (this.#stateFile === undefined || this.#clusterId === undefined) return;
     while (!this.#closed) {
       const members = [...this.#members].filter((id) => !id.startsWith("#"));
@@ -1043,6 +1104,7 @@ export class Router implements AsyncDisposable {
           ),
           seq: this.#seq,
           weak,
+          ceiling: Math.max(ceiling, this.#reserved, this.#seq),
         });
         if (weak) this.#weakSaved = true;
         return;
@@ -1568,6 +1630,9 @@ export class Router implements AsyncDisposable {
     }
   }
 }
+
+/** Sequence numbers reserved in the state file at a time. */
+const NUMBER_BLOCK = 1_000_000;
 
 function noDatabase(): KvndbError {
   return new KvndbError(

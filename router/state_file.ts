@@ -16,6 +16,8 @@ export interface RouterState {
   seq: number;
   /** Whether a write may have been acknowledged by fewer than every ready database. */
   weak?: boolean;
+  /** The highest sequence number that may have been given out. */
+  ceiling?: number;
 }
 
 /**
@@ -73,12 +75,14 @@ export class StateFile {
         members: string[];
         seq: number;
         weak?: boolean;
+        ceiling?: number;
       };
       return {
         clusterId: fromHex(json.clusterId),
         members: json.members.map(fromHex),
         seq: json.seq,
         weak: json.weak === true,
+        ceiling: typeof json.ceiling === "number" ? json.ceiling : json.seq,
       };
     } catch (cause) {
       throw new Error(
@@ -99,6 +103,7 @@ export class StateFile {
       members: state.members.map(toHex),
       seq: state.seq,
       weak: state.weak ?? false,
+      ceiling: state.ceiling ?? state.seq,
     }) + "\n";
     const run = this.#queue.then(() => this.#write(text));
     this.#queue = run.catch(() => {});
