@@ -1200,14 +1200,18 @@ export class Router implements AsyncDisposable {
       this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
     } else if (readySources.length > 0) {
       this.#startFullSync(db, readySources);
-    } else if (this.#members.size > 0 && !this.#members.has(db.nodeId)) {
-      // No ready database, and this one was not among the last ready ones: it
-      // may lack acknowledged writes. Wait for one that was.
+    } else if (
+      this.#members.size > 0 &&
+      (!this.#members.has(db.nodeId) || this.#weak)
+    ) {
+      // No ready database, and this one may lack acknowledged writes: it was
+      // not among the last ready ones, or, after weaker acknowledgements, any
+      // member may lack what the others hold. Wait as a restarted router would.
       log.warn(
-        "Database {peer} is behind and no database that was ready is here: holding it until one returns",
+        "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
         { peer: db.conn.peer },
       );
-      this.#startRecovery(this.#members);
+      if (this.#recovery === undefined) this.#startRecovery(this.#members);
       this.#recovery!.held.push({
         db,
         frame: { ...frame, payload: frame.payload.slice() },

@@ -173,6 +173,22 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   }
   const digests = await Promise.all(contents.map(digest));
   const converged = digests.every((d) => d === digests[0]);
+  if (!converged) {
+    // Say how the databases differ: the first few keys that do.
+    for (let i = 1; i < contents.length; i++) {
+      const a = contents[0]!;
+      const b = contents[i]!;
+      const keys = new Set([...a.keys(), ...b.keys()]);
+      const differing = [...keys].filter((k) => a.get(k) !== b.get(k));
+      console.log(
+        `db0 and db${i} differ on ${differing.length} keys, e.g. ${
+          JSON.stringify(
+            differing.slice(0, 5).map((k) => [k, a.get(k), b.get(k)]),
+          )
+        }`,
+      );
+    }
+  }
   const checked = checkHistory(history, { timeoutMs: 20_000 });
   const report: RunReport = {
     seed,
