@@ -162,3 +162,21 @@ Deno.test("the command line reaches a router by an -e endpoint over a Unix socke
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the console works over TCP on IPv6 from the command line", async () => {
+  await using server = KvndbProcess.start([
+    "serve",
+    "::1",
+    "0",
+    "-t",
+    "tcp6",
+    "--memory",
+  ]);
+  const match = await server.waitFor(/serving on tcp6 \[::1\]:(\d+)/);
+  const result = await runKvndb(
+    ["cmd", "::1", match[1]!, "-t", "tcp6"],
+    "set six yes\nget six\n",
+  );
+  assert.equal(result.stdout, "yes\n", result.stderr);
+  assert.equal(result.code, 0);
+});
