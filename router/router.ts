@@ -1458,8 +1458,11 @@ export class Router implements AsyncDisposable {
     const stillThere = [...this.#databases.values()].some((other) =>
       other.nodeId === db.nodeId && other.state === "ready"
     );
+    // Only another ready *member* (one known to have every acknowledged
+    // write) can take over; a ready database still catching up cannot.
     const othersReady = [...this.#databases.values()].some((other) =>
-      other.state === "ready" && other.nodeId !== db.nodeId
+      other.state === "ready" && other.nodeId !== db.nodeId &&
+      this.#members.has(other.nodeId)
     );
     // The last ready database stays a member: no write can be acknowledged
     // without one, so it still holds every acknowledged write.

@@ -65,6 +65,7 @@ export class FaultCluster implements AsyncDisposable {
   readonly frozen: boolean[];
   readonly faults = new Map<Fault, number>();
   readonly #options: FaultClusterOptions;
+  #pastLogs = "";
   router: KvndbProcess;
   port = 0;
 
@@ -155,8 +156,14 @@ export class FaultCluster implements AsyncDisposable {
     this.frozen[i] = false;
   }
 
+  /** The logs of every router run so far, the current one last. */
+  get routerLogs(): string {
+    return this.#pastLogs + this.router.stderr;
+  }
+
   async restartRouter(): Promise<void> {
     await this.router.kill("SIGKILL");
+    this.#pastLogs += this.router.stderr + "\n---- router restarted ----\n";
     this.router = this.#startRouter(String(this.port));
     await this.router.port();
   }

@@ -207,7 +207,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     await saveHistory(path, history);
     await Deno.writeTextFile(
       path.replace(/\.json$/, ".router.log"),
-      cluster.router.stderr,
+      cluster.routerLogs,
     );
     console.log(
       `Replay with KVNDB_SEED=${seed}; history saved to ${path}; failures: ${
