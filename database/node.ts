@@ -141,6 +141,7 @@ export class DatabaseNode implements AsyncDisposable {
   #sources = new Map<number, { acks: number; wake?: () => void }>();
   #appliedWaiters: { seq: number; resolve: () => void }[] = [];
   #keysCount = 0;
+  #counting = false;
   #keysCountedAt = -Infinity;
   #readyWaiters: PromiseWithResolvers<void>[] = [];
   #reads: Frame[] = [];
@@ -487,12 +488,17 @@ export class DatabaseNode implements AsyncDisposable {
 
   #countKeys(): number {
     // Counting can be costly on a large persistent store: refresh at most every 10 s.
+    // One count at a time: on a large store a count can outlast the interval,
+    // and counts piling up would slow everything else down.
     const now = performance.now();
-    if (now - this.#keysCountedAt > 10_000) {
-      this.#keysCountedAt = now;
+    if (!this.#counting && now - this.#keysCountedAt > 10_000) {
+      this.#counting = true;
       this.#db.count().then((count) => this.#keysCount = count).catch(
         () => {},
-      );
+      ).finally(() => {
+        this.#counting = false;
+        this.#keysCountedAt = performance.now();
+      });
     }
     return this.#keysCount;
   }
