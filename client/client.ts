@@ -505,7 +505,7 @@ export interface DatabaseStats {
   id: number;
   /** Its address. */
   peer: string;
-  /** `ready`, `syncing` or `joining`. */
+  /** `joining`, `replaying` (catching up), `syncing` or `ready`. */
   state: string;
   /** The highest sequence number it has applied. */
   applied: number;
@@ -527,8 +527,14 @@ export interface RouterStats {
   clients: number;
   /** Connected databases. */
   databases: DatabaseStats[];
+  /** Whether the router is waiting for the databases that were ready before a restart. */
+  recovering: boolean;
   /** Operations served since the router started, by kind. */
   operations: Record<string, number>;
+  /** Writes waiting for their acknowledgements. */
+  pendingWrites: number;
+  /** The backlog of recent writes kept for databases that rejoin. */
+  backlog: { writes: number; bytes: number };
   /** Seconds since the router started. */
   uptime: number;
 }

@@ -335,7 +335,7 @@ export class FramedConnection {
       while (this.#out.length > 0 && !this.#closed) {
         const chunks = this.#out;
         this.#out = [];
-        const bytes = chunks.length === 1 ? chunks[0]! : concat(chunks);
+        const bytes = chunks.length === 1 ? chunks[0]! : concatBytes(chunks);
         let written = 0;
         while (written < bytes.length) {
           written += await this.#conn.write(bytes.subarray(written));
@@ -355,7 +355,18 @@ export class FramedConnection {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/**
+ * Joins byte strings into one.
+ *
+ * @param chunks The pieces, in order.
+ * @returns One array holding them all.
+ * @example
+ * ```ts
+ * import { concatBytes } from "./connection.ts";
+ * console.log(concatBytes([new Uint8Array([1]), new Uint8Array([2])])); // Uint8Array [1, 2]
+ * ```
+ */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
   let size = 0;
   for (const chunk of chunks) size += chunk.length;
   const out = new Uint8Array(size);

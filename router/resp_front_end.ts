@@ -10,6 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
+  concatBytes,
   decodeError,
   decodeFrame,
   decodeKeyPage,
@@ -299,7 +300,7 @@ class RespSession implements ClientLink {
           this.#replies.shift();
           parts.push(next);
         }
-        const bytes = parts.length === 1 ? parts[0]! : respConcat(parts);
+        const bytes = parts.length === 1 ? parts[0]! : concatBytes(parts);
         let written = 0;
         while (written < bytes.length) {
           written += await this.#conn.write(bytes.subarray(written));
@@ -622,18 +623,6 @@ function checkKeyLength(key: Uint8Array): void {
 function errorText(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return /^[A-Z]+ /.test(message) ? message : `ERR ${message}`;
-}
-
-function respConcat(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** The part of a glob before its first special character. */
