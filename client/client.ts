@@ -528,13 +528,13 @@ export interface RouterStats {
   /** Connected databases. */
   databases: DatabaseStats[];
   /** Whether the router is waiting for the databases that were ready before a restart. */
-  recovering: boolean;
+  recovering?: boolean;
   /** Operations served since the router started, by kind. */
   operations: Record<string, number>;
   /** Writes waiting for their acknowledgements. */
-  pendingWrites: number;
+  pendingWrites?: number;
   /** The backlog of recent writes kept for databases that rejoin. */
-  backlog: { writes: number; bytes: number };
+  backlog?: { writes: number; bytes: number };
   /** Seconds since the router started. */
   uptime: number;
 }
