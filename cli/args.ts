@@ -234,27 +234,11 @@ export function parseCli(
     );
   }
   const mode = modeText as Mode;
-  const type = values.type ?? "tcp";
-  if (!["tcp", "tcp6", "tls", "unix"].includes(type)) {
-    throw new InvalidArgumentError(
-      `Unknown transport '${type}' for -t (expected tcp, tcp6, tls or unix)`,
-    );
-  }
-  let endpoint: Endpoint;
-  if (values.endpoint !== undefined) {
-    endpoint = parseEndpoint(values.endpoint);
-  } else if (type === "unix") {
-    if (host === undefined) {
-      throw new InvalidArgumentError("-t unix needs the socket path as host");
-    }
-    endpoint = { type: "unix", hostname: "", port: 0, path: host };
-  } else {
-    endpoint = {
-      type: type as TransportType,
-      hostname: host ?? (type === "tcp6" ? "::" : "0.0.0.0"),
-      port: portText === undefined ? DEFAULT_PORT : parsePort(portText, "port"),
-    };
-  }
+  const endpoint = endpointFromArgs(values, {
+    host,
+    port: portText,
+    flag: "-t",
+  });
   endpoint.certFile ??= values.cert;
   endpoint.keyFile ??= values.key;
   endpoint.caFile ??= values.ca;
@@ -321,6 +305,48 @@ export function parseCli(
       ? undefined
       : parsePort(values["resp-port"], "--resp-port"),
     help,
+  };
+}
+
+/**
+ * Builds the endpoint the command line names: `-e ENDPOINT`, or the transport
+ * (`-t`) with `host` and `port` (for `unix`, `host` is the socket path).
+ *
+ * @param values The `endpoint` and `type` options as given.
+ * @param options The positional host and port, and the flag's name for errors.
+ * @returns The endpoint.
+ * @throws {InvalidArgumentError} Naming what is wrong.
+ * @example
+ * ```ts
+ * import { endpointFromArgs } from "./args.ts";
+ * console.log(endpointFromArgs({ type: "tcp" }, { port: "5000", flag: "-t" }).port); // 5000
+ * ```
+ */
+export function endpointFromArgs(
+  values: { type?: string; endpoint?: string },
+  options: { host?: string; port?: string; flag: string },
+): Endpoint {
+  if (values.endpoint !== undefined) return parseEndpoint(values.endpoint);
+  const type = values.type ?? "tcp";
+  if (!["tcp", "tcp6", "tls", "unix"].includes(type)) {
+    throw new InvalidArgumentError(
+      `Unknown transport '${type}' for ${options.flag} (expected tcp, tcp6, tls or unix)`,
+    );
+  }
+  if (type === "unix") {
+    if (options.host === undefined) {
+      throw new InvalidArgumentError(
+        `${options.flag} unix needs the socket path as host`,
+      );
+    }
+    return { type: "unix", hostname: "", port: 0, path: options.host };
+  }
+  return {
+    type: type as TransportType,
+    hostname: options.host ?? (type === "tcp6" ? "::" : "0.0.0.0"),
+    port: options.port === undefined
+      ? DEFAULT_PORT
+      : parsePort(options.port, "port"),
   };
 }
 

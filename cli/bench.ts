@@ -8,14 +8,8 @@
 
 import { parseArgs } from "node:util";
 import { type Client, connect } from "../client/mod.ts";
-import {
-  DEFAULT_PORT,
-  type Endpoint,
-  InvalidArgumentError,
-  parseEndpoint,
-  parsePort,
-  type TransportType,
-} from "../protocol/mod.ts";
+import { endpointFromArgs } from "./args.ts";
+import { type Endpoint, InvalidArgumentError } from "../protocol/mod.ts";
 
 /** The tests `kvndb bench` can run. */
 export const BENCH_TESTS = ["set", "get", "del", "keys"] as const;
@@ -111,21 +105,12 @@ export function parseBenchArgs(
   if (extra !== undefined) {
     throw new InvalidArgumentError(`Unexpected argument '${extra}'`);
   }
-  const type = values.type ?? "tcp";
-  if (!["tcp", "tcp6", "tls", "unix"].includes(type)) {
-    throw new InvalidArgumentError(
-      `Unknown transport '${type}' for --type (expected tcp, tcp6, tls or unix)`,
-    );
-  }
-  const endpoint: Endpoint = values.endpoint !== undefined
-    ? parseEndpoint(values.endpoint)
-    : type === "unix"
-    ? { type: "unix", hostname: "", port: 0, path: host }
-    : {
-      type: type as TransportType,
-      hostname: host ?? "127.0.0.1",
-      port: portText === undefined ? DEFAULT_PORT : parsePort(portText, "port"),
-    };
+  // A listening address such as 0.0.0.0 is taken to mean this machine.
+  const endpoint = endpointFromArgs(values, {
+    host,
+    port: portText,
+    flag: "--type",
+  });
   endpoint.caFile ??= values.ca;
   const tests = (values.tests ?? "set,get").split(",").map((t) =>
     t.trim().toLowerCase()
