@@ -295,6 +295,15 @@ export class DatabaseNode implements AsyncDisposable {
       this.#setStatus("joining");
       const state = await this.#db.state();
       this.#applied = state.applied;
+      log.debug(
+        "Joining as node {node}: applied {applied}, complete {complete}",
+        {
+          node: Array.from(state.nodeId, (b) => b.toString(16).padStart(2, "0"))
+            .join(""),
+          applied: state.applied,
+          complete: state.complete,
+        },
+      );
       conn.send(encodeJoin({
         clusterId: state.clusterId,
         nodeId: state.nodeId,
@@ -315,9 +324,10 @@ export class DatabaseNode implements AsyncDisposable {
         conn.send(encodeU64(Opcode.PONG, frame.id, 0));
       }
       const joined = decodeJoined(joinedFrame.payload);
-      log.info("Joined the router at {endpoint} ({mode})", {
+      log.info("Joined the router at {endpoint} ({mode}, writes from {from})", {
         endpoint: describeEndpoint(this.#endpoint),
         mode: ["ready", "replay", "full sync"][joined.mode] ?? joined.mode,
+        from: joined.from,
       });
       this.#tasks = [];
       this.#sources.clear();

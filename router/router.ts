@@ -1016,12 +1016,26 @@ export class Router implements AsyncDisposable {
       equalBytes(join.clusterId, this.#clusterId!)
     );
     const back = usable.filter(({ db }) => recovery.members.has(db.nodeId));
-    const timedOut = performance.now() > recovery.deadline;
-    if (back.length < recovery.needed && !(timedOut && joins.length > 0)) {
-      return;
+    const backIds = new Set(back.map(({ db }) => db.nodeId));
+    if (this.#weak) {
+      // A member that was cleared for a full sync (connected and syncing, or
+      // back marked incomplete or asking a reset) holds nothing of its own:
+      // everything it had was on its source. It is back, but cannot be the
+      // reference. Waiting for it to be complete would wait forever.
+      for (const { db } of joins) {
+        if (recovery.members.has(db.nodeId)) backIds.add(db.nodeId);
+      }
+      for (const db of this.#databases.values()) {
+        if (db.state === "syncing" && recovery.members.has(db.nodeId)) {
+          backIds.add(db.nodeId);
+        }
+      }
     }
+    const timedOut = performance.now() > recovery.deadline;
+    const enough = back.length > 0 && backIds.size >= recovery.needed;
+    if (!enough && !(timedOut && joins.length > 0)) return;
     const candidates = back.length > 0 ? back : usable;
-    if (back.length < recovery.needed) {
+    if (!enough) {
       log.warn(
         "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
         { back: back.length, needed: recovery.needed },
@@ -1050,10 +1064,26 @@ export class Router implements AsyncDisposable {
     );
     if (reference !== undefined && reference.join.applied < this.#seq) {
       reference.db.nodeId = toHex(reference.join.nodeId) || reference.db.nodeId;
-      this.#admitDatabase(reference.db, JoinMode.READY, this.#seq);
+      if (this.#backlog.covers(reference.join.applied)) {
+        // Still in the run that numbered the writes it lacks (the router
+        // held joins without restarting): they are in the backlog, and every
+        // database must get them, so it replays them like any other.
+        this.#admitDatabase(
+          reference.db,
+          JoinMode.REPLAY,
+          reference.join.applied,
+        );
+      } else {
+        this.#jumpTo(reference.db, reference.join.applied);
+      }
     }
+    this.#joinAll(joins);
+  }
+
+  /** Processes joins that were held, each as if it had just arrived. */
+  #joinAll(joins: { db: DatabaseLink; frame: Frame }[]): void {
     for (const { db, frame } of joins) {
-      if (db.state !== "joining") continue;
+      if (db.state !== "joining" || db.conn.isClosed) continue;
       try {
         this.#join(db, frame);
       } catch (error) {
@@ -1065,6 +1095,42 @@ export class Router implements AsyncDisposable {
         db.conn.fail(reason);
       }
     }
+  }
+
+  /**
+   * Makes `db`, which has applied up to `applied`, ready at the router's
+   * position although it lacks the writes numbered since: no connected
+   * database can supply them, as none follows this run's stream. None of
+   * them was acknowledged (an acknowledgement needs the writes on a member,
+   * and `db` is the most advanced one), so they are given up everywhere:
+   * their clients learn that the outcome is unknown, the backlog forgets
+   * them so that no one replays them, and every other database rejoins to
+   * copy from `db`, so that none keeps one of them.
+   */
+  #jumpTo(db: DatabaseLink, applied: number): void {
+    if (applied < this.#seq) {
+      log.warn(
+        "Writes {from} to {to} reached no database that is here: giving them up",
+        { from: applied + 1, to: this.#seq },
+      );
+      this.#failPendingWrites(
+        "The database that had this write left before it was acknowledged; it may or may not have been applied",
+        applied,
+      );
+      for (const other of this.#databases.values()) {
+        if (other !== db && other.state !== "joining") {
+          other.conn.fail(
+            new KvndbError(
+              ErrorCode.UNAVAILABLE,
+              "The cluster gave up writes this database may hold: rejoin to copy the cluster",
+            ),
+          );
+        }
+      }
+    }
+    this.#backlog.reset(this.#seq);
+    this.#adoptedSeq = this.#seq;
+    this.#admitDatabase(db, JoinMode.READY, this.#seq);
   }
 
   #recoveringError(): KvndbError {
@@ -1120,6 +1186,16 @@ export class Router implements AsyncDisposable {
 
   #join(db: DatabaseLink, frame: Frame): void {
     const join = decodeJoin(frame.payload);
+    log.debug(
+      "Database {peer} joins: node {node}, applied {applied}, complete {complete}, reset {reset}",
+      {
+        peer: db.conn.peer,
+        node: db.nodeId,
+        applied: join.applied,
+        complete: join.complete,
+        reset: join.reset,
+      },
+    );
     const readySources = [...this.#databases.values()].filter((other) =>
       other !== db && other.state === "ready"
     );
@@ -1201,6 +1277,12 @@ export class Router implements AsyncDisposable {
     } else if (readySources.length > 0) {
       this.#startFullSync(db, readySources);
     } else if (
+      [...this.#databases.values()].some((other) => other.state === "replaying")
+    ) {
+      // A database replaying the backlog will hold every write there is once
+      // ready: copy from it then.
+      this.#startFullSync(db, [], { waitForSource: true });
+    } else if (
       this.#members.size > 0 &&
       (!this.#members.has(db.nodeId) || this.#weak)
     ) {
@@ -1231,9 +1313,7 @@ export class Router implements AsyncDisposable {
         this.#startFullSync(db, []);
         return;
       }
-      this.#backlog.reset(this.#seq);
-      this.#adoptedSeq = this.#seq;
-      this.#admitDatabase(db, JoinMode.READY, this.#seq);
+      this.#jumpTo(db, join.applied);
     }
   }
 
@@ -1272,6 +1352,17 @@ export class Router implements AsyncDisposable {
       peer: db.conn.peer,
       applied: db.applied,
     });
+    if (this.#recovery !== undefined) {
+      // Joins held for want of a database with every write can go on: this
+      // one follows the stream, so it can be their source.
+      const held = this.#recovery.held;
+      this.#recovery = undefined;
+      log.info("Database {peer} can sync the {count} held databases", {
+        peer: db.conn.peer,
+        count: held.length,
+      });
+      this.#joinAll(held);
+    }
     this.#startWaitingSyncs();
     this.#settleWrites();
     this.#retryWaitingReads();
@@ -1309,7 +1400,11 @@ export class Router implements AsyncDisposable {
     }
   }
 
-  #startFullSync(db: DatabaseLink, sources: DatabaseLink[]): void {
+  #startFullSync(
+    db: DatabaseLink,
+    sources: DatabaseLink[],
+    options: { waitForSource?: boolean } = {},
+  ): void {
     const from = this.#seq;
     this.#admitDatabase(db, JoinMode.FULL_SYNC, from);
     db.sync = {
@@ -1321,7 +1416,7 @@ export class Router implements AsyncDisposable {
       sourceKeys: 0,
       lastReport: performance.now(),
     };
-    if (sources.length === 0) {
+    if (sources.length === 0 && !options.waitForSource) {
       // Nothing to copy: an empty sync, so the database still records that it is complete.
       db.conn.send(encodeU64(Opcode.SYNC_END, db.sync.id, 0));
       return;
@@ -1541,9 +1636,12 @@ export class Router implements AsyncDisposable {
     }
   }
 
-  #failPendingWrites(message: string): void {
-    const pending = this.#pendingWrites;
-    this.#pendingWrites = [];
+  /** Fails the pending writes numbered above `after` (all by default). */
+  #failPendingWrites(message: string, after = 0): void {
+    const pending = this.#pendingWrites.filter((write) => write.seq > after);
+    this.#pendingWrites = this.#pendingWrites.filter((write) =>
+      write.seq <= after
+    );
     for (const write of pending) {
       this.#failRequest(
         write.client,

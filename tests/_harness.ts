@@ -66,6 +66,7 @@ export class FaultCluster implements AsyncDisposable {
   readonly faults = new Map<Fault, number>();
   readonly #options: FaultClusterOptions;
   #pastLogs = "";
+  #pastNodeLogs: string[] = [];
   router: KvndbProcess;
   port = 0;
 
@@ -123,11 +124,13 @@ export class FaultCluster implements AsyncDisposable {
   /** Starts database `i` (through its relay), with extra arguments such as `-r`. */
   startDatabase(i: number, extra: string[] = []): void {
     if (this.nodes[i]?.running) return;
+    this.#keepNodeLog(i);
     this.nodes[i] = KvndbProcess.start([
       "kv",
       "127.0.0.1",
       String(this.relays[i]!.port),
       this.paths[i]!,
+      "-v",
       ...extra,
     ]);
     this.frozen[i] = false;
@@ -138,6 +141,7 @@ export class FaultCluster implements AsyncDisposable {
     if (node === undefined) return;
     if (this.frozen[i]) node.child.kill("SIGCONT");
     await node.kill("SIGKILL");
+    this.#keepNodeLog(i);
     this.nodes[i] = undefined;
     this.frozen[i] = false;
   }
@@ -154,6 +158,18 @@ export class FaultCluster implements AsyncDisposable {
     if (node === undefined || !this.frozen[i]) return;
     node.child.kill("SIGCONT");
     this.frozen[i] = false;
+  }
+
+  #keepNodeLog(i: number): void {
+    const node = this.nodes[i];
+    if (node === undefined) return;
+    this.#pastNodeLogs[i] = (this.#pastNodeLogs[i] ?? "") + node.stderr +
+      "\n---- database restarted ----\n";
+  }
+
+  /** The logs of every run of database `i` so far, the current one last. */
+  nodeLogs(i: number): string {
+    return (this.#pastNodeLogs[i] ?? "") + (this.nodes[i]?.stderr ?? "");
   }
 
   /** The logs of every router run so far, the current one last. */
@@ -265,7 +281,10 @@ export class FaultCluster implements AsyncDisposable {
 
   /** Stops every database cleanly and reads each one's contents from its file. */
   async contents(): Promise<Map<string, string>[]> {
-    for (const node of this.nodes) await node?.kill("SIGTERM");
+    for (const [i, node] of this.nodes.entries()) {
+      await node?.kill("SIGTERM");
+      this.#keepNodeLog(i);
+    }
     this.nodes.fill(undefined);
     const out: Map<string, string>[] = [];
     for (const path of this.paths) {

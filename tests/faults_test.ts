@@ -214,6 +214,12 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
       path.replace(/\.json$/, ".router.log"),
       cluster.routerLogs,
     );
+    for (let i = 0; i < contents.length; i++) {
+      await Deno.writeTextFile(
+        path.replace(/\.json$/, `.db${i}.log`),
+        cluster.nodeLogs(i),
+      );
+    }
     console.log(
       `Replay with KVNDB_SEED=${seed}; history saved to ${path}; failures: ${
         JSON.stringify(checked.failures.slice(0, 2))

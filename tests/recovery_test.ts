@@ -7,6 +7,7 @@ import { DatabaseNode, KvDatabase } from "../database/mod.ts";
 import { ErrorCode, KvndbError } from "../protocol/mod.ts";
 import { Router } from "../router/mod.ts";
 import { waitFor } from "./_cluster.ts";
+import { Relay } from "./_relay.ts";
 
 async function kvNode(path: string, port: number): Promise<DatabaseNode> {
   return DatabaseNode.start({
@@ -224,6 +225,93 @@ Deno.test("with no ready database, one that missed writes waits for one that has
     assert.equal(await client.get("early"), "1");
   } finally {
     for (const node of nodes) await node.close();
+    await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writes numbered while the last database was cut off reach every database, or none", async () => {
+  // The fault suite's seed 1356643922 (acks all): the router held joins with
+  // no ready database, then made the returning member ready at its own
+  // position without the writes numbered while it was cut off, while another
+  // database replayed them from the backlog. The copies differed.
+  const dir = await Deno.makeTempDir();
+  const router = await Router.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    // Room for a few writes only: B, away for many, must be copied whole.
+    backlogBytes: 8 * 1024,
+    heartbeatTimeout: 300,
+    heartbeatInterval: 100,
+  });
+  const relay = new Relay({ hostname: "127.0.0.1", port: router.port }, {
+    capture: false,
+  });
+  const nodes: DatabaseNode[] = [];
+  const ready = () =>
+    (router.stats().databases as { state: string }[]).filter((db) =>
+      db.state === "ready"
+    ).length;
+  try {
+    const a = await kvNode(`${dir}/a.db`, relay.port);
+    nodes.push(a);
+    await a.ready();
+    const b = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b);
+    const c = await kvNode(`${dir}/c.db`, router.port);
+    nodes.push(c);
+    await Promise.all([b.ready(), c.ready()]);
+    await using client = await connect({ port: router.port, timeout: 5000 });
+    await b.close();
+    await waitFor(() => ready() === 2, "B to leave");
+    const value = "x".repeat(100);
+    for (let i = 0; i < 60; i++) await client.set(`early${i}`, value);
+    await c.close();
+    await waitFor(() => ready() === 1, "C to leave");
+    // A, the last database, stops hearing the router: these writes are
+    // numbered and sent, but nobody applies them.
+    relay.mode = { kind: "blackhole" };
+    const cutOff = Promise.allSettled(
+      [0, 1, 2].map((i) => client.set(`cut${i}`, "1")),
+    );
+    await waitFor(() => ready() === 0, "the router to drop A");
+    relay.cut();
+    relay.mode = { kind: "pass" };
+    // B (too far behind for the backlog) and C (within it) come back first.
+    const b2 = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b2);
+    const c2 = await kvNode(`${dir}/c.db`, router.port);
+    nodes.push(c2);
+    await Promise.all([a.ready(), b2.ready(), c2.ready()]);
+    const outcomes = await cutOff;
+    await waitFor(() => {
+      const stats = router.stats() as {
+        seq: number;
+        databases: { applied: number }[];
+      };
+      return stats.databases.every((db) => db.applied === stats.seq);
+    }, "every database to catch up");
+    for (const node of nodes) await node.close();
+    const copies: (string | null)[][] = [];
+    for (const name of ["a", "b", "c"]) {
+      await using db = await KvDatabase.open(`${dir}/${name}.db`);
+      const values: (string | null)[] = [];
+      for (const key of ["early59", "cut0", "cut1", "cut2"]) {
+        const entry = await db.get(new TextEncoder().encode(key));
+        values.push(entry && new TextDecoder().decode(entry.value));
+      }
+      copies.push(values);
+    }
+    assert.deepEqual(copies[1], copies[0], "B differs from A");
+    assert.deepEqual(copies[2], copies[0], "C differs from A");
+    assert.equal(copies[0]![0], value);
+    // What a client was told is done is there.
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") assert.equal(copies[0]![i + 1], "1");
+    });
+  } finally {
+    for (const node of nodes) await node.close();
+    await relay[Symbol.asyncDispose]();
     await router.close();
     await Deno.remove(dir, { recursive: true });
   }
