@@ -21,6 +21,20 @@ export interface Frame {
   payload: Uint8Array;
 }
 
+/** Reads a big-endian 32-bit unsigned integer at `offset`. */
+function getU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) >>> 0) + (bytes[offset + 1]! << 16) +
+    (bytes[offset + 2]! << 8) + bytes[offset + 3]!;
+}
+
+/** Writes a big-endian 32-bit unsigned integer at `offset`. */
+function putU32(bytes: Uint8Array, offset: number, value: number): void {
+  bytes[offset] = value >>> 24;
+  bytes[offset + 1] = value >>> 16;
+  bytes[offset + 2] = value >>> 8;
+  bytes[offset + 3] = value;
+}
+
 /**
  * Writes one frame into a buffer allocated once at its exact size, then
  * fills the payload through typed writes. The caller states the payload size
@@ -36,7 +50,6 @@ export interface Frame {
  */
 export class FrameWriter {
   #bytes: Uint8Array;
-  #view: DataView;
   #offset = HEADER_SIZE;
 
   /**
@@ -52,12 +65,13 @@ export class FrameWriter {
         `Frame of ${length} bytes exceeds the maximum frame size (${MAX_FRAME_SIZE} bytes)`,
       );
     }
-    this.#bytes = new Uint8Array(HEADER_SIZE + payloadSize);
-    this.#view = new DataView(this.#bytes.buffer);
-    this.#view.setUint32(0, length);
-    this.#bytes[4] = opcode;
-    this.#bytes[5] = 0;
-    this.#view.setUint32(6, id >>> 0);
+    // Bytes written one by one: a DataView per frame cost more than the rest.
+    const bytes = new Uint8Array(HEADER_SIZE + payloadSize);
+    this.#bytes = bytes;
+    putU32(bytes, 0, length);
+    bytes[4] = opcode;
+    bytes[5] = 0;
+    putU32(bytes, 6, id);
   }
 
   /** Writes one byte. */
@@ -69,22 +83,23 @@ export class FrameWriter {
 
   /** Writes a big-endian 16-bit unsigned integer. */
   u16(value: number): this {
-    this.#view.setUint16(this.#offset, value);
+    this.#bytes[this.#offset] = value >>> 8;
+    this.#bytes[this.#offset + 1] = value;
     this.#offset += 2;
     return this;
   }
 
   /** Writes a big-endian 32-bit unsigned integer. */
   u32(value: number): this {
-    this.#view.setUint32(this.#offset, value >>> 0);
+    putU32(this.#bytes, this.#offset, value);
     this.#offset += 4;
     return this;
   }
 
   /** Writes a non-negative safe integer as a big-endian 64-bit unsigned integer. */
   u64(value: number): this {
-    this.#view.setUint32(this.#offset, Math.floor(value / 0x1_0000_0000));
-    this.#view.setUint32(this.#offset + 4, value >>> 0);
+    putU32(this.#bytes, this.#offset, Math.floor(value / 0x1_0000_0000));
+    putU32(this.#bytes, this.#offset + 4, value);
     this.#offset += 8;
     return this;
   }
@@ -141,7 +156,6 @@ export class FrameWriter {
  */
 export class PayloadReader {
   #bytes: Uint8Array;
-  #view: DataView;
   #offset = 0;
   #what: string;
 
@@ -151,11 +165,6 @@ export class PayloadReader {
    */
   constructor(payload: Uint8Array, what: string) {
     this.#bytes = payload;
-    this.#view = new DataView(
-      payload.buffer,
-      payload.byteOffset,
-      payload.byteLength,
-    );
     this.#what = what;
   }
 
@@ -183,7 +192,8 @@ export class PayloadReader {
   /** Reads a big-endian 16-bit unsigned integer. */
   u16(): number {
     this.#need(2);
-    const value = this.#view.getUint16(this.#offset);
+    const value = (this.#bytes[this.#offset]! << 8) |
+      this.#bytes[this.#offset + 1]!;
     this.#offset += 2;
     return value;
   }
@@ -191,7 +201,7 @@ export class PayloadReader {
   /** Reads a big-endian 32-bit unsigned integer. */
   u32(): number {
     this.#need(4);
-    const value = this.#view.getUint32(this.#offset);
+    const value = getU32(this.#bytes, this.#offset);
     this.#offset += 4;
     return value;
   }
@@ -203,8 +213,8 @@ export class PayloadReader {
    */
   u64(): number {
     this.#need(8);
-    const high = this.#view.getUint32(this.#offset);
-    const low = this.#view.getUint32(this.#offset + 4);
+    const high = getU32(this.#bytes, this.#offset);
+    const low = getU32(this.#bytes, this.#offset + 4);
     if (high >= 0x20_0000) {
       throw new ProtocolError(
         `Malformed ${this.#what} frame: 64-bit integer beyond 2^53`,
@@ -337,6 +347,8 @@ function checkHeader(opcode: number, flags: number): void {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * An incremental decoder: push the chunks a socket delivers, take out every
  * complete frame. Handles frames split across chunks and many frames in one
@@ -354,7 +366,15 @@ function checkHeader(opcode: number, flags: number): void {
  * ```
  */
 export class FrameDecoder {
-  #buffer: Uint8Array = new Uint8Array(0);
+  /** Fewer bytes than a frame's length prefix, or a frame's first bytes. */
+  #buffer: Uint8Array = EMPTY;
+  /**
+   * A frame split across chunks, once its length is known: allocated at its
+   * full size, so that assembling it copies each byte once, however small
+   * the chunks.
+   */
+  #partial?: Uint8Array;
+  #filled = 0;
   #maxFrameSize: number;
 
   /** @param options The size limit. */
@@ -373,7 +393,7 @@ export class FrameDecoder {
 
   /** Bytes held that do not yet make a whole frame. */
   get buffered(): number {
-    return this.#buffer.length;
+    return this.#partial === undefined ? this.#buffer.length : this.#filled;
   }
 
   /**
@@ -386,26 +406,49 @@ export class FrameDecoder {
    *   the decoder is then unusable and the connection should end.
    */
   push(chunk: Uint8Array): Frame[] {
-    let bytes: Uint8Array;
-    if (this.#buffer.length === 0) {
-      bytes = chunk;
-    } else {
+    const frames: Frame[] = [];
+    let bytes = chunk;
+    let offset = 0;
+    const partial = this.#partial;
+    if (partial !== undefined) {
+      const take = Math.min(partial.length - this.#filled, chunk.length);
+      partial.set(chunk.subarray(0, take), this.#filled);
+      const before = this.#filled;
+      this.#filled += take;
+      if (before < LENGTH_SIZE + 2 && this.#filled >= LENGTH_SIZE + 2) {
+        checkHeader(partial[4]!, partial[5]!);
+      }
+      if (this.#filled < partial.length) return frames;
+      this.#partial = undefined;
+      frames.push(decodeFrame(partial, { maxFrameSize: Infinity })!.frame);
+      offset = take;
+    } else if (this.#buffer.length > 0) {
       bytes = new Uint8Array(this.#buffer.length + chunk.length);
       bytes.set(this.#buffer);
       bytes.set(chunk, this.#buffer.length);
     }
-    const frames: Frame[] = [];
     const options = { maxFrameSize: this.#maxFrameSize };
-    let offset = 0;
-    while (true) {
-      const decoded = decodeFrame(bytes.subarray(offset), options);
-      if (decoded === undefined) break;
+    while (offset < bytes.length) {
+      const rest = bytes.subarray(offset);
+      const decoded = decodeFrame(rest, options);
+      if (decoded === undefined) {
+        if (rest.length < LENGTH_SIZE) {
+          this.#buffer = rest;
+          return frames;
+        }
+        // The length is known (and checked): assemble the frame in place.
+        const total = LENGTH_SIZE + (((rest[0]! << 24) >>> 0) +
+          (rest[1]! << 16) + (rest[2]! << 8) + rest[3]!);
+        this.#partial = new Uint8Array(total);
+        this.#partial.set(rest);
+        this.#filled = rest.length;
+        this.#buffer = EMPTY;
+        return frames;
+      }
       frames.push(decoded.frame);
       offset += decoded.consumed;
     }
-    this.#buffer = offset === bytes.length
-      ? new Uint8Array(0)
-      : bytes.subarray(offset);
+    this.#buffer = EMPTY;
     return frames;
   }
 }

@@ -146,7 +146,10 @@ export class RespFrontEnd {
   }
 }
 
-type Reply = Promise<Uint8Array>;
+/** One command's answer; replies leave in the order commands came. */
+interface Reply {
+  bytes?: Uint8Array;
+}
 
 /** Commands that take more than one round of requests, or change the session. */
 const MULTI_STEP = new Set(["DEL", "UNLINK", "KEYS", "AUTH", "HELLO", "QUIT"]);
@@ -164,6 +167,11 @@ class RespSession implements ClientLink {
   #nextId = 1;
   #waiting = new Map<number, PromiseWithResolvers<Frame>>();
   #replies: Reply[] = [];
+  /** Resolved when replies leave, for a reader waiting on backpressure. */
+  #sent?: PromiseWithResolvers<void>;
+  #readBuffer = new Uint8Array(64 * 1024);
+  /** Only one flush writes at a time, so one buffer serves them all. */
+  #writeBuffer = new Uint8Array(16 * 1024);
   #writing = false;
   #quit = false;
   #barrier?: Promise<void>;
@@ -205,7 +213,7 @@ class RespSession implements ClientLink {
   }
 
   fail(error: KvndbError): Promise<void> {
-    this.#replies.push(Promise.resolve(respError(`ERR ${error.message}`)));
+    this.#replies.push({ bytes: respError(`ERR ${error.message}`) });
     this.#quit = true;
     this.#flush();
     return Promise.resolve();
@@ -233,18 +241,19 @@ class RespSession implements ClientLink {
       while (!this.#closed) {
         while (this.#replies.length >= this.#host.maxInFlight) {
           // Backpressure: the client pipelines faster than it is answered.
-          await this.#replies[0];
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          this.#sent ??= Promise.withResolvers<void>();
+          await this.#sent.promise;
         }
-        const buffer = new Uint8Array(64 * 1024);
-        const count = await this.#conn.read(buffer);
+        const count = await this.#conn.read(this.#readBuffer);
         if (count === null) break;
-        for (const command of this.#parser.push(buffer.subarray(0, count))) {
-          this.#replies.push(this.#schedule(command));
+        // Commands are views into what was read: copy just those bytes, so
+        // that the read buffer can be used again.
+        const chunk = this.#readBuffer.slice(0, count);
+        for (const command of this.#parser.push(chunk)) {
+          const name = commandName(command[0]!);
+          this.#replies.push(this.#schedule(name, command));
           // Nothing after QUIT is run, however it was pipelined.
-          if (decoder.decode(command[0]!).toUpperCase() === "QUIT") {
-            this.#quit = true;
-          }
+          if (name === "QUIT") this.#quit = true;
           if (this.#quit) break;
         }
         this.#flush();
@@ -252,7 +261,7 @@ class RespSession implements ClientLink {
       }
     } catch (error) {
       if (error instanceof KvndbError) {
-        this.#replies.push(Promise.resolve(respError(error.message)));
+        this.#replies.push({ bytes: respError(error.message) });
         this.#quit = true;
         this.#flush();
         return;
@@ -269,11 +278,17 @@ class RespSession implements ClientLink {
    * several (DEL, KEYS, AUTH) hold back every later command until they are
    * done, as Redis runs one command at a time.
    */
-  #schedule(command: Uint8Array[]): Reply {
-    const name = decoder.decode(command[0]!).toUpperCase();
+  #schedule(name: string, command: Uint8Array[]): Reply {
+    const slot: Reply = {};
     const run = () =>
-      this.#execute(command).catch((error) => respError(errorText(error)));
+      this.#execute(name, command).catch((error) =>
+        respError(errorText(error))
+      );
     const reply = this.#barrier === undefined ? run() : this.#barrier.then(run);
+    reply.then((bytes) => {
+      slot.bytes = bytes;
+      this.#flush();
+    });
     if (MULTI_STEP.has(name)) {
       const barrier = reply.then(() => {});
       this.#barrier = barrier;
@@ -281,26 +296,38 @@ class RespSession implements ClientLink {
         if (this.#barrier === barrier) this.#barrier = undefined;
       });
     }
-    return reply;
+    return slot;
+  }
+
+  /** Joins replies for one write, reusing a buffer when they fit in it. */
+  #joinReplies(parts: Uint8Array[]): Uint8Array {
+    if (parts.length === 1) return parts[0]!;
+    let size = 0;
+    for (const part of parts) size += part.length;
+    if (size > this.#writeBuffer.length) return concatBytes(parts);
+    let offset = 0;
+    for (const part of parts) {
+      this.#writeBuffer.set(part, offset);
+      offset += part.length;
+    }
+    return this.#writeBuffer.subarray(0, size);
   }
 
   async #flush(): Promise<void> {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#replies.length > 0 && !this.#closed) {
-        // Wait for the oldest reply; send it and every next one ready too.
-        const parts = [await this.#replies.shift()!];
-        while (this.#replies.length > 0) {
-          const next = await Promise.race([
-            this.#replies[0]!,
-            Promise.resolve(undefined),
-          ]);
-          if (next === undefined) break;
-          this.#replies.shift();
-          parts.push(next);
-        }
-        const bytes = parts.length === 1 ? parts[0]! : concatBytes(parts);
+      while (!this.#closed) {
+        // Send the oldest replies that are ready, in one write; the rest
+        // call again when they are.
+        let ready = 0;
+        while (this.#replies[ready]?.bytes !== undefined) ready++;
+        if (ready === 0) break;
+        const parts = this.#replies.splice(0, ready).map((r) => r.bytes!);
+        const sent = this.#sent;
+        this.#sent = undefined;
+        sent?.resolve();
+        const bytes = this.#joinReplies(parts);
         let written = 0;
         while (written < bytes.length) {
           written += await this.#conn.write(bytes.subarray(written));
@@ -350,7 +377,7 @@ class RespSession implements ClientLink {
   async #set(key: Uint8Array, value: Uint8Array): Promise<void> {
     checkKeyLength(key);
     await this.#request(
-      encodeWriteRequest(this.#id(), { acks: 0, key, value: value.slice() }),
+      encodeWriteRequest(this.#id(), { acks: 0, key, value }),
     );
   }
 
@@ -370,8 +397,7 @@ class RespSession implements ClientLink {
     };
   }
 
-  async #execute(command: Uint8Array[]): Promise<Uint8Array> {
-    const name = decoder.decode(command[0]!).toUpperCase();
+  async #execute(name: string, command: Uint8Array[]): Promise<Uint8Array> {
     const args = command.slice(1);
     const arity = (min: number, max = min) => {
       if (args.length < min || args.length > max) {
@@ -670,4 +696,17 @@ function toHex(bytes: Uint8Array): string {
 function fromHex(text: string): Uint8Array | undefined {
   if (!/^([0-9a-f]{2})+$/.test(text)) return undefined;
   return Uint8Array.from(text.match(/../g)!, (h) => parseInt(h, 16));
+}
+
+/** A command's name in upper case, without a decoder for the usual ASCII. */
+function commandName(bytes: Uint8Array): string {
+  if (bytes.length > 32) return decoder.decode(bytes).toUpperCase();
+  let name = "";
+  for (const byte of bytes) {
+    if (byte >= 0x80) return decoder.decode(bytes).toUpperCase();
+    name += String.fromCharCode(
+      byte >= 0x61 && byte <= 0x7a ? byte - 32 : byte,
+    );
+  }
+  return name;
 }
