@@ -16,6 +16,12 @@ import type {
   StoredEntry,
 } from "./types.ts";
 
+/** A value and its version, as held. */
+interface Stored {
+  value: string;
+  version: number;
+}
+
 /**
  * A database held in memory, ordered by key.
  *
@@ -31,7 +37,10 @@ import type {
 export class MemoryDatabase implements Database {
   /** The backend's name. */
   readonly kind = "memory";
-  #data: SortedMap<string, StoredEntry> = createSortedMap();
+  // Values are kept as binary strings too: V8 stores those on its heap one
+  // byte a character, while a Uint8Array per value costs about 300 bytes of
+  // objects and off-heap bookkeeping (BENCHMARKS.md, memory per key).
+  #data: SortedMap<string, Stored> = createSortedMap();
   #state: DatabaseState = {
     clusterId: new Uint8Array(0),
     nodeId: crypto.getRandomValues(new Uint8Array(16)),
@@ -56,7 +65,12 @@ export class MemoryDatabase implements Database {
 
   /** Reads one key. */
   get(key: Uint8Array): Promise<StoredEntry | null> {
-    return Promise.resolve(this.#data.get(toBinary(key)) ?? null);
+    const stored = this.#data.get(toBinary(key));
+    return Promise.resolve(
+      stored === undefined
+        ? null
+        : { value: fromBinary(stored.value), version: stored.version },
+    );
   }
 
   /** Applies writes in order and advances `applied`. */
@@ -64,9 +78,8 @@ export class MemoryDatabase implements Database {
     for (const write of writes) {
       const key = toBinary(write.key);
       if (write.op === WriteOp.SET) {
-        // Copy: the value is a view into a network buffer.
         this.#data.set(key, {
-          value: write.value!.slice(),
+          value: toBinary(write.value!),
           version: write.seq,
         });
       } else {
@@ -84,7 +97,7 @@ export class MemoryDatabase implements Database {
       const current = this.#data.get(key);
       if (current === undefined || current.version < entry.version) {
         this.#data.set(key, {
-          value: entry.value.slice(),
+          value: toBinary(entry.value),
           version: entry.version,
         });
       }
@@ -145,7 +158,7 @@ export class MemoryDatabase implements Database {
         }
         chunk.push({
           key: fromBinary(key),
-          value: entry.value,
+          value: fromBinary(entry.value),
           version: entry.version,
         });
         bytes += size;
