@@ -214,6 +214,8 @@ async function runServe(cli: CliArgs): Promise<number> {
   await using node = DatabaseNode.start({
     database,
     endpoint: localEndpoint(router.endpoint),
+    // Same process: a socketless link, with the same frames and handshake.
+    dial: () => router.connectInProcess(),
     password: cli.password,
     reset: cli.reset,
     resetSleep: cli.resetSleep,

@@ -93,6 +93,11 @@ export interface DatabaseNodeOptions {
    * 1 commits every write on its own, for comparison.
    */
   maxBatch?: number;
+  /**
+   * Opens the connection to the router instead of `endpoint`: `serve` passes
+   * the router's in-process link here. `endpoint` still names it in logs.
+   */
+  dial?: () => Deno.Conn | Promise<Deno.Conn>;
 }
 
 /** What a node is doing. */
@@ -284,7 +289,9 @@ export class DatabaseNode implements AsyncDisposable {
 
   /** One connection's life. Returns whether it got as far as joining. */
   async #session(): Promise<boolean> {
-    const conn = new FramedConnection(await connectTransport(this.#endpoint));
+    const conn = new FramedConnection(
+      await (this.#options.dial?.() ?? connectTransport(this.#endpoint)),
+    );
     this.#conn = conn;
     if (this.#closing) conn.close();
     try {

@@ -22,4 +22,5 @@ export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";
 export * from "./transport.ts";
+export * from "./in_process.ts";
 export * from "./resp.ts";

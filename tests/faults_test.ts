@@ -150,8 +150,20 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     await cluster.nemesis(random);
   }
   cluster.heal();
-  await cluster.waitReady(3);
-  running = false;
+  try {
+    await cluster.waitReady(3);
+  } catch (error) {
+    // A liveness failure: keep every log for the post-mortem.
+    const path = `${Deno.cwd()}/failed-settle-${seed}-${acks}`;
+    await Deno.writeTextFile(`${path}.router.log`, cluster.routerLogs);
+    for (let i = 0; i < 3; i++) {
+      await Deno.writeTextFile(`${path}.db${i}.log`, cluster.nodeLogs(i));
+    }
+    console.log(`Logs saved to ${path}.*; replay with KVNDB_SEED=${seed}`);
+    throw error;
+  } finally {
+    running = false;
+  }
   await Promise.all(load);
   // Final reads of every register, once all is quiet.
   const reader = new Worker(cluster.port);
