@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side comparison on this machine, loopback only:
 #   redis-server alone, twemproxy (nutcracker) in front of redis-server,
-#   KVNDB (router + one memory database) through its Redis-protocol port,
+#   KVNDB through its Redis-protocol port: `serve --memory` (router and one
+#   memory database in one process) and a router with one memory database
+#   process,
 #   KVNDB with two memory databases, and KVNDB's own protocol (kvndb bench).
 # Every target gets `redis-benchmark -c 50 -n N -d 100 -t set,get` with -P 1
 # and -P 16 (N=200000 unless given as the first argument). Installs the peers
@@ -60,6 +62,15 @@ deno run -A main.ts serve 127.0.0.1 "$kv1_port" --memory --resp-port "$kv1_resp"
 pids+=($!)
 wait_port "$kv1_resp"
 
+kvp_port=$(free_port)
+kvp_resp=$(free_port)
+deno run -A main.ts router 127.0.0.1 "$kvp_port" --resp-port "$kvp_resp" \
+  --state none >"$work/kvndbp.log" 2>&1 &
+pids+=($!)
+wait_port "$kvp_resp"
+deno run -A main.ts memory 127.0.0.1 "$kvp_port" >>"$work/kvndbp-db.log" 2>&1 &
+pids+=($!)
+
 kv2_port=$(free_port)
 kv2_resp=$(free_port)
 deno run -A main.ts router 127.0.0.1 "$kv2_port" --resp-port "$kv2_resp" \
@@ -75,23 +86,24 @@ sleep 2
 run_redis_benchmark() { # name port pipeline
   redis-benchmark -h 127.0.0.1 -p "$2" -c 50 -n "$N" -d 100 -t set,get -P "$3" --csv 2>/dev/null |
     awk -F'","' -v name="$1" -v p="$3" 'NR>1 { gsub(/"/, "", $1); gsub(/"/, "", $2); gsub(/"/, "", $5); gsub(/"/, "", $7);
-      printf "| %-34s | %2s | %-3s | %10.0f | %7s | %7s |\n", name, p, $1, $2, $5, $7 }'
+      printf "| %-40s | %2s | %-3s | %10.0f | %7s | %7s |\n", name, p, $1, $2, $5, $7 }'
 }
 run_kvndb_bench() { # name port pipeline
   deno run -A main.ts bench 127.0.0.1 "$2" -c 50 -n "$N" -d 100 -t set,get -P "$3" --json |
     deno eval --ext=ts "
       const r = JSON.parse(await new Response(Deno.stdin.readable).text());
-      for (const t of r.results) console.log('| ' + '$1'.padEnd(34) + ' | ' + String($3).padStart(2) + ' | ' + t.test.toUpperCase().padEnd(3) + ' | ' + Math.round(t.rps).toString().padStart(10) + ' | ' + t.latency.p50.toFixed(3).padStart(7) + ' | ' + t.latency.p99.toFixed(3).padStart(7) + ' |');"
+      for (const t of r.results) console.log('| ' + '$1'.padEnd(40) + ' | ' + String($3).padStart(2) + ' | ' + t.test.toUpperCase().padEnd(3) + ' | ' + Math.round(t.rps).toString().padStart(10) + ' | ' + t.latency.p50.toFixed(3).padStart(7) + ' | ' + t.latency.p99.toFixed(3).padStart(7) + ' |');"
 }
 
 echo "Date: $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, N=$N, 50 clients, 100-byte values"
 echo
-echo "| target                             |  P | op  |   requests/s | p50 ms  | p99 ms  |"
-echo "| ---------------------------------- | -- | --- | ----------: | ------: | ------: |"
+echo "| target                                   |  P | op  |   requests/s | p50 ms  | p99 ms  |"
+echo "| ---------------------------------------- | -- | --- | ----------: | ------: | ------: |"
 for p in 1 16; do
   run_redis_benchmark "redis-server alone" "$redis_port" "$p"
   run_redis_benchmark "twemproxy + redis-server" "$twem_port" "$p"
-  run_redis_benchmark "KVNDB, 1 memory db, RESP port" "$kv1_resp" "$p"
+  run_redis_benchmark "KVNDB serve --memory, RESP port" "$kv1_resp" "$p"
+  run_redis_benchmark "KVNDB router + 1 memory db process, RESP" "$kvp_resp" "$p"
   run_redis_benchmark "KVNDB, 2 memory dbs, RESP port" "$kv2_resp" "$p"
-  run_kvndb_bench "KVNDB, 1 memory db, native (kvndb bench)" "$kv1_port" "$p"
+  run_kvndb_bench "KVNDB serve --memory, native (kvndb bench)" "$kv1_port" "$p"
 done

@@ -99,7 +99,13 @@ export interface KeyPageResult {
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (error: unknown) => void;
+  /** When it times out, in `performance.now()` time. */
+  deadline: number;
+  timeout: number;
 }
+
+/** How often a client looks for requests past their deadline, in ms. */
+const SWEEP_INTERVAL = 25;
 
 function toBytes(value: Bytes): Uint8Array {
   return typeof value === "string" ? encoder.encode(value) : value;
@@ -170,6 +176,8 @@ export class Client implements AsyncDisposable {
   #timeout: number;
   #nextId = 1;
   #pending = new Map<number, Pending>();
+  /** One timer for every request's deadline: a timer per request cost more than the request. */
+  #sweeper?: ReturnType<typeof setInterval>;
   #closed = false;
 
   /**
@@ -415,22 +423,16 @@ export class Client implements AsyncDisposable {
     const bytes = encode(id);
     const { promise, resolve, reject } = Promise.withResolvers<Frame>();
     const timeout = options?.timeout ?? this.#timeout;
-    const timer = setTimeout(() => {
-      this.#pending.delete(id);
-      reject(
-        new TimeoutError(`No answer from the router within ${timeout} ms`),
-      );
-    }, timeout);
     const onAbort = () => {
       this.#pending.delete(id);
       reject(signal?.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    const cleanup = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    };
+    const cleanup = () => signal?.removeEventListener("abort", onAbort);
+    this.#sweeper ??= setInterval(() => this.#expire(), SWEEP_INTERVAL);
     this.#pending.set(id, {
+      deadline: performance.now() + timeout,
+      timeout,
       resolve: (frame) => {
         cleanup();
         if (frame.opcode === expected) {
@@ -470,9 +472,29 @@ export class Client implements AsyncDisposable {
     pending.resolve(frame);
   }
 
+  /** Fails the requests past their deadline; stops the timer when none is left. */
+  #expire(): void {
+    const now = performance.now();
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) continue;
+      this.#pending.delete(id);
+      pending.reject(
+        new TimeoutError(
+          `No answer from the router within ${pending.timeout} ms`,
+        ),
+      );
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
   #failAll(error: KvndbError): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
     for (const p of pending) p.reject(error);
   }
 

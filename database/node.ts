@@ -728,12 +728,16 @@ export class DatabaseNode implements AsyncDisposable {
     this.#sources.set(id, source);
     const active = () => this.#sources.get(id) === source && !conn.isClosed;
     try {
-      if (this.#applied < from) {
+      while (this.#applied < from && active()) {
+        // A cancel wakes this wait too; an acknowledgement relayed late from
+        // an earlier source of the same sync must not start the stream, so
+        // the position is checked again.
         await new Promise<void>((resolve) => {
           this.#appliedWaiters.push({ seq: from, resolve });
           source.wake = resolve;
         });
       }
+      if (!active()) return;
       let sent = 0;
       let keys = 0;
       const chunkBytes = Math.min(

@@ -8,6 +8,7 @@
 import { HEADER_SIZE, LENGTH_SIZE, MAX_FRAME_SIZE } from "./constants.ts";
 import { ProtocolError, TooLargeError } from "./errors.ts";
 import { opcodeName } from "./opcodes.ts";
+import { allocate } from "./_pool.ts";
 
 /** One decoded frame. `payload` is a view into the decoder's buffer. */
 export interface Frame {
@@ -56,9 +57,16 @@ export class FrameWriter {
    * @param opcode The frame's opcode.
    * @param id The request id.
    * @param payloadSize The exact number of payload bytes that will be written.
+   * @param options `kept: true` for a frame kept long after it is sent, which
+   *   must not hold a shared slab alive.
    * @throws {TooLargeError} When the frame would exceed {@linkcode MAX_FRAME_SIZE}.
    */
-  constructor(opcode: number, id: number, payloadSize: number) {
+  constructor(
+    opcode: number,
+    id: number,
+    payloadSize: number,
+    options?: { kept?: boolean },
+  ) {
     const length = HEADER_SIZE - LENGTH_SIZE + payloadSize;
     if (length > MAX_FRAME_SIZE) {
       throw new TooLargeError(
@@ -66,7 +74,11 @@ export class FrameWriter {
       );
     }
     // Bytes written one by one: a DataView per frame cost more than the rest.
-    const bytes = new Uint8Array(HEADER_SIZE + payloadSize);
+    // Frames that are kept long (the backlog's) get their own memory; the
+    // rest come from shared slabs (see _pool.ts).
+    const bytes = options?.kept
+      ? new Uint8Array(HEADER_SIZE + payloadSize)
+      : allocate(HEADER_SIZE + payloadSize);
     this.#bytes = bytes;
     putU32(bytes, 0, length);
     bytes[4] = opcode;

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { allocate } from "./_pool.ts";
+
 /** Bytes a side may hold unread before its writer waits. */
 const MAX_QUEUED = 4 * 1024 * 1024;
 
@@ -61,7 +63,9 @@ class PipeEnd {
     const peer = this.#peer;
     if (peer.#closed) throw new Deno.errors.BrokenPipe("The peer closed");
     // Copy: the caller may reuse its buffer as soon as this resolves.
-    peer.#push(bytes.slice());
+    const copy = allocate(bytes.length);
+    copy.set(bytes);
+    peer.#push(copy);
     if (peer.#queued > MAX_QUEUED) {
       // Backpressure, as a full socket buffer would give.
       await new Promise<void>((resolve) => peer.#writers.push(resolve));

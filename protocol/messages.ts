@@ -844,7 +844,10 @@ export function writeSize(write: Write): number {
  * ```
  */
 export function encodeWrite(write: Write): Uint8Array {
-  const writer = new FrameWriter(Opcode.WRITE, 0, writeSize(write)).u64(
+  // Kept in the router's backlog: its own memory, not a shared slab.
+  const writer = new FrameWriter(Opcode.WRITE, 0, writeSize(write), {
+    kept: true,
+  }).u64(
     write.seq,
   ).u8(write.op).bytes16(write.key);
   if (write.op === WriteOp.SET) writer.bytes32(write.value ?? new Uint8Array());

@@ -8,6 +8,7 @@
  */
 
 import { MAX_VALUE_SIZE } from "./constants.ts";
+import { allocate } from "./_pool.ts";
 import { ProtocolError } from "./errors.ts";
 
 const encoder = new TextEncoder();
@@ -178,8 +179,17 @@ function findCrlfOrLf(
  * ```
  */
 export function respSimple(text: string): Uint8Array {
-  return encoder.encode(`+${text}\r\n`);
+  // The usual answers are encoded once: replies are only ever written out.
+  let bytes = SIMPLE.get(text);
+  if (bytes === undefined) {
+    bytes = encoder.encode(`+${text}\r\n`);
+    if (SIMPLE.size < 16) SIMPLE.set(text, bytes);
+  }
+  return bytes;
 }
+
+const SIMPLE = new Map<string, Uint8Array>();
+const NULL_BULK = encoder.encode("$-1\r\n");
 
 /**
  * Encodes an error reply: `-ERR …`.
@@ -223,13 +233,18 @@ export function respInteger(value: number): Uint8Array {
  * ```
  */
 export function respBulk(value: Uint8Array | string | null): Uint8Array {
-  if (value === null) return encoder.encode("$-1\r\n");
+  if (value === null) return NULL_BULK;
   const data = typeof value === "string" ? encoder.encode(value) : value;
-  const header = encoder.encode(`$${data.length}\r\n`);
-  const out = new Uint8Array(header.length + data.length + 2);
-  out.set(header);
-  out.set(data, header.length);
-  out.set(CRLF, header.length + data.length);
+  const digits = String(data.length);
+  const start = 1 + digits.length + 2;
+  const out = allocate(start + data.length + 2);
+  out[0] = 0x24; // '$'
+  for (let i = 0; i < digits.length; i++) out[1 + i] = digits.charCodeAt(i);
+  out[start - 2] = 0x0d;
+  out[start - 1] = 0x0a;
+  out.set(data, start);
+  out[start + data.length] = 0x0d;
+  out[start + data.length + 1] = 0x0a;
   return out;
 }
 

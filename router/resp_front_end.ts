@@ -371,7 +371,8 @@ class RespSession implements ClientLink {
   async #get(key: Uint8Array): Promise<Uint8Array | null> {
     checkKeyLength(key);
     const frame = await this.#request(encodeGet(this.#id(), key));
-    return decodeValue(frame.payload)?.value.slice() ?? null;
+    // A view: answer frames are never written again (protocol/_pool.ts).
+    return decodeValue(frame.payload)?.value ?? null;
   }
 
   async #set(key: Uint8Array, value: Uint8Array): Promise<void> {

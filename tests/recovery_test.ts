@@ -241,7 +241,9 @@ Deno.test("writes numbered while the last database was cut off reach every datab
     port: 0,
     // Room for a few writes only: B, away for many, must be copied whole.
     backlogBytes: 8 * 1024,
-    heartbeatTimeout: 300,
+    // Short enough to drop A quickly, long enough that a busy machine does
+    // not drop the others too.
+    heartbeatTimeout: 1000,
     heartbeatInterval: 100,
   });
   const relay = new Relay({ hostname: "127.0.0.1", port: router.port }, {

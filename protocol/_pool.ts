@@ -1,0 +1,26 @@
+// Small byte arrays carved out of shared 64 KiB slabs. A `new Uint8Array(n)`
+// allocates its own backing store, which cost about 0.9 µs against 0.05 µs
+// for a view into a slab (measured on the development machine): per frame,
+// that was the largest item of the router's CPU profile. Slabs are never
+// written again once handed out, so views stay valid as long as they are
+// referenced. A long-lived view keeps its whole slab alive: frames that are
+// kept (the router's backlog) must not come from here.
+
+const SLAB_SIZE = 64 * 1024;
+/** Larger arrays get their own backing store. */
+export const MAX_POOLED = 2048;
+
+let slab = new ArrayBuffer(SLAB_SIZE);
+let used = 0;
+
+/** A zero-filled array of `size` bytes, from a slab when small. */
+export function allocate(size: number): Uint8Array {
+  if (size > MAX_POOLED) return new Uint8Array(size);
+  if (used + size > SLAB_SIZE) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    used = 0;
+  }
+  const out = new Uint8Array(slab, used, size);
+  used += size;
+  return out;
+}
