@@ -663,7 +663,8 @@ export class DatabaseNode implements AsyncDisposable {
         } else if (task.kind === "chunk") {
           this.#tasks.shift();
           const tombstones = this.#tombstones;
-          const entries = tombstones === undefined
+          // No deletes during the sync (the usual case): nothing to filter.
+          const entries = tombstones === undefined || tombstones.size === 0
             ? task.entries
             : task.entries.filter((entry) =>
               (tombstones.get(toBinary(entry.key)) ?? -1) < entry.version
