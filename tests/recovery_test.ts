@@ -318,3 +318,57 @@ Deno.test("writes numbered while the last database was cut off reach every datab
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("after weaker acknowledgements, a member that asks for a reset counts as back and copies from the others", async () => {
+  // The fault suite's seed 777947270 (acks majority): the router held joins
+  // until every member was back and complete, while one member, cleared for
+  // a full sync, could never be complete again: nothing was ever served.
+  const dir = await Deno.makeTempDir();
+  const stateFile = `${dir}/router.json`;
+  const router = await Router.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    stateFile,
+    acks: "majority",
+  });
+  const nodes: DatabaseNode[] = [];
+  try {
+    const a = await kvNode(`${dir}/a.db`, router.port);
+    nodes.push(a);
+    const b = await kvNode(`${dir}/b.db`, router.port);
+    nodes.push(b);
+    await Promise.all([a.ready(), b.ready()]);
+    await using client = await connect({ port: router.port });
+    await client.set("before", "1");
+    await waitFor(
+      async () => JSON.parse(await Deno.readTextFile(stateFile)).weak === true,
+      "the weak flag to be saved",
+    );
+    await b.close();
+    await waitFor(() => readyCount(router) === 1, "B to leave");
+    await client.set("while-b-away", "2");
+    await a.close();
+    await waitFor(() => readyCount(router) === 0, "A to leave");
+    // B comes back asking for a reset: it will hold nothing of its own.
+    const b2 = await DatabaseNode.start({
+      database: await KvDatabase.open(`${dir}/b.db`),
+      hostname: "127.0.0.1",
+      port: router.port,
+      backoff: { min: 20, max: 100 },
+      reset: true,
+    });
+    nodes.push(b2);
+    const a2 = await kvNode(`${dir}/a.db`, router.port);
+    nodes.push(a2);
+    // Before the fix this waited forever.
+    await waitFor(() => readyCount(router) === 2, "A and B to be ready");
+    await a2.close();
+    await waitFor(() => readyCount(router) === 1, "A to leave again");
+    assert.equal(await client.get("while-b-away"), "2");
+    assert.equal(await client.get("before"), "1");
+  } finally {
+    for (const node of nodes) await node.close();
+    await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
