@@ -289,6 +289,13 @@ export class DatabaseNode implements AsyncDisposable {
 
   /** One connection's life. Returns whether it got as far as joining. */
   async #session(): Promise<boolean> {
+    // The last connection's work loop may still be finishing a commit. Wait
+    // for it before connecting again: the join must report what is really
+    // stored, and two loops must never apply at once (the old one, ending,
+    // would clear the new one's flag and let a third start; it could also
+    // record a finished sync in the middle of the next one). The fault suite
+    // found acknowledged writes lost that way.
+    while (this.#working) await new Promise((r) => setTimeout(r, 5));
     const conn = new FramedConnection(
       await (this.#options.dial?.() ?? connectTransport(this.#endpoint)),
     );
@@ -339,6 +346,7 @@ export class DatabaseNode implements AsyncDisposable {
       this.#tasks = [];
       this.#sources.clear();
       this.#reads = [];
+      this.#heldAnswers = [];
       // Start with the join itself, before any write that follows it.
       this.#working = true;
       const prepared = this.#prepare(joined.mode, joined.clusterId, joined.from)

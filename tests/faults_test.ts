@@ -231,6 +231,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
         path.replace(/\.json$/, `.db${i}.log`),
         cluster.nodeLogs(i),
       );
+      // The stores themselves, to read each key's version afterwards.
+      await Deno.copyFile(
+        cluster.paths[i]!,
+        path.replace(/\.json$/, `.db${i}.sqlite3`),
+      ).catch(() => {});
     }
     console.log(
       `Replay with KVNDB_SEED=${seed}; history saved to ${path}; failures: ${

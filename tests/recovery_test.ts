@@ -8,6 +8,7 @@ import { ErrorCode, KvndbError } from "../protocol/mod.ts";
 import { Router } from "../router/mod.ts";
 import { waitFor } from "./_cluster.ts";
 import { Relay } from "./_relay.ts";
+import { configure, reset as resetLogging } from "@logtape/logtape";
 
 async function kvNode(path: string, port: number): Promise<DatabaseNode> {
   return DatabaseNode.start({
@@ -236,6 +237,25 @@ Deno.test("writes numbered while the last database was cut off reach every datab
   // position without the writes numbered while it was cut off, while another
   // database replayed them from the backlog. The copies differed.
   const dir = await Deno.makeTempDir();
+  // The router's log, shown if the test fails: the order of the joins matters.
+  const lines: string[] = [];
+  await configure({
+    reset: true,
+    sinks: {
+      memory: (record) =>
+        lines.push(
+          `${record.level} ${
+            record.message.map((part) =>
+              typeof part === "string" ? part : JSON.stringify(part)
+            ).join("")
+          }`,
+        ),
+    },
+    loggers: [
+      { category: "kvndb", lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
   const router = await Router.start({
     hostname: "127.0.0.1",
     port: 0,
@@ -304,8 +324,9 @@ Deno.test("writes numbered while the last database was cut off reach every datab
       }
       copies.push(values);
     }
-    assert.deepEqual(copies[1], copies[0], "B differs from A");
-    assert.deepEqual(copies[2], copies[0], "C differs from A");
+    const log = () => `${JSON.stringify(copies)}\n${lines.join("\n")}`;
+    assert.deepEqual(copies[1], copies[0], `B differs from A: ${log()}`);
+    assert.deepEqual(copies[2], copies[0], `C differs from A: ${log()}`);
     assert.equal(copies[0]![0], value);
     // What a client was told is done is there.
     outcomes.forEach((outcome, i) => {
@@ -316,6 +337,7 @@ Deno.test("writes numbered while the last database was cut off reach every datab
     await relay[Symbol.asyncDispose]();
     await router.close();
     await Deno.remove(dir, { recursive: true });
+    await resetLogging();
   }
 });
 
