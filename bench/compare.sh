@@ -62,25 +62,25 @@ deno run -A main.ts serve 127.0.0.1 "$kv1_port" --memory --resp-port "$kv1_resp"
 pids+=($!)
 wait_port "$kv1_resp"
 
-kvp_port=$(free_port)
-kvp_resp=$(free_port)
-deno run -A main.ts router 127.0.0.1 "$kvp_port" --resp-port "$kvp_resp" \
-  --state none >"$work/kvndbp.log" 2>&1 &
-pids+=($!)
-wait_port "$kvp_resp"
-deno run -A main.ts memory 127.0.0.1 "$kvp_port" >>"$work/kvndbp-db.log" 2>&1 &
-pids+=($!)
-
-kv2_port=$(free_port)
-kv2_resp=$(free_port)
-deno run -A main.ts router 127.0.0.1 "$kv2_port" --resp-port "$kv2_resp" \
-  --state none >"$work/kvndb2.log" 2>&1 &
-pids+=($!)
-wait_port "$kv2_resp"
-for _ in 1 2; do
-  deno run -A main.ts memory 127.0.0.1 "$kv2_port" >>"$work/kvndb2-db.log" 2>&1 &
+# start_router NAME DATABASES: a router with its RESP port and DATABASES
+# memory database processes; sets NAME_port and NAME_resp.
+start_router() {
+  local port resp
+  port=$(free_port)
+  resp=$(free_port)
+  deno run -A main.ts router 127.0.0.1 "$port" --resp-port "$resp" \
+    --state none >"$work/$1.log" 2>&1 &
   pids+=($!)
-done
+  wait_port "$resp"
+  for _ in $(seq 1 "$2"); do
+    deno run -A main.ts memory 127.0.0.1 "$port" >>"$work/$1-db.log" 2>&1 &
+    pids+=($!)
+  done
+  printf -v "$1_port" '%s' "$port"
+  printf -v "$1_resp" '%s' "$resp"
+}
+start_router kvp 1
+start_router kv2 2
 sleep 2
 
 run_redis_benchmark() { # name port pipeline
@@ -105,5 +105,5 @@ for p in 1 16; do
   run_redis_benchmark "KVNDB serve --memory, RESP port" "$kv1_resp" "$p"
   run_redis_benchmark "KVNDB router + 1 memory db process, RESP" "$kvp_resp" "$p"
   run_redis_benchmark "KVNDB, 2 memory dbs, RESP port" "$kv2_resp" "$p"
-  run_kvndb_bench "KVNDB serve --memory, native (kvndb bench)" "$kv1_port" "$p"
+  run_kvndb_bench "KVNDB serve --memory, native (bench)" "$kv1_port" "$p"
 done

@@ -1156,16 +1156,10 @@ export class Router implements AsyncDisposable {
         "The database that had this write left before it was acknowledged; it may or may not have been applied",
         applied,
       );
-      for (const other of this.#databases.values()) {
-        if (other !== db && other.state !== "joining") {
-          other.conn.fail(
-            new KvndbError(
-              ErrorCode.UNAVAILABLE,
-              "The cluster gave up writes this database may hold: rejoin to copy the cluster",
-            ),
-          );
-        }
-      }
+      this.#dropOthers(
+        db,
+        "The cluster gave up writes this database may hold: rejoin to copy the cluster",
+      );
     }
     this.#backlog.reset(this.#seq);
     this.#adoptedSeq = this.#seq;
@@ -1287,16 +1281,10 @@ export class Router implements AsyncDisposable {
         this.#failPendingWrites(
           "The cluster's position changed before the write was acknowledged; it may or may not have been applied",
         );
-        for (const other of this.#databases.values()) {
-          if (other !== db && other.state !== "joining") {
-            other.conn.fail(
-              new KvndbError(
-                ErrorCode.UNAVAILABLE,
-                "The cluster moved ahead of this database: rejoin to catch up",
-              ),
-            );
-          }
-        }
+        this.#dropOthers(
+          db,
+          "The cluster moved ahead of this database: rejoin to catch up",
+        );
         this.#admitDatabase(db, JoinMode.READY, join.applied);
       } else {
         log.warn(
@@ -1353,6 +1341,15 @@ export class Router implements AsyncDisposable {
         return;
       }
       this.#jumpTo(db, join.applied);
+    }
+  }
+
+  /** Drops every database past its join but `keep`: they rejoin and copy. */
+  #dropOthers(keep: DatabaseLink, message: string): void {
+    for (const other of this.#databases.values()) {
+      if (other !== keep && other.state !== "joining") {
+        other.conn.fail(new KvndbError(ErrorCode.UNAVAILABLE, message));
+      }
     }
   }
 
