@@ -557,6 +557,14 @@ export interface RouterStats {
   pendingWrites?: number;
   /** The backlog of recent writes kept for databases that rejoin. */
   backlog?: { writes: number; bytes: number };
+  /** Writes waiting for the router's state file to reserve more numbers. */
+  waitingForState?: number;
+  /** Whether a save of the router's state file is under way. */
+  savingState?: boolean;
+  /** Reads waiting for a database that has the client's last write. */
+  waitingReads?: number;
+  /** The newest sequence number any client has been told about. */
+  readFloor?: number;
   /** Seconds since the router started. */
   uptime: number;
 }

@@ -508,6 +508,13 @@ export class Router implements AsyncDisposable {
       recovering: this.#recovery !== undefined,
       operations: { ...this.#operations },
       pendingWrites: this.#pendingWrites.length,
+      // Writes held until the state file has room for more sequence numbers,
+      // and whether a save is under way (acknowledgements wait for it).
+      waitingForState: this.#waitingForNumbers.length,
+      savingState: this.#membersSaving !== undefined ||
+        this.#reserving !== undefined,
+      waitingReads: this.#waitingReads.length,
+      readFloor: this.#readFloor,
       backlog: { writes: this.#backlog.length, bytes: this.#backlog.bytes },
       uptime: Math.round((now - this.#started) / 1000),
     };

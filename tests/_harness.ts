@@ -255,7 +255,7 @@ export class FaultCluster implements AsyncDisposable {
         try {
           client ??= await connect({ port: this.port, timeout: 2000 });
           const stats = await client.stats();
-          last = JSON.stringify(stats.databases);
+          last = JSON.stringify(stats);
           const ready = stats.databases.filter((db) => db.state === "ready");
           if (
             ready.length >= count &&
