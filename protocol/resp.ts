@@ -12,7 +12,6 @@ import { allocate } from "./_pool.ts";
 import { ProtocolError } from "./errors.ts";
 
 const encoder = new TextEncoder();
-const CRLF = encoder.encode("\r\n");
 
 /** The most arguments one command may have. */
 export const RESP_MAX_ARGUMENTS = 1024 * 1024;
