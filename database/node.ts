@@ -365,8 +365,26 @@ export class DatabaseNode implements AsyncDisposable {
       await prepared;
       this.#work(conn);
       const timeout = this.#options.heartbeatTimeout ?? 10_000;
+      let progress = { applied: this.#applied, at: performance.now() };
       const watchdog = setInterval(() => {
-        if (performance.now() - lastSeen > timeout) {
+        const now = performance.now();
+        if (this.#applied !== progress.applied || this.#tasks.length === 0) {
+          progress = { applied: this.#applied, at: now };
+        } else if (now - progress.at > 5_000) {
+          // Queued work that has not moved for 5 s: say where it stands.
+          progress.at = now;
+          log.warn(
+            "No progress for 5 s: applied {applied}, {tasks} tasks queued (first: {first}), working {working}, applying up to {applying}",
+            {
+              applied: this.#applied,
+              tasks: this.#tasks.length,
+              first: this.#tasks[0]?.kind,
+              working: this.#working,
+              applying: this.#applyingUpTo,
+            },
+          );
+        }
+        if (now - lastSeen > timeout) {
           log.warn("The router has been silent for {ms} ms: reconnecting", {
             ms: timeout,
           });
