@@ -150,6 +150,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   }
   cluster.heal();
   try {
+    // Every database back while the load runs on, then the load stops, then
+    // every database must catch up.
+    await cluster.waitReady(3, 60_000, false);
+    running = false;
+    await Promise.all(load);
     await cluster.waitReady(3);
   } catch (error) {
     // A liveness failure: keep every log for the post-mortem.
@@ -163,7 +168,6 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   } finally {
     running = false;
   }
-  await Promise.all(load);
   // Final reads of every register, once all is quiet.
   const reader = new Worker(cluster.port);
   for (let r = 0; r < REGISTERS; r++) {

@@ -104,7 +104,7 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
   cluster.startDatabase(victim);
 
   cluster.heal();
-  await cluster.waitReady(3, 120_000);
+  await cluster.waitReady(3, 120_000, false);
   running = false;
   await Promise.all([writer, reader]);
   await cluster.waitReady(3);

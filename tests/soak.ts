@@ -103,7 +103,7 @@ while (performance.now() - start < SECONDS * 1000) {
 }
 const routerEnd = sample(cluster.router.child.pid);
 cluster.heal();
-await cluster.waitReady(3, 120_000);
+await cluster.waitReady(3, 120_000, false);
 running = false;
 await Promise.all(lanes);
 await cluster.waitReady(3);
