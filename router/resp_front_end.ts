@@ -113,6 +113,11 @@ export class RespFrontEnd {
     await Promise.all([...this.#sessions].map((s) => s.done));
   }
 
+  /** Open RESP connections. */
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
   async #accept(): Promise<void> {
     while (!this.#closed) {
       let conn: Deno.Conn;

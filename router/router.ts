@@ -407,11 +407,22 @@ export class Router implements AsyncDisposable {
       passwordRequired: this.#keys !== undefined,
       checkPassword: (password, address) =>
         this.#checkPlainPassword(password, address),
-      refuse: (address) =>
-        this.#protected && address !== undefined &&
+      refuse: (address) => {
+        if (
+          this.#protected && address !== undefined &&
           !this.#isLocalPeer(address)
-          ? "KVNDB is in protected mode: it has no password, so it serves only this machine. Set one with --password, or allow everyone with --insecure"
-          : undefined,
+        ) {
+          return "KVNDB is in protected mode: it has no password, so it serves only this machine. Set one with --password, or allow everyone with --insecure";
+        }
+        // RESP connections count against the same limit as native ones.
+        if (
+          this.#connections.size + (this.#resp?.sessions ?? 0) >=
+            this.#maxConnections
+        ) {
+          return `too many connections (the limit is ${this.#maxConnections})`;
+        }
+        return undefined;
+      },
       stats: () => this.stats(),
       maxInFlight: this.#maxInFlight,
     });
@@ -582,7 +593,10 @@ export class Router implements AsyncDisposable {
         );
         continue;
       }
-      if (this.#connections.size >= this.#maxConnections) {
+      if (
+        this.#connections.size + (this.#resp?.sessions ?? 0) >=
+          this.#maxConnections
+      ) {
         log.warn("Refused {peer}: too many connections", { peer: conn.peer });
         conn.fail(
           new KvndbError(

@@ -134,3 +134,16 @@ Deno.test("RESP: malformed input ends that connection with an error, others go o
   );
   assert.equal(good, "+OK\r\n$1\r\nv\r\n");
 });
+
+Deno.test("RESP: connections count against the router's connection limit", async () => {
+  await using cluster = await Cluster.start({ respPort: 0, maxConnections: 2 });
+  const port = cluster.router.respPort!;
+  // The database's link holds one slot; one RESP connection takes the other.
+  const held = await Deno.connect({ hostname: "127.0.0.1", port });
+  await held.write(new TextEncoder().encode(command("PING")));
+  const buffer = new Uint8Array(64);
+  assert.ok((await held.read(buffer)) !== null);
+  const refused = await exchange(port, command("PING"));
+  assert.match(refused, /^-DENIED too many connections/);
+  held.close();
+});
