@@ -188,9 +188,16 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   const contents = await cluster.contents();
 
   let lost = 0;
+  const lostKeys: string[] = [];
   for (const [key, value] of acknowledged) {
-    for (const db of contents) if (db.get(key) !== value) lost++;
+    for (const db of contents) {
+      if (db.get(key) !== value) {
+        lost++;
+        if (lostKeys.length < 20) lostKeys.push(key);
+      }
+    }
   }
+  if (lost > 0) console.log(`Lost, e.g.: ${JSON.stringify(lostKeys)}`);
   const digests = await Promise.all(contents.map(digest));
   const converged = digests.every((d) => d === digests[0]);
   if (!converged) {
@@ -225,6 +232,10 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   if (!checked.ok || lost > 0 || !converged) {
     const path = `${Deno.cwd()}/failed-history-${seed}-${acks}.json`;
     await saveHistory(path, history);
+    await Deno.writeTextFile(
+      path.replace(/\.json$/, ".acknowledged.json"),
+      JSON.stringify([...acknowledged.keys()]),
+    );
     await Deno.writeTextFile(
       path.replace(/\.json$/, ".router.log"),
       cluster.routerLogs,

@@ -394,3 +394,68 @@ Deno.test("after weaker acknowledgements, a member that asks for a reset counts 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a member away while writes are acknowledged stops being one, so a restarted router does not trust it", async () => {
+  // The long fault suite's seed 1046525841 (acks all): B left as the last
+  // ready database and stayed a member; A came back and acknowledged writes
+  // alone; after a restart B returned first, was trusted, and A copied from
+  // it: A's acknowledged writes were lost everywhere.
+  const dir = await Deno.makeTempDir();
+  const stateFile = `${dir}/router.json`;
+  const nodes: DatabaseNode[] = [];
+  const routers: Router[] = [];
+  try {
+    const first = await Router.start({
+      hostname: "127.0.0.1",
+      port: 0,
+      stateFile,
+    });
+    routers.push(first);
+    const port = first.port;
+    const a = await kvNode(`${dir}/a.db`, port);
+    nodes.push(a);
+    const b = await kvNode(`${dir}/b.db`, port);
+    nodes.push(b);
+    await Promise.all([a.ready(), b.ready()]);
+    {
+      await using client = await connect({ port });
+      await client.set("w1", "1");
+      await a.close();
+      await waitFor(() => readyCount(first) === 1, "A to leave");
+      await client.set("w2", "2"); // B alone.
+      await b.close();
+      await waitFor(() => readyCount(first) === 0, "B to leave");
+      // A comes back, replays w2, and acknowledges w3 alone.
+      const a2 = await kvNode(`${dir}/a.db`, port);
+      nodes.push(a2);
+      await a2.ready();
+      await client.set("w3", "3");
+      await a2.close();
+    }
+    await first.close();
+
+    // B returns first to a restarted router: it must not be trusted.
+    const second = await Router.start({
+      hostname: "127.0.0.1",
+      port,
+      stateFile,
+    });
+    routers.push(second);
+    const b2 = await kvNode(`${dir}/b.db`, port);
+    nodes.push(b2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(readyCount(second), 0, "B was trusted though it lacks w3");
+    const a3 = await kvNode(`${dir}/a.db`, port);
+    nodes.push(a3);
+    await waitFor(() => readyCount(second) === 2, "A and B to be ready");
+    await client0(port, async (client) => {
+      assert.equal(await client.get("w3"), "3");
+      assert.equal(await client.get("w2"), "2");
+      assert.equal(await client.get("w1"), "1");
+    });
+  } finally {
+    for (const node of nodes) await node.close();
+    for (const router of routers) await router.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
