@@ -17,7 +17,27 @@ export class Relay implements AsyncDisposable {
   readonly #captured: Uint8Array[] = [];
   #capture: boolean;
   #accepting: Promise<void>;
-  mode: RelayMode = { kind: "pass" };
+  #mode: RelayMode = { kind: "pass" };
+
+  /** What the relay does with the bytes it receives. */
+  get mode(): RelayMode {
+    return this.#mode;
+  }
+
+  /**
+   * Changes what the relay does. Leaving a black hole cuts every link: the
+   * bytes it dropped are gone, and TCP never delivers what follows a loss
+   * (it resets the connection instead). Passing on after a silent gap would
+   * be a fault no network makes, and the fault suite once stalled on it: a
+   * database missed the last writes before the load stopped, with nothing
+   * after them to show the gap.
+   */
+  set mode(mode: RelayMode) {
+    if (this.#mode.kind === "blackhole" && mode.kind !== "blackhole") {
+      this.cut();
+    }
+    this.#mode = mode;
+  }
 
   constructor(
     target: { hostname: string; port: number },
