@@ -1462,24 +1462,31 @@ export class Router implements AsyncDisposable {
    * restart the first member back was the one without them.
    */
   #pruneAbsentMembers(): boolean {
-    const ready = new Set<string>();
-    for (const db of this.#databases.values()) {
-      if (db.state === "ready") ready.add(db.nodeId);
-    }
+    // On the acknowledgement path: nothing allocated unless there is work.
     let readyMember = false;
-    const absent: string[] = [];
+    let absent = 0;
     for (const id of this.#members) {
-      if (ready.has(id)) readyMember = true;
-      else absent.push(id);
+      if (this.#isReadyNode(id)) readyMember = true;
+      else absent++;
     }
-    if (!readyMember || absent.length === 0) return false;
-    for (const id of absent) this.#members.delete(id);
+    if (!readyMember || absent === 0) return false;
+    for (const id of [...this.#members]) {
+      if (!this.#isReadyNode(id)) this.#members.delete(id);
+    }
     log.info(
       "{count} databases that are not ready are no longer members: writes are acknowledged without them",
-      { count: absent.length },
+      { count: absent },
     );
     this.#saveMembers();
     return true;
+  }
+
+  /** Whether a ready database has node id `id`. */
+  #isReadyNode(id: string): boolean {
+    for (const db of this.#databases.values()) {
+      if (db.nodeId === id && db.state === "ready") return true;
+    }
+    return false;
   }
 
   /** Syncs that lost their source start again once a database is ready. */
@@ -1643,9 +1650,7 @@ export class Router implements AsyncDisposable {
   #removeDatabase(db: DatabaseLink, reason: unknown): void {
     if (!this.#databases.delete(db.id)) return;
     if (this.#recovery !== undefined) this.#checkRecovery();
-    const stillThere = [...this.#databases.values()].some((other) =>
-      other.nodeId === db.nodeId && other.state === "ready"
-    );
+    const stillThere = this.#isReadyNode(db.nodeId);
     // Only another ready *member* (one known to have every acknowledged
     // write) can take over; a ready database still catching up cannot.
     const othersReady = [...this.#databases.values()].some((other) =>
