@@ -43,6 +43,7 @@ import {
   ProtocolError,
   Role,
   type SyncEntry,
+  toHex,
   toKvndbError,
   VersionMismatchError,
   type Write,
@@ -312,8 +313,7 @@ export class DatabaseNode implements AsyncDisposable {
       log.debug(
         "Joining as node {node}: applied {applied}, complete {complete}",
         {
-          node: Array.from(state.nodeId, (b) => b.toString(16).padStart(2, "0"))
-            .join(""),
+          node: toHex(state.nodeId),
           applied: state.applied,
           complete: state.complete,
         },

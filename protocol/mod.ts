@@ -23,4 +23,5 @@ export * from "./connection.ts";
 export * from "./handshake.ts";
 export * from "./transport.ts";
 export * from "./in_process.ts";
+export * from "./hex.ts";
 export * from "./resp.ts";

@@ -20,6 +20,7 @@ import {
   encodeWriteRequest,
   formatAddr,
   type Frame,
+  fromHex,
   KvndbError,
   MAX_KEY_SIZE,
   Opcode,
@@ -29,6 +30,7 @@ import {
   respInteger,
   RespParser,
   respSimple,
+  toHex,
 } from "../protocol/mod.ts";
 
 const log = getLogger(["kvndb", "resp"]);
@@ -541,6 +543,8 @@ class RespSession implements ClientLink {
         // SCAN's cursor is our key cursor, hex-encoded; "0" is the start and the end.
         const cursor = cursorText === "0"
           ? new Uint8Array(0)
+          : cursorText === ""
+          ? undefined
           : fromHex(cursorText);
         if (cursor === undefined) return respError("ERR invalid cursor");
         const matcher = globMatcher(pattern);
@@ -693,15 +697,6 @@ function globMatcher(pattern: string): (text: string) => boolean {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(text: string): Uint8Array | undefined {
-  if (!/^([0-9a-f]{2})+$/.test(text)) return undefined;
-  return Uint8Array.from(text.match(/../g)!, (h) => parseInt(h, 16));
 }
 
 /** A command's name in upper case, without a decoder for the usual ASCII. */

@@ -31,6 +31,7 @@ import {
   ErrorCode,
   type Frame,
   FramedConnection,
+  fromHex,
   inProcessPair,
   isConnectionGone,
   JoinMode,
@@ -44,6 +45,7 @@ import {
   randomBytes,
   Role,
   type ScramKeys,
+  toHex,
   toKvndbError,
   WriteOp,
 } from "../protocol/mod.ts";
@@ -51,7 +53,7 @@ import { acceptHandshake } from "./_accept_handshake.ts";
 import { Backlog } from "./backlog.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
-import { StateFile, toHex } from "./state_file.ts";
+import { StateFile } from "./state_file.ts";
 import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -1227,9 +1229,7 @@ export class Router implements AsyncDisposable {
       try {
         await this.#stateFile.save({
           clusterId: this.#clusterId,
-          members: members.map((id) =>
-            Uint8Array.from(id.match(/../g) ?? [], (h) => parseInt(h, 16))
-          ),
+          members: members.map((id) => fromHex(id) ?? new Uint8Array(0)),
           seq: this.#seq,
           weak,
           ceiling: Math.max(ceiling, this.#reserved, this.#seq),

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { fromHex, toHex } from "../protocol/mod.ts";
+
 /** What the router keeps across restarts. */
 export interface RouterState {
   /** The cluster's id. */
@@ -78,8 +80,8 @@ export class StateFile {
         ceiling?: number;
       };
       return {
-        clusterId: fromHex(json.clusterId),
-        members: json.members.map(fromHex),
+        clusterId: parseHex(json.clusterId),
+        members: json.members.map(parseHex),
         seq: json.seq,
         weak: json.weak === true,
         ceiling: typeof json.ceiling === "number" ? json.ceiling : json.seq,
@@ -127,22 +129,8 @@ export class StateFile {
   }
 }
 
-/**
- * Formats bytes as lowercase hex.
- *
- * @param bytes The bytes.
- * @returns The hex string.
- * @example
- * ```ts
- * import { toHex } from "./state_file.ts";
- * console.log(toHex(new Uint8Array([1, 255]))); // "01ff"
- * ```
- */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function fromHex(text: string): Uint8Array {
-  if (!/^([0-9a-f]{2})*$/.test(text)) throw new Error(`Bad hex '${text}'`);
-  return Uint8Array.from(text.match(/../g) ?? [], (h) => parseInt(h, 16));
+function parseHex(text: string): Uint8Array {
+  const bytes = fromHex(text);
+  if (bytes === undefined) throw new Error(`Bad hex '${text}'`);
+  return bytes;
 }

@@ -1,0 +1,38 @@
+/**
+ * Bytes as lowercase hex and back: node and cluster ids in logs and the
+ * router's state file, SCAN cursors on the RESP port.
+ *
+ * @module
+ */
+
+/**
+ * Formats bytes as lowercase hex.
+ *
+ * @param bytes The bytes.
+ * @returns Two hex digits a byte.
+ * @example
+ * ```ts
+ * import { toHex } from "./hex.ts";
+ * console.log(toHex(new Uint8Array([1, 255]))); // "01ff"
+ * ```
+ */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Parses lowercase hex.
+ *
+ * @param text Two hex digits a byte (an empty string gives no bytes).
+ * @returns The bytes, or `undefined` when `text` is not lowercase hex.
+ * @example
+ * ```ts
+ * import { fromHex } from "./hex.ts";
+ * console.log(fromHex("01ff")); // Uint8Array(2) [ 1, 255 ]
+ * console.log(fromHex("xyz")); // undefined
+ * ```
+ */
+export function fromHex(text: string): Uint8Array | undefined {
+  if (!/^([0-9a-f]{2})*$/.test(text)) return undefined;
+  return Uint8Array.from(text.match(/../g) ?? [], (h) => parseInt(h, 16));
+}
