@@ -33,24 +33,56 @@ function readyCount(router: Router): number {
   ).length;
 }
 
-Deno.test("a restarted router waits for a database that has every acknowledged write", async () => {
-  const dir = await Deno.makeTempDir();
-  const stateFile = `${dir}/router.json`;
-  const nodes: DatabaseNode[] = [];
-  const routers: Router[] = [];
-  try {
-    const first = await Router.start({
+/**
+ * A temporary folder with the routers (sharing one state file) and the
+ * Deno KV nodes a test starts; closes them all and removes the folder.
+ */
+class Scene implements AsyncDisposable {
+  readonly nodes: DatabaseNode[] = [];
+  readonly routers: Router[] = [];
+  private constructor(readonly dir: string) {}
+
+  static async create(): Promise<Scene> {
+    return new Scene(await Deno.makeTempDir());
+  }
+
+  get stateFile(): string {
+    return `${this.dir}/router.json`;
+  }
+
+  /** Starts a router on `port` (0: any) with the scene's state file. */
+  async router(port = 0): Promise<Router> {
+    const router = await Router.start({
       hostname: "127.0.0.1",
-      port: 0,
-      stateFile,
+      port,
+      stateFile: this.stateFile,
     });
-    routers.push(first);
+    this.routers.push(router);
+    return router;
+  }
+
+  /** Starts the node of the store `name` against `port`. */
+  async node(name: string, port: number): Promise<DatabaseNode> {
+    const node = await kvNode(`${this.dir}/${name}.db`, port);
+    this.nodes.push(node);
+    return node;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const node of this.nodes) await node.close();
+    for (const router of this.routers) await router.close();
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+Deno.test("a restarted router waits for a database that has every acknowledged write", async () => {
+  await using scene = await Scene.create();
+  {
+    const first = await scene.router();
     const port = first.port;
-    const a = await kvNode(`${dir}/a.db`, port);
-    nodes.push(a);
+    const a = await scene.node("a", port);
     await a.ready();
-    const b = await kvNode(`${dir}/b.db`, port);
-    nodes.push(b);
+    const b = await scene.node("b", port);
     await b.ready();
     {
       await using client = await connect({ port });
@@ -72,14 +104,8 @@ Deno.test("a restarted router waits for a database that has every acknowledged w
     await first.close();
 
     // The router comes back; B, which is behind, returns first.
-    const second = await Router.start({
-      hostname: "127.0.0.1",
-      port,
-      stateFile,
-    });
-    routers.push(second);
-    const b2 = await kvNode(`${dir}/b.db`, port);
-    nodes.push(b2);
+    const second = await scene.router(port);
+    const b2 = await scene.node("b", port);
     await waitFor(
       () => (second.stats().databases as unknown[]).length === 1,
       "B to connect",
@@ -95,8 +121,7 @@ Deno.test("a restarted router waits for a database that has every acknowledged w
           /waiting for the ones that were ready/.test(error.message),
       );
     }
-    const a2 = await kvNode(`${dir}/a.db`, port);
-    nodes.push(a2);
+    const a2 = await scene.node("a", port);
     await Promise.all([a2.ready(), b2.ready()]);
     await using client = await connect({ port });
     const check = async () => {
@@ -110,10 +135,6 @@ Deno.test("a restarted router waits for a database that has every acknowledged w
     await a2.close();
     await waitFor(() => readyCount(second) === 1, "A to leave");
     await check();
-  } finally {
-    for (const node of nodes) await node.close();
-    for (const router of routers) await router.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -400,22 +421,12 @@ Deno.test("a member away while writes are acknowledged stops being one, so a res
   // ready database and stayed a member; A came back and acknowledged writes
   // alone; after a restart B returned first, was trusted, and A copied from
   // it: A's acknowledged writes were lost everywhere.
-  const dir = await Deno.makeTempDir();
-  const stateFile = `${dir}/router.json`;
-  const nodes: DatabaseNode[] = [];
-  const routers: Router[] = [];
-  try {
-    const first = await Router.start({
-      hostname: "127.0.0.1",
-      port: 0,
-      stateFile,
-    });
-    routers.push(first);
+  await using scene = await Scene.create();
+  {
+    const first = await scene.router();
     const port = first.port;
-    const a = await kvNode(`${dir}/a.db`, port);
-    nodes.push(a);
-    const b = await kvNode(`${dir}/b.db`, port);
-    nodes.push(b);
+    const a = await scene.node("a", port);
+    const b = await scene.node("b", port);
     await Promise.all([a.ready(), b.ready()]);
     {
       await using client = await connect({ port });
@@ -426,8 +437,7 @@ Deno.test("a member away while writes are acknowledged stops being one, so a res
       await b.close();
       await waitFor(() => readyCount(first) === 0, "B to leave");
       // A comes back, replays w2, and acknowledges w3 alone.
-      const a2 = await kvNode(`${dir}/a.db`, port);
-      nodes.push(a2);
+      const a2 = await scene.node("a", port);
       await a2.ready();
       await client.set("w3", "3");
       await a2.close();
@@ -435,27 +445,16 @@ Deno.test("a member away while writes are acknowledged stops being one, so a res
     await first.close();
 
     // B returns first to a restarted router: it must not be trusted.
-    const second = await Router.start({
-      hostname: "127.0.0.1",
-      port,
-      stateFile,
-    });
-    routers.push(second);
-    const b2 = await kvNode(`${dir}/b.db`, port);
-    nodes.push(b2);
+    const second = await scene.router(port);
+    await scene.node("b", port);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(readyCount(second), 0, "B was trusted though it lacks w3");
-    const a3 = await kvNode(`${dir}/a.db`, port);
-    nodes.push(a3);
+    await scene.node("a", port);
     await waitFor(() => readyCount(second) === 2, "A and B to be ready");
     await client0(port, async (client) => {
       assert.equal(await client.get("w3"), "3");
       assert.equal(await client.get("w2"), "2");
       assert.equal(await client.get("w1"), "1");
     });
-  } finally {
-    for (const node of nodes) await node.close();
-    for (const router of routers) await router.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
