@@ -10,7 +10,6 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
-  concatBytes,
   decodeError,
   decodeFrame,
   decodeKeyPage,
@@ -24,6 +23,7 @@ import {
   KvndbError,
   MAX_KEY_SIZE,
   Opcode,
+  OutputBuffer,
   respArray,
   respBulk,
   respError,
@@ -178,7 +178,7 @@ class RespSession implements ClientLink {
   #sent?: PromiseWithResolvers<void>;
   #readBuffer = new Uint8Array(64 * 1024);
   /** Only one flush writes at a time, so one buffer serves them all. */
-  #writeBuffer = new Uint8Array(16 * 1024);
+  #output = new OutputBuffer();
   #writing = false;
   #quit = false;
   #barrier?: Promise<void>;
@@ -306,20 +306,6 @@ class RespSession implements ClientLink {
     return slot;
   }
 
-  /** Joins replies for one write, reusing a buffer when they fit in it. */
-  #joinReplies(parts: Uint8Array[]): Uint8Array {
-    if (parts.length === 1) return parts[0]!;
-    let size = 0;
-    for (const part of parts) size += part.length;
-    if (size > this.#writeBuffer.length) return concatBytes(parts);
-    let offset = 0;
-    for (const part of parts) {
-      this.#writeBuffer.set(part, offset);
-      offset += part.length;
-    }
-    return this.#writeBuffer.subarray(0, size);
-  }
-
   async #flush(): Promise<void> {
     if (this.#writing) return;
     this.#writing = true;
@@ -334,7 +320,7 @@ class RespSession implements ClientLink {
         const sent = this.#sent;
         this.#sent = undefined;
         sent?.resolve();
-        const bytes = this.#joinReplies(parts);
+        const bytes = this.#output.join(parts);
         let written = 0;
         while (written < bytes.length) {
           written += await this.#conn.write(bytes.subarray(written));
