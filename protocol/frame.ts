@@ -312,8 +312,7 @@ export function decodeFrame(
   options?: DecodeOptions,
 ): Decoded | undefined {
   if (bytes.length < LENGTH_SIZE) return undefined;
-  const length = ((bytes[0]! << 24) >>> 0) + (bytes[1]! << 16) +
-    (bytes[2]! << 8) + bytes[3]!;
+  const length = getU32(bytes, 0);
   const max = options?.maxFrameSize ?? MAX_FRAME_SIZE;
   if (length > max) {
     throw new TooLargeError(
@@ -333,8 +332,7 @@ export function decodeFrame(
   }
   const total = LENGTH_SIZE + length;
   if (bytes.length < total) return undefined;
-  const id = ((bytes[6]! << 24) >>> 0) + (bytes[7]! << 16) + (bytes[8]! << 8) +
-    bytes[9]!;
+  const id = getU32(bytes, 6);
   return {
     frame: {
       opcode: bytes[4]!,
@@ -449,8 +447,7 @@ export class FrameDecoder {
           return frames;
         }
         // The length is known (and checked): assemble the frame in place.
-        const total = LENGTH_SIZE + (((rest[0]! << 24) >>> 0) +
-          (rest[1]! << 16) + (rest[2]! << 8) + rest[3]!);
+        const total = LENGTH_SIZE + getU32(rest, 0);
         this.#partial = new Uint8Array(total);
         this.#partial.set(rest);
         this.#filled = rest.length;
