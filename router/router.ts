@@ -417,10 +417,7 @@ export class Router implements AsyncDisposable {
           return "KVNDB is in protected mode: it has no password, so it serves only this machine. Set one with --password, or allow everyone with --insecure";
         }
         // RESP connections count against the same limit as native ones.
-        if (
-          this.#connections.size + (this.#resp?.sessions ?? 0) >=
-            this.#maxConnections
-        ) {
+        if (this.#atConnectionLimit()) {
           return `too many connections (the limit is ${this.#maxConnections})`;
         }
         return undefined;
@@ -572,10 +569,7 @@ export class Router implements AsyncDisposable {
       if (raw.remoteAddr.transport === "tcp" && "setNoDelay" in raw) {
         (raw as Deno.TcpConn).setNoDelay(true);
       }
-      const conn = new FramedConnection(raw, {
-        maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
-        maxBufferedBytes: this.#maxBufferedBytes,
-      });
+      const conn = this.#frame(raw);
       const address = peerAddress(raw.remoteAddr);
       if (
         this.#protected && address !== undefined && !this.#isLocalPeer(address)
@@ -595,10 +589,7 @@ export class Router implements AsyncDisposable {
         );
         continue;
       }
-      if (
-        this.#connections.size + (this.#resp?.sessions ?? 0) >=
-          this.#maxConnections
-      ) {
+      if (this.#atConnectionLimit()) {
         log.warn("Refused {peer}: too many connections", { peer: conn.peer });
         conn.fail(
           new KvndbError(
@@ -608,10 +599,29 @@ export class Router implements AsyncDisposable {
         );
         continue;
       }
-      this.#connections.add(conn);
-      conn.closed.then(() => this.#connections.delete(conn));
-      this.#admit(conn, address);
+      this.#enter(conn, address);
     }
+  }
+
+  /** Whether native and RESP connections together are at the limit. */
+  #atConnectionLimit(): boolean {
+    return this.#connections.size + (this.#resp?.sessions ?? 0) >=
+      this.#maxConnections;
+  }
+
+  /** Frames a new peer's connection, with the limits of the handshake. */
+  #frame(raw: Deno.Conn): FramedConnection {
+    return new FramedConnection(raw, {
+      maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
+      maxBufferedBytes: this.#maxBufferedBytes,
+    });
+  }
+
+  /** Counts an accepted connection while it lasts and starts its handshake. */
+  #enter(conn: FramedConnection, address?: string): void {
+    this.#connections.add(conn);
+    conn.closed.then(() => this.#connections.delete(conn));
+    this.#admit(conn, address);
   }
 
   /**
@@ -638,13 +648,7 @@ export class Router implements AsyncDisposable {
       throw new KvndbError(ErrorCode.UNAVAILABLE, "The router is closed");
     }
     const [ours, theirs] = inProcessPair();
-    const conn = new FramedConnection(ours, {
-      maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
-      maxBufferedBytes: this.#maxBufferedBytes,
-    });
-    this.#connections.add(conn);
-    conn.closed.then(() => this.#connections.delete(conn));
-    this.#admit(conn);
+    this.#enter(this.#frame(ours));
     return theirs;
   }
 
