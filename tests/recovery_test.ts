@@ -5,17 +5,22 @@ import assert from "node:assert/strict";
 import { connect } from "../client/mod.ts";
 import { DatabaseNode, KvDatabase } from "../database/mod.ts";
 import { ErrorCode, KvndbError } from "../protocol/mod.ts";
-import { Router } from "../router/mod.ts";
+import { Router, type RouterOptions } from "../router/mod.ts";
 import { waitFor } from "./_cluster.ts";
 import { Relay } from "./_relay.ts";
 import { configure, reset as resetLogging } from "@logtape/logtape";
 
-async function kvNode(path: string, port: number): Promise<DatabaseNode> {
+async function kvNode(
+  path: string,
+  port: number,
+  reset = false,
+): Promise<DatabaseNode> {
   return DatabaseNode.start({
     database: await KvDatabase.open(path),
     hostname: "127.0.0.1",
     port,
     backoff: { min: 20, max: 100 },
+    reset,
   });
 }
 
@@ -51,19 +56,20 @@ class Scene implements AsyncDisposable {
   }
 
   /** Starts a router on `port` (0: any) with the scene's state file. */
-  async router(port = 0): Promise<Router> {
+  async router(port = 0, options: RouterOptions = {}): Promise<Router> {
     const router = await Router.start({
       hostname: "127.0.0.1",
       port,
       stateFile: this.stateFile,
+      ...options,
     });
     this.routers.push(router);
     return router;
   }
 
-  /** Starts the node of the store `name` against `port`. */
-  async node(name: string, port: number): Promise<DatabaseNode> {
-    const node = await kvNode(`${this.dir}/${name}.db`, port);
+  /** Starts the node of the store `name` against `port` (`reset`: `--reset`). */
+  async node(name: string, port: number, reset = false): Promise<DatabaseNode> {
+    const node = await kvNode(`${this.dir}/${name}.db`, port, reset);
     this.nodes.push(node);
     return node;
   }
@@ -257,7 +263,6 @@ Deno.test("writes numbered while the last database was cut off reach every datab
   // no ready database, then made the returning member ready at its own
   // position without the writes numbered while it was cut off, while another
   // database replayed them from the backlog. The copies differed.
-  const dir = await Deno.makeTempDir();
   // The router's log, shown if the test fails: the order of the joins matters.
   const lines: string[] = [];
   await configure({
@@ -277,9 +282,10 @@ Deno.test("writes numbered while the last database was cut off reach every datab
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
     ],
   });
-  const router = await Router.start({
-    hostname: "127.0.0.1",
-    port: 0,
+  await using _logging = { [Symbol.asyncDispose]: () => resetLogging() };
+  await using scene = await Scene.create();
+  const router = await scene.router(0, {
+    stateFile: undefined,
     // Room for a few writes only: B, away for many, must be copied whole.
     backlogBytes: 8 * 1024,
     // Short enough to drop A quickly, long enough that a busy machine does
@@ -287,44 +293,35 @@ Deno.test("writes numbered while the last database was cut off reach every datab
     heartbeatTimeout: 1000,
     heartbeatInterval: 100,
   });
-  const relay = new Relay({ hostname: "127.0.0.1", port: router.port }, {
-    capture: false,
-  });
-  const nodes: DatabaseNode[] = [];
-  const ready = () =>
-    (router.stats().databases as { state: string }[]).filter((db) =>
-      db.state === "ready"
-    ).length;
-  try {
-    const a = await kvNode(`${dir}/a.db`, relay.port);
-    nodes.push(a);
+  await using relay = new Relay(
+    { hostname: "127.0.0.1", port: router.port },
+    { capture: false },
+  );
+  {
+    const a = await scene.node("a", relay.port);
     await a.ready();
-    const b = await kvNode(`${dir}/b.db`, router.port);
-    nodes.push(b);
-    const c = await kvNode(`${dir}/c.db`, router.port);
-    nodes.push(c);
+    const b = await scene.node("b", router.port);
+    const c = await scene.node("c", router.port);
     await Promise.all([b.ready(), c.ready()]);
     await using client = await connect({ port: router.port, timeout: 5000 });
     await b.close();
-    await waitFor(() => ready() === 2, "B to leave");
+    await waitFor(() => readyCount(router) === 2, "B to leave");
     const value = "x".repeat(100);
     for (let i = 0; i < 60; i++) await client.set(`early${i}`, value);
     await c.close();
-    await waitFor(() => ready() === 1, "C to leave");
+    await waitFor(() => readyCount(router) === 1, "C to leave");
     // A, the last database, stops hearing the router: these writes are
     // numbered and sent, but nobody applies them.
     relay.mode = { kind: "blackhole" };
     const cutOff = Promise.allSettled(
       [0, 1, 2].map((i) => client.set(`cut${i}`, "1")),
     );
-    await waitFor(() => ready() === 0, "the router to drop A");
+    await waitFor(() => readyCount(router) === 0, "the router to drop A");
     relay.cut();
     relay.mode = { kind: "pass" };
     // B (too far behind for the backlog) and C (within it) come back first.
-    const b2 = await kvNode(`${dir}/b.db`, router.port);
-    nodes.push(b2);
-    const c2 = await kvNode(`${dir}/c.db`, router.port);
-    nodes.push(c2);
+    const b2 = await scene.node("b", router.port);
+    const c2 = await scene.node("c", router.port);
     await Promise.all([a.ready(), b2.ready(), c2.ready()]);
     const outcomes = await cutOff;
     await waitFor(() => {
@@ -334,10 +331,10 @@ Deno.test("writes numbered while the last database was cut off reach every datab
       };
       return stats.databases.every((db) => db.applied === stats.seq);
     }, "every database to catch up");
-    for (const node of nodes) await node.close();
+    for (const node of scene.nodes) await node.close();
     const copies: (string | null)[][] = [];
     for (const name of ["a", "b", "c"]) {
-      await using db = await KvDatabase.open(`${dir}/${name}.db`);
+      await using db = await KvDatabase.open(`${scene.dir}/${name}.db`);
       const values: (string | null)[] = [];
       for (const key of ["early59", "cut0", "cut1", "cut2"]) {
         const entry = await db.get(new TextEncoder().encode(key));
@@ -353,12 +350,6 @@ Deno.test("writes numbered while the last database was cut off reach every datab
     outcomes.forEach((outcome, i) => {
       if (outcome.status === "fulfilled") assert.equal(copies[0]![i + 1], "1");
     });
-  } finally {
-    for (const node of nodes) await node.close();
-    await relay[Symbol.asyncDispose]();
-    await router.close();
-    await Deno.remove(dir, { recursive: true });
-    await resetLogging();
   }
 });
 
@@ -366,54 +357,32 @@ Deno.test("after weaker acknowledgements, a member that asks for a reset counts 
   // The fault suite's seed 777947270 (acks majority): the router held joins
   // until every member was back and complete, while one member, cleared for
   // a full sync, could never be complete again: nothing was ever served.
-  const dir = await Deno.makeTempDir();
-  const stateFile = `${dir}/router.json`;
-  const router = await Router.start({
-    hostname: "127.0.0.1",
-    port: 0,
-    stateFile,
-    acks: "majority",
-  });
-  const nodes: DatabaseNode[] = [];
-  try {
-    const a = await kvNode(`${dir}/a.db`, router.port);
-    nodes.push(a);
-    const b = await kvNode(`${dir}/b.db`, router.port);
-    nodes.push(b);
-    await Promise.all([a.ready(), b.ready()]);
-    await using client = await connect({ port: router.port });
-    await client.set("before", "1");
-    await waitFor(
-      async () => JSON.parse(await Deno.readTextFile(stateFile)).weak === true,
-      "the weak flag to be saved",
-    );
-    await b.close();
-    await waitFor(() => readyCount(router) === 1, "B to leave");
-    await client.set("while-b-away", "2");
-    await a.close();
-    await waitFor(() => readyCount(router) === 0, "A to leave");
-    // B comes back asking for a reset: it will hold nothing of its own.
-    const b2 = await DatabaseNode.start({
-      database: await KvDatabase.open(`${dir}/b.db`),
-      hostname: "127.0.0.1",
-      port: router.port,
-      backoff: { min: 20, max: 100 },
-      reset: true,
-    });
-    nodes.push(b2);
-    const a2 = await kvNode(`${dir}/a.db`, router.port);
-    nodes.push(a2);
-    // Before the fix this waited forever.
-    await waitFor(() => readyCount(router) === 2, "A and B to be ready");
-    await a2.close();
-    await waitFor(() => readyCount(router) === 1, "A to leave again");
-    assert.equal(await client.get("while-b-away"), "2");
-    assert.equal(await client.get("before"), "1");
-  } finally {
-    for (const node of nodes) await node.close();
-    await router.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using scene = await Scene.create();
+  const router = await scene.router(0, { acks: "majority" });
+  const a = await scene.node("a", router.port);
+  const b = await scene.node("b", router.port);
+  await Promise.all([a.ready(), b.ready()]);
+  await using client = await connect({ port: router.port });
+  await client.set("before", "1");
+  await waitFor(
+    async () =>
+      JSON.parse(await Deno.readTextFile(scene.stateFile)).weak === true,
+    "the weak flag to be saved",
+  );
+  await b.close();
+  await waitFor(() => readyCount(router) === 1, "B to leave");
+  await client.set("while-b-away", "2");
+  await a.close();
+  await waitFor(() => readyCount(router) === 0, "A to leave");
+  // B comes back asking for a reset: it will hold nothing of its own.
+  await scene.node("b", router.port, true);
+  const a2 = await scene.node("a", router.port);
+  // Before the fix this waited forever.
+  await waitFor(() => readyCount(router) === 2, "A and B to be ready");
+  await a2.close();
+  await waitFor(() => readyCount(router) === 1, "A to leave again");
+  assert.equal(await client.get("while-b-away"), "2");
+  assert.equal(await client.get("before"), "1");
 });
 
 Deno.test("a member away while writes are acknowledged stops being one, so a restarted router does not trust it", async () => {
