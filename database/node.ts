@@ -283,9 +283,14 @@ export class DatabaseNode implements AsyncDisposable {
     }
     this.#setStatus("stopped");
     // Let queued work finish before the backend closes.
-    while (this.#working) await new Promise((r) => setTimeout(r, 5));
+    await this.#idle();
     await this.#db.close();
     this.#stopped.resolve(fatal);
+  }
+
+  /** Resolves once no work loop (nor a join's preparation) is running. */
+  async #idle(): Promise<void> {
+    while (this.#working) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** One connection's life. Returns whether it got as far as joining. */
@@ -296,7 +301,7 @@ export class DatabaseNode implements AsyncDisposable {
     // would clear the new one's flag and let a third start; it could also
     // record a finished sync in the middle of the next one). The fault suite
     // found acknowledged writes lost that way.
-    while (this.#working) await new Promise((r) => setTimeout(r, 5));
+    await this.#idle();
     const conn = new FramedConnection(
       await (this.#options.dial?.() ?? connectTransport(this.#endpoint)),
     );
