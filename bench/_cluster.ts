@@ -4,7 +4,7 @@
 // that router, nodes and client run on separate threads, as in production).
 // Everything listens on 127.0.0.1, port 0, and is closed at cleanup.
 
-import { connect } from "../client/mod.ts";
+import { connect, type RouterStats } from "../client/mod.ts";
 import { Router } from "../router/mod.ts";
 import {
   type Database,
@@ -71,7 +71,7 @@ export interface Cluster {
   /** Deno.memoryUsage() of the router's process, after a GC when asked and possible. */
   routerMemory(gc?: boolean): Promise<MemoryInfo>;
   /** router.stats(). */
-  routerStats(): Promise<Record<string, unknown>>;
+  routerStats(): Promise<RouterStats>;
   /** Stops every node and the router. */
   close(): Promise<void>;
 }

@@ -94,9 +94,7 @@ await runMain(async () => {
   onCleanup(() => target.close());
   const started = performance.now();
   const ticker = setInterval(() => {
-    const stats = router.stats() as {
-      databases: { sync?: { keys: number } }[];
-    };
+    const stats = router.stats();
     const sync = stats.databases.find((db) => db.sync)?.sync;
     console.log(
       `t+${((performance.now() - started) / 1000).toFixed(0)} s: ${

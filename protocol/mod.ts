@@ -25,3 +25,4 @@ export * from "./transport.ts";
 export * from "./in_process.ts";
 export * from "./hex.ts";
 export * from "./resp.ts";
+export * from "./stats.ts";

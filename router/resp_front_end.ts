@@ -30,6 +30,7 @@ import {
   respInteger,
   RespParser,
   respSimple,
+  type RouterStats,
   toHex,
 } from "../protocol/mod.ts";
 
@@ -65,7 +66,7 @@ export interface RespHost {
   /** Refuses a peer, or returns `undefined` to accept it (protected mode). */
   refuse(address: string | undefined): string | undefined;
   /** The router's statistics. */
-  stats(): Record<string, unknown>;
+  stats(): RouterStats;
   /** Unanswered commands per connection before it stops being read. */
   readonly maxInFlight: number;
 }
@@ -549,20 +550,13 @@ class RespSession implements ClientLink {
         ]);
       }
       case "DBSIZE": {
-        const databases = (this.#host.stats().databases ?? []) as {
-          state: string;
-          keys: number;
-        }[];
-        const ready = databases.find((db) => db.state === "ready");
+        const ready = this.#host.stats().databases.find((db) =>
+          db.state === "ready"
+        );
         return respInteger(ready?.keys ?? 0);
       }
       case "INFO": {
-        const stats = this.#host.stats() as {
-          clients: number;
-          seq: number;
-          uptime: number;
-          databases: { keys: number; state: string }[];
-        };
+        const stats = this.#host.stats();
         const keys = stats.databases.find((db) => db.state === "ready")?.keys ??
           0;
         return respBulk(

@@ -44,6 +44,7 @@ import {
   ProtocolError,
   randomBytes,
   Role,
+  type RouterStats,
   type ScramKeys,
   toHex,
   toKvndbError,
@@ -487,7 +488,7 @@ export class Router implements AsyncDisposable {
    *
    * @returns A JSON-ready object.
    */
-  stats(): Record<string, unknown> {
+  stats(): RouterStats {
     const now = performance.now();
     return {
       clusterId: this.#clusterId ? toHex(this.#clusterId) : "",

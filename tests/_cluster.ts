@@ -76,6 +76,30 @@ export class Cluster implements AsyncDisposable {
   }
 }
 
+/**
+ * Waits until the router's stats list exactly `count` databases, each ready
+ * and at the router's sequence number. A node's own `ready()` is not enough:
+ * it resolves at once for a node that was ready before the router dropped it
+ * and has not noticed yet.
+ */
+export function waitForDatabases(
+  router: Router,
+  count: number,
+  timeout = 10_000,
+): Promise<void> {
+  return waitFor(
+    () => {
+      const stats = router.stats();
+      return stats.databases.length === count &&
+        stats.databases.every((db) =>
+          db.state === "ready" && db.applied === stats.seq
+        );
+    },
+    `${count} databases ready at the router's sequence number`,
+    timeout,
+  );
+}
+
 /** Waits until `check` returns true, polling; throws after `timeout` ms. */
 export async function waitFor(
   check: () => boolean | Promise<boolean>,

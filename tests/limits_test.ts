@@ -238,9 +238,8 @@ Deno.test("a frozen database (SIGSTOP) is dropped within seconds and writes go o
   ]);
   await waitFor(
     () =>
-      (cluster.router.stats().databases as { state: string }[]).filter((d) =>
-        d.state === "ready"
-      ).length === 2,
+      cluster.router.stats().databases.filter((d) => d.state === "ready")
+        .length === 2,
     "the second database to be ready",
   );
   const client = await cluster.client();
@@ -252,7 +251,7 @@ Deno.test("a frozen database (SIGSTOP) is dropped within seconds and writes go o
     const waited = performance.now() - start;
     assert.ok(waited < 4000, `the write waited ${waited} ms`);
     await waitFor(
-      () => (cluster.router.stats().databases as unknown[]).length === 1,
+      () => cluster.router.stats().databases.length === 1,
       "the frozen database to be dropped",
       5000,
     );
@@ -285,7 +284,7 @@ Deno.test("a database that stops reading is dropped once its queue is full, and 
   );
   const buffer = new Uint8Array(256);
   await raw.read(buffer);
-  const stats = cluster.router.stats() as { clusterId: string; seq: number };
+  const stats = cluster.router.stats();
   await raw.write(encodeJoin({
     clusterId: Uint8Array.from(
       stats.clusterId.match(/../g)!.map((h) => parseInt(h, 16)),
@@ -296,7 +295,7 @@ Deno.test("a database that stops reading is dropped once its queue is full, and 
     complete: true,
   }));
   await waitFor(
-    () => (cluster.router.stats().databases as unknown[]).length === 2,
+    () => cluster.router.stats().databases.length === 2,
     "the stuck database to join",
   );
   // It will not acknowledge, so write with acks=one while its queue fills.
@@ -305,7 +304,7 @@ Deno.test("a database that stops reading is dropped once its queue is full, and 
     await client.set(`k${i}`, value, { acks: "one" });
   }
   await waitFor(
-    () => (cluster.router.stats().databases as unknown[]).length === 1,
+    () => cluster.router.stats().databases.length === 1,
     "the stuck database to be dropped",
   );
   assert.equal((await client.get("k59"))?.length, 200_000);

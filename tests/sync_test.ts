@@ -83,7 +83,7 @@ Deno.test("a database synced while writes and deletes go on ends equal to the ot
           }),
         );
         await joining;
-        const seq = (cluster.router.stats() as { seq: number }).seq;
+        const seq = cluster.router.stats().seq;
         await waitFor(
           () => cluster.nodes.every((node) => node.applied >= seq),
           "every database to apply every write",

@@ -1,0 +1,50 @@
+// The shape of the router's `stats` answer, shared by the router that builds
+// it, the client that decodes it, the console and the tests.
+
+/** What `stats` reports about one database. */
+export interface DatabaseStats {
+  /** The router's name for it. */
+  id: number;
+  /** Its address. */
+  peer: string;
+  /** `joining`, `replaying` (catching up), `syncing` or `ready`. */
+  state: string;
+  /** The highest sequence number it has applied. */
+  applied: number;
+  /** Reads sent to it and not yet answered. */
+  outstanding: number;
+  /** Keys it holds, as it last reported. */
+  keys: number;
+  /** Sync progress while it syncs. */
+  sync?: { keys: number; keysPerSecond: number; percent: number };
+}
+
+/** What `stats` reports. */
+export interface RouterStats {
+  /** The cluster id, as hex. */
+  clusterId: string;
+  /** The last sequence number given to a write. */
+  seq: number;
+  /** Connected clients. */
+  clients: number;
+  /** Connected databases. */
+  databases: DatabaseStats[];
+  /** Whether the router is waiting for the databases that were ready before a restart. */
+  recovering?: boolean;
+  /** Operations served since the router started, by kind. */
+  operations: Record<string, number>;
+  /** Writes waiting for their acknowledgements. */
+  pendingWrites?: number;
+  /** The backlog of recent writes kept for databases that rejoin. */
+  backlog?: { writes: number; bytes: number };
+  /** Writes waiting for the router's state file to reserve more numbers. */
+  waitingForState?: number;
+  /** Whether a save of the router's state file is under way. */
+  savingState?: boolean;
+  /** Reads waiting for a database that has the client's last write. */
+  waitingReads?: number;
+  /** The newest sequence number any client has been told about. */
+  readFloor?: number;
+  /** Seconds since the router started. */
+  uptime: number;
+}
