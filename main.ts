@@ -14,8 +14,8 @@
 import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
 import { BENCH_USAGE, parseBenchArgs, runBench } from "./cli/bench.ts";
 import { setupLogging } from "./cli/logging.ts";
-import { connect } from "./client/mod.ts";
-import { runConsole } from "./console/mod.ts";
+import { type Client, connect } from "./client/mod.ts";
+import { KvndbConsole, runConsole } from "./console/mod.ts";
 import {
   type Database,
   DatabaseNode,
@@ -98,6 +98,8 @@ export async function run(args: string[]): Promise<number> {
         return await runServe(cli);
       case "cmd":
         return await runCmd(cli);
+      case "forget":
+        return await runForget(cli);
       default:
         return await runDatabase(cli);
     }
@@ -153,6 +155,7 @@ async function startRouter(cli: CliArgs): Promise<Router> {
       heartbeatTimeout: cli.heartbeatTimeout,
       heartbeatInterval: Math.min(1_000, cli.heartbeatTimeout / 4),
       recoveryTimeout: cli.recoveryTimeout,
+      volatileGrace: cli.volatileGrace,
       respPort: cli.respPort,
       endpoint: cli.endpoint,
       password: cli.password,
@@ -255,10 +258,9 @@ async function runDatabase(cli: CliArgs): Promise<number> {
   return 0;
 }
 
-async function runCmd(cli: CliArgs): Promise<number> {
-  let client;
+async function connectClient(cli: CliArgs): Promise<Client> {
   try {
-    client = await connect({
+    return await connect({
       endpoint: cli.endpoint,
       password: cli.password,
       timeout: cli.timeout,
@@ -271,7 +273,28 @@ async function runCmd(cli: CliArgs): Promise<number> {
       { cause: error },
     );
   }
-  await using _client = client;
+}
+
+/** `kvndb forget`: the console's `forget` command, once. */
+async function runForget(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
+  const kvndb = new KvndbConsole(client, {
+    interactive: false,
+    // Deno's confirm() reads the answer from a terminal; without one, no.
+    confirm: (question) =>
+      Promise.resolve(Deno.stdin.isTerminal() && confirm(question)),
+  });
+  const words = [
+    "forget",
+    ...cli.arguments,
+    ...(cli.allAbsent ? ["--all-absent"] : []),
+    ...(cli.yes ? ["--yes"] : []),
+  ];
+  return await kvndb.execute(words.join(" ")) ? 0 : 1;
+}
+
+async function runCmd(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
   return await runConsole(client, {
     banner: `Connected to KVNDB at ${
       describeEndpoint(cli.endpoint)

@@ -23,6 +23,7 @@ export const MODES = [
   "router",
   "serve",
   "cmd",
+  "forget",
   "memory",
   "ram",
   "kv",
@@ -71,15 +72,21 @@ export interface CliArgs {
   heartbeatTimeout: number;
   /** `--recovery-timeout`, in milliseconds; `undefined` waits for as long as it takes. */
   recoveryTimeout?: number;
+  /** `--volatile-grace`, in milliseconds. */
+  volatileGrace: number;
   /** `--resp-port`: serve the Redis protocol there too. */
   respPort?: number;
+  /** `forget --all-absent`. */
+  allAbsent: boolean;
+  /** `forget --yes`: do not ask. */
+  yes: boolean;
   /** `--help`. */
   help: boolean;
 }
 
 /** The one-line usage printed with argument errors. */
 export const USAGE =
-  "usage: kvndb MODE [host] [port] [arguments...] [options]   (MODE: router, serve, cmd, memory, ram, kv; --help for more)";
+  "usage: kvndb MODE [host] [port] [arguments...] [options]   (MODE: router, serve, cmd, forget, memory, ram, kv; --help for more)";
 
 /** The full help text. */
 export const HELP = `KVNDB: a key/value network database.
@@ -91,6 +98,13 @@ Modes:
   serve [PATH]      Run a router and a Deno KV database in one process
                     (--memory for a memory database): one command, one server.
   cmd               Open the console, connected to a router.
+  forget NODE_ID... | forget --all-absent [--yes]
+                    Tell a router that waits for absent members (databases
+                    that held every acknowledged write) to give up on them,
+                    when they are gone for good. NODE_ID may be the start of
+                    an id, as the console's stats lists them. Acknowledged
+                    writes that only they hold are lost. Asks first on a
+                    terminal; --yes does not ask (needed in scripts).
   memory, ram       Run a database node that keeps its data in memory.
   kv [PATH]         Run a database node on Deno KV at PATH (default kvndb.db,
                     or an https:// KV Connect URL with DENO_KV_ACCESS_TOKEN).
@@ -155,6 +169,13 @@ Options:
                     databases that were ready before serving with those
                     present (default: as long as it takes; going on without
                     them can lose acknowledged writes).
+      --volatile-grace MS
+                    Router: how long a memory database that held every
+                    acknowledged write may be away before the router stops
+                    waiting for it (default 10000). Its data died with its
+                    process; a live one whose link broke is back sooner.
+                    Deno KV databases are waited for as long as it takes
+                    (see forget).
       --resp-port P Router, serve: also speak the Redis protocol (RESP2) on
                     TCP port P, for redis-cli, redis-benchmark and Redis
                     client libraries (GET, SET, DEL, MGET, MSET, KEYS, SCAN…).
@@ -214,7 +235,10 @@ export function parseCli(
         "max-buffer": { type: "string" },
         "heartbeat-timeout": { type: "string" },
         "recovery-timeout": { type: "string" },
+        "volatile-grace": { type: "string" },
         "resp-port": { type: "string" },
+        "all-absent": { type: "boolean" },
+        yes: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -259,12 +283,20 @@ export function parseCli(
   if (timeout <= 0) {
     throw new InvalidArgumentError("--timeout must be more than 0");
   }
-  if (rest.length > 0 && mode !== "kv" && mode !== "serve") {
+  if (
+    rest.length > 0 && mode !== "kv" && mode !== "serve" && mode !== "forget"
+  ) {
     throw new InvalidArgumentError(
       `Unexpected argument '${rest[0]}' for mode ${mode}`,
     );
   }
-  if (rest.length > 1) {
+  const allAbsent = values["all-absent"] ?? false;
+  if (mode === "forget" && allAbsent === (rest.length > 0)) {
+    throw new InvalidArgumentError(
+      "forget takes node ids or --all-absent (one of the two)",
+    );
+  }
+  if (rest.length > 1 && mode !== "forget") {
     throw new InvalidArgumentError(`Unexpected argument '${rest[1]}'`);
   }
   return {
@@ -301,9 +333,15 @@ export function parseCli(
     recoveryTimeout: values["recovery-timeout"] === undefined
       ? undefined
       : parseNumber(values["recovery-timeout"], "--recovery-timeout"),
+    volatileGrace: parseNumber(
+      values["volatile-grace"] ?? "10000",
+      "--volatile-grace",
+    ),
     respPort: values["resp-port"] === undefined
       ? undefined
       : parsePort(values["resp-port"], "--resp-port"),
+    allAbsent,
+    yes: values.yes ?? false,
     help,
   };
 }
@@ -377,6 +415,9 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     maxInFlight: 10_000,
     maxBuffer: 64 * 1024 * 1024,
     heartbeatTimeout: 5_000,
+    volatileGrace: 10_000,
+    allAbsent: false,
+    yes: false,
     help,
   };
 }

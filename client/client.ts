@@ -12,11 +12,13 @@ import {
   connect as connectTransport,
   ConnectionClosedError,
   decodeError,
+  decodeForgotten,
   decodeKeyPage,
   decodeStatsReply,
   decodeU64,
   decodeValue,
   DEFAULT_PORT,
+  encodeForget,
   encodeGet,
   encodeKeys,
   encodeOpaque,
@@ -26,9 +28,11 @@ import {
   errorFromCode,
   type Frame,
   FramedConnection,
+  fromHex,
   handshake,
   InvalidArgumentError,
   type KvndbError,
+  type MemberStats,
   Opcode,
   opcodeName,
   parseAckLevel,
@@ -404,6 +408,44 @@ export class Client implements AsyncDisposable {
       options,
     );
     return decodeStatsReply(frame.payload) as RouterStats;
+  }
+
+  /**
+   * Tells the router to give up on absent members: databases it waits for
+   * because they held every acknowledged write. Acknowledged writes that only
+   * they hold are lost. Use it when such a database is gone for good (a
+   * memory database that died, a Deno KV file that was lost).
+   *
+   * @param members Node ids as hex (`stats().members` lists them), or
+   *   `"absent"` for every member that is not connected.
+   * @param options Signal and timeout.
+   * @returns The members given up on.
+   * @throws {InvalidArgumentError} For an id that is not a member, or one
+   *   that is connected.
+   * @example
+   * ```ts ignore
+   * import { connect } from "./mod.ts";
+   * await using client = await connect({ port: 54565 });
+   * console.log((await client.forget("absent")).length);
+   * ```
+   */
+  async forget(
+    members: string[] | "absent",
+    options?: RequestOptions,
+  ): Promise<MemberStats[]> {
+    const nodeIds = members === "absent" ? [] : members.map((id) => {
+      const bytes = fromHex(id);
+      if (bytes === undefined || bytes.length === 0) {
+        throw new InvalidArgumentError(`'${id}' is not a node id in hex`);
+      }
+      return bytes;
+    });
+    const frame = await this.#request(
+      (id) => encodeForget(id, { allAbsent: members === "absent", nodeIds }),
+      Opcode.FORGOTTEN,
+      options,
+    );
+    return decodeForgotten(frame.payload);
   }
 
   /** Closes the connection; pending requests fail. Idempotent. */

@@ -28,6 +28,7 @@ export {
   type DatabaseStats,
   ErrorCode,
   KvndbError,
+  type MemberStats,
   type RouterStats,
   TimeoutError,
   TooLargeError,

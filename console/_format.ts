@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RouterStats } from "../client/mod.ts";
+import type { MemberStats, RouterStats } from "../client/mod.ts";
 
 /**
  * Lays out words in rows of `columns`, left to right then down, each column
@@ -53,6 +53,12 @@ export function formatStats(stats: RouterStats): string[] {
     }
     lines.push(line);
   }
+  const members = stats.members ?? [];
+  if (members.length > 0) {
+    lines.push("members (databases known to hold every acknowledged write)");
+    for (const member of members) lines.push(`  ${formatMember(member)}`);
+  }
+  if (stats.hold !== undefined) lines.push(`holding: ${stats.hold.reason}`);
   const operations = Object.entries(stats.operations ?? {}).sort(([a], [b]) =>
     a < b ? -1 : a > b ? 1 : 0
   );
@@ -64,6 +70,15 @@ export function formatStats(stats: RouterStats): string[] {
     );
   }
   return lines;
+}
+
+/** One member for people: its id, backend, last address and presence. */
+export function formatMember(member: MemberStats): string {
+  const kind = member.volatile ? "volatile (memory)" : "durable";
+  const where = member.present
+    ? "connected"
+    : `away ${formatDuration(member.awaySeconds)}`;
+  return `${member.id} ${kind}, last at ${member.address || "?"}, ${where}`;
 }
 
 function table(rows: [string, string][]): string[] {

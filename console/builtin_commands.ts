@@ -5,7 +5,8 @@
  * @module
  */
 
-import { formatColumns, formatStats } from "./_format.ts";
+import type { MemberStats } from "../client/mod.ts";
+import { formatColumns, formatMember, formatStats } from "./_format.ts";
 import { type Command, UsageError } from "./command.ts";
 
 /** How many keys to ask for at a time when listing them all. */
@@ -105,6 +106,55 @@ export function builtinCommands(): Command[] {
       },
     },
     {
+      name: "forget",
+      usage: "forget NODE_ID... | forget --all-absent  [--yes]",
+      help:
+        "Tells the router to give up on absent members: databases it waits for\n" +
+        "because they held every acknowledged write, when they are gone for good\n" +
+        "(a memory database that died, a Deno KV file that was lost). NODE_ID may\n" +
+        "be the start of an id, as stats lists them. Acknowledged writes that only\n" +
+        "they hold are lost. Asks first on a terminal; --yes does not ask.",
+      minArgs: 1,
+      async run(args, ctx) {
+        const flags = args.filter((arg) => arg.startsWith("--"));
+        const ids = args.filter((arg) => !arg.startsWith("--"));
+        const all = flags.includes("--all-absent");
+        const yes = flags.includes("--yes");
+        if (
+          flags.some((flag) => flag !== "--all-absent" && flag !== "--yes") ||
+          all === (ids.length > 0)
+        ) {
+          throw new UsageError();
+        }
+        const members = (await ctx.client.stats()).members ?? [];
+        const chosen = all
+          ? members.filter((member) => !member.present)
+          : ids.map((id) => findMember(members, id));
+        if (chosen.length === 0) {
+          await ctx.print("No member is absent: nothing to forget");
+          return;
+        }
+        await ctx.print(`Forgetting ${chosen.length} members:`);
+        for (const member of chosen) {
+          await ctx.print(`  ${formatMember(member)}`);
+        }
+        await ctx.print(
+          "Acknowledged writes that only they hold are lost for good; one that comes back later is copied from the others.",
+        );
+        if (!yes && !await ctx.confirm("Forget them?")) {
+          throw new Error(
+            "Not confirmed: nothing forgotten (add --yes to go on without being asked)",
+          );
+        }
+        const forgotten = await ctx.client.forget(
+          chosen.map((member) => member.id),
+        );
+        await ctx.print(
+          `Forgot ${forgotten.length} members: the router no longer waits for them`,
+        );
+      },
+    },
+    {
       name: "help",
       usage: "help [COMMAND]",
       help: "Lists the commands, or explains one.",
@@ -143,4 +193,17 @@ export function builtinCommands(): Command[] {
       },
     },
   ];
+}
+
+/** The member whose id is or starts with `id`. */
+function findMember(members: MemberStats[], id: string): MemberStats {
+  const text = id.toLowerCase();
+  const matches = members.filter((member) => member.id.startsWith(text));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) {
+    throw new Error(`No member's id starts with '${id}': stats lists them`);
+  }
+  throw new Error(
+    `'${id}' is the start of ${matches.length} members' ids: give more of it`,
+  );
 }

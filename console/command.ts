@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RouterStats } from "../client/mod.ts";
+import type { MemberStats, RouterStats } from "../client/mod.ts";
 import type { KvndbConsole } from "./console.ts";
 
 /**
@@ -22,6 +22,7 @@ import type { KvndbConsole } from "./console.ts";
  *   async *keys() { yield [...data.keys()]; },
  *   ping: () => Promise.resolve(0.1),
  *   stats: () => Promise.reject(new Error("Not supported")),
+ *   forget: () => Promise.resolve([]),
  * };
  * ```
  */
@@ -40,6 +41,8 @@ export interface ConsoleClient {
   ping(): Promise<number>;
   /** Reads the router's statistics. */
   stats(): Promise<RouterStats>;
+  /** Gives up on absent members (node ids as hex, or every absent one). */
+  forget(members: string[] | "absent"): Promise<MemberStats[]>;
 }
 
 /**
@@ -62,6 +65,11 @@ export interface CommandContext {
   readonly console: KvndbConsole;
   /** Writes one line of output. */
   print(line: string): Promise<void>;
+  /**
+   * Asks a person a yes/no question and reads the answer; `false` when no
+   * person is typing (a script), so that nothing is done without `--yes`.
+   */
+  confirm(question: string): Promise<boolean>;
   /** Ends the console after this command. */
   quit(): void;
 }

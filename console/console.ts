@@ -42,6 +42,12 @@ export interface ConsoleOptions {
   prompt?: string;
   /** The first line shown on a terminal, such as where the console is connected. */
   banner?: string;
+  /**
+   * Asks a yes/no question for a command such as `forget`. Defaults to
+   * reading the answer from the input on a terminal, and to `false` (no)
+   * in a script.
+   */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 /**
@@ -61,6 +67,7 @@ export interface ConsoleOptions {
  *   async *keys() { yield [...data.keys()]; },
  *   ping: () => Promise.resolve(0.1),
  *   stats: () => Promise.reject(new Error("Not supported")),
+ *   forget: () => Promise.resolve([]),
  * };
  * const input = ReadableStream.from(["set a 1\n", "count\n"])
  *   .pipeThrough(new TextEncoderStream());
@@ -89,6 +96,8 @@ export class KvndbConsole {
   // still gets its lines out in order instead of finding the stream locked.
   #written: Promise<void> = Promise.resolve();
   #context: CommandContext;
+  /** Reads the next line a person types; set while an interactive session runs. */
+  #answer?: () => Promise<string | null>;
 
   /**
    * @param client The connection to the router, or a fake.
@@ -105,6 +114,7 @@ export class KvndbConsole {
       interactive: this.#interactive,
       console: this,
       print: (line) => this.#print(line),
+      confirm: (question) => this.#confirm(question),
       quit: () => {
         this.#quit = true;
       },
@@ -295,14 +305,21 @@ export class KvndbConsole {
         this.#options.banner ??
           "KVNDB console: type help for the commands, quit to leave",
       );
+      this.#answer = async () => {
+        const next = await lines.next();
+        return next.done ? null : next.value;
+      };
       rl.prompt();
-      for await (const line of lines) {
-        await this.execute(line);
+      while (true) {
+        const next = await lines.next();
+        if (next.done) break;
+        await this.execute(next.value);
         if (this.#quit) break;
         rl.prompt();
       }
       if (!this.#quit) await this.#print(""); // After ^D, end the prompt's line.
     } finally {
+      this.#answer = undefined;
       rl.close();
       await this.#written;
       this.#write = write;
@@ -321,6 +338,17 @@ export class KvndbConsole {
       .filter((name) => name.startsWith(partial))
       .map((name) => `${name} `);
     return [names.sort(), partial];
+  }
+
+  async #confirm(question: string): Promise<boolean> {
+    if (this.#options.confirm !== undefined) {
+      await this.#written;
+      return await this.#options.confirm(question);
+    }
+    if (this.#answer === undefined) return false;
+    await this.#written.then(() => this.#write(`${question} [y/N] `));
+    const answer = await this.#answer();
+    return answer !== null && /^\s*y(es)?\s*$/i.test(answer);
   }
 
   #print(line: string): Promise<void> {

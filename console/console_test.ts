@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Client, RouterStats } from "../client/mod.ts";
+import type { Client, MemberStats, RouterStats } from "../client/mod.ts";
 import { ConnectionClosedError } from "../client/mod.ts";
 import {
   type ConsoleClient,
@@ -12,6 +12,8 @@ import {
 /** An in-memory stand-in for a router, keeping keys in a Map. */
 class FakeClient implements ConsoleClient {
   data = new Map<string, string>();
+  members: MemberStats[] = [];
+  forgotten: string[][] = [];
   pageSizes: (number | undefined)[] = [];
   #seq = 0;
 
@@ -50,8 +52,40 @@ class FakeClient implements ConsoleClient {
       }],
       operations: { set: 2, get: 1 },
       uptime: 3725,
+      members: this.members,
     });
   }
+  forget(members: string[] | "absent"): Promise<MemberStats[]> {
+    const ids = members === "absent"
+      ? this.members.filter((m) => !m.present).map((m) => m.id)
+      : members;
+    this.forgotten.push(ids);
+    return Promise.resolve(this.members.filter((m) => ids.includes(m.id)));
+  }
+}
+
+const SAMPLE_MEMBERS: MemberStats[] = [
+  {
+    id: "3f2a9c1b00000000000000000000000a",
+    volatile: false,
+    address: "127.0.0.1:4001",
+    present: false,
+    awaySeconds: 75,
+  },
+  {
+    id: "3f77000000000000000000000000000b",
+    volatile: true,
+    address: "127.0.0.1:4002",
+    present: true,
+    awaySeconds: 0,
+  },
+];
+
+/** A fake whose router knows two members, one absent. */
+function withMembers(): FakeClient {
+  const client = new FakeClient();
+  client.members = SAMPLE_MEMBERS;
+  return client;
 }
 
 function stream(text: string): ReadableStream<Uint8Array> {
@@ -360,5 +394,74 @@ Deno.test("runConsole() shows a banner, prompts and confirms writes when interac
   assert.equal(
     output.text(),
     "Connected to test\nkvndb> OK\nkvndb> 1\nkvndb> Error: Key 'b' not found!\nkvndb> \n",
+  );
+});
+
+Deno.test("forget in a script does nothing without --yes, and says how to go on", async () => {
+  const client = withMembers();
+  const result = await pipe("forget --all-absent\n", { client });
+  assert.equal(result.status, 1);
+  assert.equal(
+    result.output,
+    "Forgetting 1 members:\n" +
+      "  3f2a9c1b00000000000000000000000a durable, last at 127.0.0.1:4001, away 1m 15s\n" +
+      "Acknowledged writes that only they hold are lost for good; one that comes back later is copied from the others.\n" +
+      "Error: Not confirmed: nothing forgotten (add --yes to go on without being asked)\n",
+  );
+  assert.deepEqual(client.forgotten, []);
+});
+
+Deno.test("forget takes the start of an id, and --yes", async () => {
+  const client = withMembers();
+  const ambiguous = await pipe("forget 3f --yes\n", { client });
+  assert.match(ambiguous.output, /'3f' is the start of 2 members' ids/);
+  const result = await pipe("forget 3f2a --yes\n", { client });
+  assert.equal(result.status, 0, result.output);
+  assert.match(
+    result.output,
+    /Forgot 1 members: the router no longer waits for them\n$/,
+  );
+  assert.deepEqual(client.forgotten, [["3f2a9c1b00000000000000000000000a"]]);
+  const usage = await pipe("forget\nforget 3f2a --all-absent\n", { client });
+  assert.equal(
+    usage.output,
+    "Error: usage: forget NODE_ID... | forget --all-absent  [--yes]\n".repeat(
+      2,
+    ),
+  );
+});
+
+Deno.test("forget on a terminal asks first and goes on at yes", async () => {
+  for (const [answer, forgotten] of [["n", 0], ["y", 1]] as const) {
+    const client = withMembers();
+    const output = collector();
+    await runConsole(client, {
+      input: stream(`forget --all-absent\n${answer}\n`),
+      output: output.stream,
+      interactive: true,
+      banner: "",
+    });
+    assert.match(output.text(), /Forget them\? \[y\/N\] /);
+    assert.equal(client.forgotten.length, forgotten, output.text());
+  }
+});
+
+Deno.test("stats lists the members and a hold", async () => {
+  const client = withMembers();
+  const stats = await client.stats();
+  client.stats = () =>
+    Promise.resolve({
+      ...stats,
+      hold: {
+        seconds: 3,
+        needed: 1,
+        held: 1,
+        reason: "No database known to hold",
+      },
+    });
+  const result = await pipe("stats\n", { client });
+  assert.match(
+    result.output,
+    /members \(databases known to hold every acknowledged write\)\n {2}3f2a9c1b00000000000000000000000a durable, last at 127\.0\.0\.1:4001, away 1m 15s\n {2}3f77000000000000000000000000000b volatile \(memory\), last at 127\.0\.0\.1:4002, connected\nholding: No database known to hold\n/,
   );
 });

@@ -202,6 +202,8 @@ interface Cost {
 export class KvDatabase implements Database {
   /** The backend's name. */
   readonly kind = "kv";
+  /** Whether the store is `:memory:`, whose data dies with the process. */
+  readonly volatile: boolean;
   #kv: Deno.Kv;
   #closed = false;
   // The node owns the store, so the state read once stays true until we
@@ -216,15 +218,17 @@ export class KvDatabase implements Database {
    * Wraps an open Deno KV handle, which the database then owns and closes.
    *
    * @param kv The handle.
+   * @param options Whether the store's data dies with the process (`:memory:`).
    * @example
    * ```ts
    * import { KvDatabase } from "./kv_database.ts";
-   * await using db = new KvDatabase(await Deno.openKv(":memory:"));
+   * await using db = new KvDatabase(await Deno.openKv(":memory:"), { volatile: true });
    * console.log(db.kind); // kv
    * ```
    */
-  constructor(kv: Deno.Kv) {
+  constructor(kv: Deno.Kv, options?: { volatile?: boolean }) {
     this.#kv = kv;
+    this.volatile = options?.volatile ?? false;
   }
 
   /**
@@ -242,7 +246,9 @@ export class KvDatabase implements Database {
    * ```
    */
   static async open(path?: string): Promise<KvDatabase> {
-    return new KvDatabase(await Deno.openKv(path));
+    return new KvDatabase(await Deno.openKv(path), {
+      volatile: path === ":memory:",
+    });
   }
 
   /**

@@ -37,6 +37,8 @@ interface Stored {
 export class MemoryDatabase implements Database {
   /** The backend's name. */
   readonly kind = "memory";
+  /** Its data dies with the process. */
+  readonly volatile = true;
   // Values are kept as binary strings too: V8 stores those on its heap one
   // byte a character, while a Uint8Array per value costs about 300 bytes of
   // objects and off-heap bookkeeping (BENCHMARKS.md, memory per key).

@@ -329,6 +329,7 @@ export class DatabaseNode implements AsyncDisposable {
         applied: state.applied,
         reset: this.#resetPending,
         complete: state.complete,
+        volatile: this.#db.volatile,
       }));
       // A router recovering from a restart holds JOINED until enough of the
       // databases that were ready are back: wait as long as it may.

@@ -69,6 +69,12 @@ export interface Database extends AsyncDisposable {
   /** The backend's name, such as `memory` or `kv`. */
   readonly kind: string;
 
+  /**
+   * Whether the data dies with the process (memory, or Deno KV on
+   * `:memory:`): the router need not wait for such a database to come back.
+   */
+  readonly volatile: boolean;
+
   /** Reads the persisted state. */
   state(): Promise<DatabaseState>;
 

@@ -189,6 +189,7 @@ const joinArb: fc.Arbitrary<Join> = record({
   applied: seqArb,
   reset: fc.boolean(),
   complete: fc.boolean(),
+  volatile: fc.boolean(),
 });
 
 const joinedArb: fc.Arbitrary<Joined> = record({

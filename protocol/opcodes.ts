@@ -32,6 +32,8 @@ export const Opcode = {
   PONG: 0x18,
   STATS: 0x19,
   STATS_REPLY: 0x1a,
+  FORGET: 0x1b,
+  FORGOTTEN: 0x1c,
   ERROR: 0x1f,
   // Router and databases ("Replication").
   JOIN: 0x20,

@@ -1,6 +1,24 @@
 // The shape of the router's `stats` answer, shared by the router that builds
 // it, the client that decodes it, the console and the tests.
 
+/** What the router remembers of one member (a database known to hold every acknowledged write). */
+export interface MemberInfo {
+  /** Whether its data dies with its process (a memory database). */
+  volatile: boolean;
+  /** The address it last connected from. */
+  address: string;
+}
+
+/** One member as `stats` reports it. */
+export interface MemberStats extends MemberInfo {
+  /** The node id, as hex. */
+  id: string;
+  /** Whether a database with this id is connected. */
+  present: boolean;
+  /** Seconds since it left (0 while present). */
+  awaySeconds: number;
+}
+
 /** What `stats` reports about one database. */
 export interface DatabaseStats {
   /** The router's name for it. */
@@ -31,6 +49,19 @@ export interface RouterStats {
   databases: DatabaseStats[];
   /** Whether the router is waiting for the databases that were ready before a restart. */
   recovering?: boolean;
+  /** While it waits: what for, since when, and the way out. */
+  hold?: {
+    /** Seconds it has lasted. */
+    seconds: number;
+    /** How many of the members must be back. */
+    needed: number;
+    /** Databases whose joins wait for the hold to end. */
+    held: number;
+    /** What it waits for and the way out, for people. */
+    reason: string;
+  };
+  /** The databases known to hold every acknowledged write. */
+  members?: MemberStats[];
   /** Operations served since the router started, by kind. */
   operations: Record<string, number>;
   /** Writes waiting for their acknowledgements. */

@@ -12,6 +12,7 @@ import {
   type AckName,
   AuthError,
   checkPassword,
+  decodeForget,
   decodeGet,
   decodeJoin,
   decodeKeys,
@@ -21,6 +22,7 @@ import {
   deriveScramKeys,
   describeEndpoint,
   encodeDone,
+  encodeForgotten,
   encodeJoined,
   encodeOpaque,
   encodeSnapshot,
@@ -33,11 +35,14 @@ import {
   FramedConnection,
   fromHex,
   inProcessPair,
+  InvalidArgumentError,
   isConnectionGone,
   JoinMode,
   KvndbError,
   listen,
   MAX_HANDSHAKE_FRAME_SIZE,
+  type MemberInfo,
+  type MemberStats,
   Opcode,
   opcodeName,
   parseAckLevel,
@@ -55,6 +60,7 @@ import { Backlog } from "./backlog.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
+import { Membership, seconds } from "./membership.ts";
 import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -116,6 +122,12 @@ export interface RouterOptions {
    * acknowledged writes.
    */
   recoveryTimeout?: number;
+  /**
+   * How long a volatile member (a memory database) may be away before the
+   * router stops waiting for it, in ms: its data died with it, and a live one
+   * whose link broke is back well within this. Defaults to 10 s.
+   */
+  volatileGrace?: number;
 }
 
 type DatabaseState = "joining" | "replaying" | "syncing" | "ready";
@@ -149,6 +161,19 @@ interface SyncProgress {
   lastReport: number;
 }
 
+/** A hold: joins and requests wait for members to return. */
+interface Recovery {
+  /** The members waited for, with what is known of them. */
+  members: Membership;
+  /** How many of them must be back (fewer once volatile ones are gone). */
+  needed: number;
+  started: number;
+  deadline: number;
+  /** When the hold was last logged. */
+  logged: number;
+  held: { db: DatabaseLink; frame: Frame }[];
+}
+
 class ClientSession {
   lastWriteSeq = 0;
   /** Requests accepted and not yet answered. */
@@ -160,6 +185,8 @@ class DatabaseLink {
   state: DatabaseState = "joining";
   /** The database's node id, as hex; known once it sends JOIN. */
   nodeId = "";
+  /** Whether its data dies with its process (from its JOIN). */
+  volatile = false;
   applied = 0;
   keys = 0;
   lastSeen = performance.now();
@@ -219,9 +246,11 @@ export class Router implements AsyncDisposable {
   #adoptedSeq = 0;
   #stateFile?: StateFile;
   /** Node ids (hex) of the ready databases, as last saved. */
-  #members = new Set<string>();
+  #members: Membership;
   /** A membership save under way: no write is acknowledged until it is durable. */
   #membersSaving?: Promise<void>;
+  /** The last sequence number given out, as the state file had it at start. */
+  #savedSeq = 0;
   /**
    * Set (and saved) once any write is acknowledged by fewer than every ready
    * database. From then on members are never dropped, and a restarted router
@@ -242,12 +271,7 @@ export class Router implements AsyncDisposable {
   /** Ready databases that join the membership once they have every acknowledged write. */
   #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
-  #recovery?: {
-    members: Set<string>;
-    needed: number;
-    deadline: number;
-    held: { db: DatabaseLink; frame: Frame }[];
-  };
+  #recovery?: Recovery;
   #recoveryTimeout: number;
   #backlog: Backlog;
   #pendingWrites: PendingWrite[] = [];
@@ -276,7 +300,8 @@ export class Router implements AsyncDisposable {
     listener: Deno.Listener,
     endpoint: Endpoint,
     options: RouterOptions,
-    keys?: ScramKeys,
+    keys: ScramKeys | undefined,
+    stateFile: StateFile | undefined,
   ) {
     this.#listener = listener;
     this.#endpoint = endpoint;
@@ -309,21 +334,35 @@ export class Router implements AsyncDisposable {
       !isLoopback(endpoint.hostname);
     this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
     this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
-    if (options.stateFile !== undefined) {
-      this.#stateFile = new StateFile(options.stateFile);
+    this.#members = new Membership({
+      volatileGrace: options.volatileGrace ?? 10_000,
+    });
+    if (stateFile !== undefined) {
+      this.#stateFile = stateFile;
       this.#reserved = 0;
       const saved = this.#stateFile.load();
       if (saved !== undefined) {
         this.#clusterId = saved.clusterId;
+        this.#savedSeq = saved.seq;
         // Start above every number the last run may have given out.
         this.#seq = Math.max(saved.ceiling ?? 0, saved.seq);
         this.#adoptedSeq = this.#seq;
         this.#reserved = this.#seq;
         this.#backlog.reset(this.#seq);
-        const members = new Set(saved.members.map(toHex));
+        const members = new Membership({
+          volatileGrace: this.#members.volatileGrace,
+        });
+        const now = performance.now();
+        for (const id of saved.members.map(toHex)) {
+          members.restore(
+            id,
+            saved.details?.[id] ?? { volatile: false, address: "" },
+            now,
+          );
+        }
         this.#weak = saved.weak ?? false;
         this.#weakSaved = this.#weak;
-        if (this.#weak) this.#members = new Set(members);
+        if (this.#weak) this.#members = members.clone();
         if (members.size > 0) this.#startRecovery(members);
       }
     }
@@ -356,8 +395,22 @@ export class Router implements AsyncDisposable {
     const keys = options.password === undefined
       ? undefined
       : await deriveScramKeys(options.password);
-    const listener = listen(endpoint);
-    const router = new Router(listener, endpoint, options, keys);
+    const stateFile = options.stateFile === undefined
+      ? undefined
+      : StateFile.open(options.stateFile);
+    let router: Router;
+    try {
+      const listener = listen(endpoint);
+      try {
+        router = new Router(listener, endpoint, options, keys, stateFile);
+      } catch (error) {
+        listener.close();
+        throw error;
+      }
+    } catch (error) {
+      stateFile?.close();
+      throw error;
+    }
     if (options.respPort !== undefined) {
       try {
         router.#startResp(
@@ -517,6 +570,15 @@ export class Router implements AsyncDisposable {
         }),
       })),
       recovering: this.#recovery !== undefined,
+      ...(this.#recovery === undefined ? {} : {
+        hold: {
+          seconds: Math.round((now - this.#recovery.started) / 1000),
+          needed: this.#recovery.needed,
+          held: this.#recovery.held.length,
+          reason: this.#describeHold(now),
+        },
+      }),
+      members: this.#knownMembers().stats(now),
       operations: { ...this.#operations },
       pendingWrites: this.#pendingWrites.length,
       // Writes held until the state file has room for more sequence numbers,
@@ -545,6 +607,7 @@ export class Router implements AsyncDisposable {
     for (const conn of this.#connections) conn.close();
     await this.#acceptLoop;
     await this.#stateFile?.settled();
+    this.#stateFile?.close();
     await Promise.all([...this.#connections].map((conn) => conn.closed));
     log.info("Router stopped");
   }
@@ -760,7 +823,7 @@ export class Router implements AsyncDisposable {
     }
     if (
       this.#recovery !== undefined && frame.opcode !== Opcode.PING &&
-      frame.opcode !== Opcode.STATS
+      frame.opcode !== Opcode.STATS && frame.opcode !== Opcode.FORGET
     ) {
       throw this.#recoveringError();
     }
@@ -787,6 +850,18 @@ export class Router implements AsyncDisposable {
         this.#operations.stats!++;
         client.conn.send(encodeStatsReply(frame.id, this.stats()));
         return;
+      case Opcode.FORGET: {
+        const request = decodeForget(frame.payload);
+        const forgotten = this.#forget(
+          request.allAbsent ? "absent" : request.nodeIds.map(toHex),
+        );
+        // Answered once the change is durable: a router restarted before
+        // then would still wait for them.
+        (this.#membersSaving ?? Promise.resolve()).then(() =>
+          client.conn.send(encodeForgotten(frame.id, forgotten))
+        );
+        return;
+      }
       default:
         throw new ProtocolError(
           `Unexpected ${opcodeName(frame.opcode)} frame from a client`,
@@ -1010,7 +1085,13 @@ export class Router implements AsyncDisposable {
         if (db.state !== "joining" || db.nodeId !== "") {
           throw new ProtocolError("JOIN sent twice");
         }
-        db.nodeId = toHex(decodeJoin(frame.payload).nodeId) || `#${db.id}`;
+        {
+          const join = decodeJoin(frame.payload);
+          db.nodeId = toHex(join.nodeId) || `#${db.id}`;
+          db.volatile = join.volatile ?? false;
+        }
+        this.#members.present(db.nodeId, db.conn.peer, db.volatile);
+        this.#recovery?.members.present(db.nodeId, db.conn.peer, db.volatile);
         if (this.#recovery !== undefined) {
           // Copy: the frame's bytes are a view into a read buffer.
           this.#recovery.held.push({
@@ -1055,26 +1136,32 @@ export class Router implements AsyncDisposable {
   }
 
   /** Holds joins until enough of `members` (the last ready set) are back. */
-  #startRecovery(members: Set<string>): void {
+  #startRecovery(members: Membership): void {
     // With every write acknowledged by all ready databases, any member has
     // them all; after a weaker acknowledgement, only all members together do.
     const needed = this.#weak ? members.size : 1;
+    const now = performance.now();
     this.#recovery = {
-      members: new Set(members),
+      members: members.clone(),
       needed,
-      deadline: performance.now() + this.#recoveryTimeout,
+      started: now,
+      deadline: now + this.#recoveryTimeout,
+      logged: now,
       held: [],
     };
-    log.info(
-      "Recovering cluster {cluster}: waiting for {needed} of the {count} databases that were ready",
-      { cluster: toHex(this.#clusterId!), needed, count: members.size },
-    );
+    log.warn("{hold}", { hold: this.#describeHold(now) });
   }
 
-  /** Ends recovery once enough databases that were ready are back, or time is up. */
+  /**
+   * Ends recovery once enough databases that were ready are back, time is
+   * up, or nothing is left to wait for (every member it waited for was
+   * volatile and is gone, or was forgotten).
+   */
   #checkRecovery(): void {
     const recovery = this.#recovery;
     if (recovery === undefined) return;
+    const now = performance.now();
+    this.#giveUpGoneMembers(recovery, now);
     const held = recovery.held.filter(({ db }) => !db.conn.isClosed);
     recovery.held = held;
     const joins = held.map(({ db, frame }) => ({
@@ -1102,14 +1189,31 @@ export class Router implements AsyncDisposable {
         }
       }
     }
-    const timedOut = performance.now() > recovery.deadline;
+    const timedOut = now > recovery.deadline;
+    const nothingToWaitFor = recovery.members.size === 0;
     const enough = back.length > 0 && backIds.size >= recovery.needed;
-    if (!enough && !(timedOut && joins.length > 0)) return;
+    if (nothingToWaitFor && joins.length === 0) {
+      // Every member was given up and no database is here: the next one to
+      // join is trusted as it is, as by a router that never had members.
+      this.#recovery = undefined;
+      return;
+    }
+    if (!enough && !nothingToWaitFor && !(timedOut && joins.length > 0)) {
+      if (now - recovery.logged >= 30_000) {
+        recovery.logged = now;
+        log.warn("{hold}", { hold: this.#describeHold(now) });
+      }
+      return;
+    }
     const candidates = back.length > 0 ? back : usable;
-    if (!enough) {
+    if (!enough && timedOut) {
       log.warn(
         "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
         { back: back.length, needed: recovery.needed },
+      );
+      // They are no longer waited for, now or after a restart.
+      this.#forgetMembers(
+        [...recovery.members].filter((id) => recovery.members.isAway(id)),
       );
     }
     let seq = this.#seq;
@@ -1149,6 +1253,128 @@ export class Router implements AsyncDisposable {
       }
     }
     this.#joinAll(joins);
+  }
+
+  /**
+   * Stops waiting for the volatile members that have been away past the
+   * grace period: their data died with them, so waiting protects nothing.
+   * Logs what was lost with them.
+   */
+  #giveUpGoneMembers(
+    recovery: Recovery,
+    now: number,
+  ): void {
+    let gone: string[] | undefined;
+    for (const id of recovery.members) {
+      if (recovery.members.isGone(id, now)) (gone ??= []).push(id);
+    }
+    if (gone === undefined) return;
+    const described = gone.map((id) => recovery.members.describe(id, now));
+    let present = 0;
+    for (const { frame } of recovery.held) {
+      present = Math.max(present, decodeJoin(frame.payload).applied);
+    }
+    const acknowledged = Math.max(this.#readFloor, this.#savedSeq);
+    log.warn(
+      "Giving up on {count} volatile members, away for more than {grace} s: their data died with them ({members}). {loss}",
+      {
+        count: gone.length,
+        grace: seconds(this.#members.volatileGrace),
+        members: described.join(", "),
+        loss: acknowledged > present
+          ? `Acknowledged writes after sequence ${present}, up to ${acknowledged} (at most ${
+            acknowledged - present
+          } writes), were held only by them and are lost`
+          : "No acknowledged write is known to be lost with them",
+      },
+    );
+    for (const id of gone) recovery.members.delete(id);
+    recovery.needed = this.#weak
+      ? recovery.members.size
+      : Math.min(1, recovery.members.size);
+    this.#forgetMembers(gone);
+  }
+
+  /** Removes members for good (the hold gave up on them); saves the change. */
+  #forgetMembers(ids: string[]): void {
+    let changed = false;
+    for (const id of ids) {
+      this.#recovery?.members.delete(id);
+      if (this.#members.delete(id)) changed = true;
+    }
+    if (this.#recovery !== undefined) {
+      this.#recovery.needed = this.#weak
+        ? this.#recovery.members.size
+        : Math.min(1, this.#recovery.members.size);
+    }
+    if (changed) this.#saveMembers();
+  }
+
+  /**
+   * Gives up on absent members, on an operator's word (`kvndb forget`):
+   * `ids` (node ids as hex), or every member not connected. Acknowledged
+   * writes that only they hold are lost.
+   *
+   * @returns The ids forgotten, with what was known of each.
+   * @throws {InvalidArgumentError} For an id that is not a member, or one
+   * whose database is connected.
+   */
+  #forget(ids: string[] | "absent"): MemberStats[] {
+    const now = performance.now();
+    const known = this.#knownMembers();
+    const all = known.stats(now);
+    const chosen = ids === "absent"
+      ? all.filter((member) => !member.present)
+      : ids.map((id) => {
+        const member = all.find((m) => m.id === id);
+        if (member === undefined) {
+          throw new InvalidArgumentError(
+            `${id} is not a member: 'stats' lists the members`,
+          );
+        }
+        if (member.present) {
+          throw new InvalidArgumentError(
+            `${
+              known.describe(id, now)
+            } is connected: only an absent member can be forgotten`,
+          );
+        }
+        return member;
+      });
+    if (chosen.length === 0) return [];
+    log.warn(
+      "Forgetting {count} absent members on request: {members}; acknowledged writes that only they held are lost",
+      {
+        count: chosen.length,
+        members: chosen.map((m) => known.describe(m.id, now)).join(", "),
+      },
+    );
+    this.#forgetMembers(chosen.map((member) => member.id));
+    this.#checkRecovery();
+    return chosen;
+  }
+
+  /** The members, and those a hold waits for, with what is known of each. */
+  #knownMembers(): Membership {
+    return (this.#recovery?.members ?? this.#members).union(this.#members);
+  }
+
+  /** What a hold waits for, how long it has waited, and the way out. */
+  #describeHold(now: number): string {
+    const recovery = this.#recovery!;
+    const absent = [...recovery.members].filter((id) =>
+      recovery.members.isAway(id)
+    );
+    const waited = seconds(now - recovery.started);
+    const list = absent.map((id) => recovery.members.describe(id, now))
+      .join(", ");
+    const count = recovery.needed === recovery.members.size &&
+        recovery.needed > 1
+      ? `all ${recovery.needed}`
+      : `${recovery.needed} of ${recovery.members.size}`;
+    return `No database known to hold every acknowledged write is connected: for ${waited} s the router has waited for ${count} members to return (absent: ${
+      list || "none"
+    }). Start one of them, or give up on them with 'kvndb forget HOST PORT --all-absent' (in the console: forget --all-absent), which loses acknowledged writes that only they hold`;
   }
 
   /** Processes joins that were held, each as if it had just arrived. */
@@ -1203,12 +1429,9 @@ export class Router implements AsyncDisposable {
   }
 
   #recoveringError(): KvndbError {
-    const recovery = this.#recovery!;
-    const back =
-      recovery.held.filter(({ db }) => recovery.members.has(db.nodeId)).length;
     return new KvndbError(
       ErrorCode.UNAVAILABLE,
-      `No database known to hold every acknowledged write is connected: waiting for the ones that were ready (${back} of ${recovery.needed} back); try again shortly`,
+      this.#describeHold(performance.now()),
     );
   }
 
@@ -1230,6 +1453,8 @@ export class Router implements AsyncDisposable {
     if (this.#stateFile === undefined || this.#clusterId === undefined) return;
     while (!this.#closed) {
       const members = [...this.#members].filter((id) => !id.startsWith("#"));
+      const details: Record<string, MemberInfo> = {};
+      for (const id of members) details[id] = this.#members.info(id)!;
       const weak = this.#weak;
       try {
         await this.#stateFile.save({
@@ -1238,6 +1463,7 @@ export class Router implements AsyncDisposable {
           seq: this.#seq,
           weak,
           ceiling: Math.max(ceiling, this.#reserved, this.#seq),
+          details,
         });
         if (weak) this.#weakSaved = true;
         return;
@@ -1359,6 +1585,8 @@ export class Router implements AsyncDisposable {
         db,
         frame: { ...frame, payload: frame.payload.slice() },
       });
+      // Members that are volatile and long gone are not waited for.
+      this.#checkRecovery();
     } else {
       // Nothing to copy from: this database becomes the reference as it is.
       const fresh = join.clusterId.length === 0 && join.applied === 0 &&
@@ -1450,10 +1678,12 @@ export class Router implements AsyncDisposable {
         this.#pendingMembers.delete(db);
       } else if (db.applied >= this.#readFloor) {
         this.#pendingMembers.delete(db);
-        if (!this.#members.has(db.nodeId)) {
-          this.#members.add(db.nodeId);
-          changed = true;
-        }
+        if (
+          this.#members.add(db.nodeId, {
+            volatile: db.volatile,
+            address: db.conn.peer,
+          })
+        ) changed = true;
       }
     }
     if (changed) this.#saveMembers();
@@ -1654,6 +1884,14 @@ export class Router implements AsyncDisposable {
 
   #removeDatabase(db: DatabaseLink, reason: unknown): void {
     if (!this.#databases.delete(db.id)) return;
+    if (
+      db.nodeId !== "" &&
+      ![...this.#databases.values()].some((other) => other.nodeId === db.nodeId)
+    ) {
+      const now = performance.now();
+      this.#members.absent(db.nodeId, now);
+      this.#recovery?.members.absent(db.nodeId, now);
+    }
     if (this.#recovery !== undefined) this.#checkRecovery();
     const stillThere = this.#isReadyNode(db.nodeId);
     // Only another ready *member* (one known to have every acknowledged

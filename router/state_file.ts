@@ -6,7 +6,7 @@
  * @module
  */
 
-import { fromHex, toHex } from "../protocol/mod.ts";
+import { fromHex, type MemberInfo, toHex } from "../protocol/mod.ts";
 
 /** What the router keeps across restarts. */
 export interface RouterState {
@@ -20,6 +20,47 @@ export interface RouterState {
   weak?: boolean;
   /** The highest sequence number that may have been given out. */
   ceiling?: number;
+  /**
+   * What is known of each member, by node id as hex. Members missing here
+   * (a file written before this was kept) count as durable.
+   */
+  details?: Record<string, MemberInfo>;
+}
+
+/**
+ * Thrown when another router holds the state file: two routers on one state
+ * file would each wait for the other's databases.
+ *
+ * @example
+ * ```ts
+ * import { StateFile, StateFileInUseError } from "./state_file.ts";
+ * const dir = await Deno.makeTempDir();
+ * using first = StateFile.open(`${dir}/router.json`);
+ * try {
+ *   StateFile.open(`${dir}/router.json`);
+ * } catch (error) {
+ *   console.log(error instanceof StateFileInUseError); // true
+ * }
+ * first.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class StateFileInUseError extends Error {
+  /** The state file's path. */
+  readonly path: string;
+
+  /**
+   * @param path The state file's path.
+   * @param options The cause, if any.
+   */
+  constructor(path: string, options?: ErrorOptions) {
+    super(
+      `The router state file ${path} is in use by another router: give this one its own file with --state PATH (or stop the other router)`,
+      options,
+    );
+    this.name = "StateFileInUseError";
+    this.path = path;
+  }
 }
 
 /**
@@ -27,23 +68,65 @@ export interface RouterState {
  * that is synced and then renamed over the old one, so a crash leaves either
  * the old state or the new one, never half of either.
  *
+ * While open, it holds an exclusive lock on `PATH.lock` (an advisory lock the
+ * kernel drops with the process, so a router killed with `kill -9` leaves no
+ * stale lock): a second router on the same file is refused.
+ *
  * @example
  * ```ts
  * import { StateFile } from "./state_file.ts";
- * const path = await Deno.makeTempFile();
- * const file = new StateFile(path);
+ * const dir = await Deno.makeTempDir();
+ * using file = StateFile.open(`${dir}/router.json`);
  * await file.save({ clusterId: new Uint8Array([1]), members: [], seq: 3 });
  * console.log(file.load()?.seq); // 3
- * await Deno.remove(path);
+ * file.close();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export class StateFile {
+export class StateFile implements Disposable {
   #path: string;
   #queue: Promise<void> = Promise.resolve();
+  #lock?: Deno.FsFile;
 
-  /** @param path Where the state lives. */
-  constructor(path: string) {
+  private constructor(path: string, lock: Deno.FsFile) {
     this.#path = path;
+    this.#lock = lock;
+  }
+
+  /**
+   * Opens the state file at `path`, locking it against other routers.
+   *
+   * @param path Where the state lives.
+   * @returns The open state file.
+   * @throws {StateFileInUseError} When another router holds it.
+   */
+  static open(path: string): StateFile {
+    // The lock lives beside the state, not on it: saves rename a new file
+    // over the state, which would leave a lock on the old one behind.
+    const lock = Deno.openSync(`${path}.lock`, {
+      read: true,
+      write: true,
+      create: true,
+    });
+    let locked = false;
+    try {
+      locked = lock.tryLockSync(true);
+    } finally {
+      if (!locked) lock.close();
+    }
+    if (!locked) throw new StateFileInUseError(path);
+    return new StateFile(path, lock);
+  }
+
+  /** Releases the lock. Idempotent; call after {@linkcode settled}. */
+  close(): void {
+    this.#lock?.close();
+    this.#lock = undefined;
+  }
+
+  /** Releases the lock; for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Resolves once every save begun so far has finished. */
@@ -78,13 +161,22 @@ export class StateFile {
         seq: number;
         weak?: boolean;
         ceiling?: number;
+        details?: Record<string, { volatile?: unknown; address?: unknown }>;
       };
+      const details: Record<string, MemberInfo> = {};
+      for (const [id, info] of Object.entries(json.details ?? {})) {
+        details[id] = {
+          volatile: info.volatile === true,
+          address: typeof info.address === "string" ? info.address : "",
+        };
+      }
       return {
         clusterId: parseHex(json.clusterId),
         members: json.members.map(parseHex),
         seq: json.seq,
         weak: json.weak === true,
         ceiling: typeof json.ceiling === "number" ? json.ceiling : json.seq,
+        details,
       };
     } catch (cause) {
       throw new Error(
@@ -106,6 +198,7 @@ export class StateFile {
       seq: state.seq,
       weak: state.weak ?? false,
       ceiling: state.ceiling ?? state.seq,
+      details: state.details ?? {},
     }) + "\n";
     const run = this.#queue.then(() => this.#write(text));
     this.#queue = run.catch(() => {});

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { connect } from "../client/mod.ts";
 import { KvndbProcess, runKvndb } from "./_process.ts";
+import { waitFor } from "./_cluster.ts";
 
 Deno.test("serve then cmd: set a 1, get a prints 1", async () => {
   await using server = KvndbProcess.start([
@@ -171,4 +172,145 @@ Deno.test("bench reports requests per second and latency percentiles, as JSON to
   const bad = await runKvndb(["bench", "-t", "flush"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Unknown test 'flush'/);
+});
+
+Deno.test("a second router in the same folder exits at once naming the state file, and a router killed with kill -9 restarts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvndb-test-" });
+  try {
+    {
+      await using first = KvndbProcess.start(["router", "127.0.0.1", "0"], {
+        cwd: dir,
+      });
+      await first.port();
+      const started = performance.now();
+      await using second = KvndbProcess.start(["router", "127.0.0.1", "0"], {
+        cwd: dir,
+      });
+      const status = await second.child.status;
+      const seconds = (performance.now() - started) / 1000;
+      await second.kill();
+      assert.equal(status.code, 1, second.stderr);
+      assert.match(
+        second.stderr,
+        /state file kvndb-router\.json is in use by another router: give this one its own file with --state/,
+      );
+      // Deno's own start-up is most of this; a hang would take far longer.
+      assert.ok(seconds < 15, `took ${seconds} s`);
+      // The kernel drops the lock with the process: no stale lock after kill -9.
+      await first.kill("SIGKILL");
+    }
+    await using again = KvndbProcess.start(["router", "127.0.0.1", "0"], {
+      cwd: dir,
+    });
+    await again.port();
+    assert.ok(again.running);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a router whose memory databases all died serves again within seconds of a fresh one joining, and says what was lost", async () => {
+  await using router = KvndbProcess.start(["router", "127.0.0.1", "0"]);
+  const port = String(await router.port());
+  await using first = KvndbProcess.start(["memory", "127.0.0.1", port]);
+  await using second = KvndbProcess.start(["memory", "127.0.0.1", port]);
+  await using client = await connect({ port: Number(port), timeout: 3000 });
+  await waitFor(
+    async () =>
+      (await client.stats()).databases.filter((db) => db.state === "ready")
+        .length === 2,
+    "two databases to be ready",
+  );
+  await client.set("a", "1");
+  await first.kill("SIGKILL");
+  await second.kill("SIGKILL");
+  await waitFor(
+    async () => (await client.stats()).databases.length === 0,
+    "both databases to be gone",
+  );
+  await using _fresh = KvndbProcess.start(["memory", "127.0.0.1", port]);
+  const started = performance.now();
+  await waitFor(
+    async () => {
+      try {
+        await client.set("b", "2");
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    "the router to serve again",
+    30_000,
+  );
+  const seconds = (performance.now() - started) / 1000;
+  // The router waits out the 10 s a live memory database gets to come back.
+  assert.ok(seconds < 20, `took ${seconds} s`);
+  assert.equal(await client.get("a"), null);
+  assert.match(
+    router.stderr,
+    /Giving up on 1 volatile members, away for more than 10 s: their data died with them/,
+  );
+});
+
+Deno.test("kvndb forget ends a router's wait for a Deno KV database that is gone for good", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kvndb-test-" });
+  try {
+    await using router = KvndbProcess.start(["router", "127.0.0.1", "0"], {
+      cwd: dir,
+    });
+    const port = String(await router.port());
+    const durable = KvndbProcess.start(
+      ["kv", "127.0.0.1", port, `${dir}/lost.db`],
+      { cwd: dir },
+    );
+    await using client = await connect({ port: Number(port), timeout: 3000 });
+    await waitFor(
+      async () => (await client.stats()).members?.length === 1,
+      "the Deno KV database to be a member",
+    );
+    await client.set("a", "1");
+    await durable.kill("SIGKILL");
+    await Deno.remove(`${dir}/lost.db`, { recursive: true }).catch(() => {});
+    await using _fresh = KvndbProcess.start(["memory", "127.0.0.1", port], {
+      cwd: dir,
+    });
+    await waitFor(
+      async () => (await client.stats()).hold !== undefined,
+      "the router to hold the fresh database",
+    );
+    const refused = await runKvndb([
+      "forget",
+      "127.0.0.1",
+      port,
+      "--all-absent",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /Not confirmed: nothing forgotten \(add --yes/,
+    );
+    const result = await runKvndb([
+      "forget",
+      "127.0.0.1",
+      port,
+      "--all-absent",
+      "--yes",
+    ]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(
+      result.stdout,
+      /Forgetting 1 members:\n {2}[0-9a-f]{32} durable, last at 127\.0\.0\.1:\d+, away /,
+    );
+    await waitFor(async () => {
+      try {
+        await client.set("b", "2");
+        return true;
+      } catch {
+        return false;
+      }
+    }, "the router to serve again");
+    assert.match(router.stderr, /Forgetting 1 absent members on request/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
