@@ -396,6 +396,30 @@ export class Client implements AsyncDisposable {
   }
 
   /**
+   * Counts the keys, as of now: a read like `get`, served by a database that
+   * has every write acknowledged before it (this client's included). A
+   * memory database counts at once; a Deno KV one lists its keys.
+   *
+   * @param options Signal and timeout.
+   * @returns How many keys there are.
+   * @example
+   * ```ts ignore
+   * import { connect } from "./mod.ts";
+   * await using client = await connect({ port: 54565 });
+   * await client.set("a", "1");
+   * console.log(await client.count()); // 1 (on an empty cluster)
+   * ```
+   */
+  async count(options?: RequestOptions): Promise<number> {
+    const frame = await this.#request(
+      (id) => encodeOpaque(Opcode.COUNT, id),
+      Opcode.COUNT_REPLY,
+      options,
+    );
+    return decodeU64(frame.payload, "COUNT_REPLY");
+  }
+
+  /**
    * Reads the router's statistics: databases, clients, operation counts.
    *
    * @param options Signal and timeout.

@@ -143,7 +143,11 @@ export interface Command {
  * ```
  */
 export class UsageError extends Error {
-  /** @param options The cause, if any. */
+  /**
+   * Creates a UsageError.
+   *
+   * @param options The cause, if any.
+   */
   constructor(options?: ErrorOptions) {
     super("Wrong arguments", options);
     this.name = "UsageError";

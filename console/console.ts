@@ -100,6 +100,8 @@ export class KvndbConsole {
   #answer?: () => Promise<string | null>;
 
   /**
+   * Creates a KvndbConsole.
+   *
    * @param client The connection to the router, or a fake.
    * @param options Input, output and whether a person is typing.
    */

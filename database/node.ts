@@ -149,6 +149,8 @@ export class DatabaseNode implements AsyncDisposable {
   #keysCount = 0;
   #counting = false;
   #keysCountedAt = -Infinity;
+  /** How long the last count took, in ms. */
+  #countTook = 0;
   #readyWaiters: PromiseWithResolvers<void>[] = [];
   #reads: Frame[] = [];
   #readsActive = 0;
@@ -473,6 +475,7 @@ export class DatabaseNode implements AsyncDisposable {
         return;
       case Opcode.GET:
       case Opcode.KEYS:
+      case Opcode.COUNT:
         // Copy: the read may wait in the queue, and the frame views a read buffer.
         this.#reads.push({ ...frame, payload: frame.payload.slice() });
         this.#serveReads(conn);
@@ -536,17 +539,21 @@ export class DatabaseNode implements AsyncDisposable {
   }
 
   #countKeys(): number {
-    // Counting can be costly on a large persistent store: refresh at most every 10 s.
+    // Counting lists every key on Deno KV: refresh no more often than a
+    // hundred times what the last count took, and at most every 10 s, so a
+    // memory database (a count costs nothing) is fresh at every heartbeat.
     // One count at a time: on a large store a count can outlast the interval,
     // and counts piling up would slow everything else down.
     const now = performance.now();
-    if (!this.#counting && now - this.#keysCountedAt > 10_000) {
+    const interval = Math.min(10_000, this.#countTook * 100);
+    if (!this.#counting && now - this.#keysCountedAt > interval) {
       this.#counting = true;
       this.#db.count().then((count) => this.#keysCount = count).catch(
         () => {},
       ).finally(() => {
         this.#counting = false;
         this.#keysCountedAt = performance.now();
+        this.#countTook = this.#keysCountedAt - now;
       });
     }
     return this.#keysCount;
@@ -574,7 +581,9 @@ export class DatabaseNode implements AsyncDisposable {
       this.#readsActive++;
       const answer = frame.opcode === Opcode.GET
         ? this.#answerGet(conn, frame)
-        : this.#answerKeys(conn, frame);
+        : frame.opcode === Opcode.KEYS
+        ? this.#answerKeys(conn, frame)
+        : this.#answerCount(conn, frame);
       answer.finally(() => {
         this.#readsActive--;
         this.#serveReads(conn);
@@ -625,6 +634,16 @@ export class DatabaseNode implements AsyncDisposable {
         ? keys[keys.length - 1]!
         : new Uint8Array(0);
       this.#sendAnswer(conn, encodeKeyPage(frame.id, { keys, cursor }));
+    } catch (error) {
+      this.#answerError(conn, frame.id, error);
+    }
+  }
+
+  async #answerCount(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const count = await this.#db.count();
+      this.#keysCount = count;
+      this.#sendAnswer(conn, encodeU64(Opcode.COUNT_REPLY, frame.id, count));
     } catch (error) {
       this.#answerError(conn, frame.id, error);
     }

@@ -79,6 +79,8 @@ export class FramedConnection {
   readonly peer: string;
 
   /**
+   * Creates a FramedConnection.
+   *
    * @param conn The connection; this object owns and closes it.
    * @param options Limits.
    */

@@ -24,6 +24,8 @@ export class KvndbError extends Error {
   readonly code: ErrorCode;
 
   /**
+   * Creates a KvndbError.
+   *
    * @param code The wire error code.
    * @param message A message that starts with a capital and ends without a period.
    * @param options The cause, if any.
@@ -47,6 +49,8 @@ export class KvndbError extends Error {
  */
 export class ProtocolError extends KvndbError {
   /**
+   * Creates a ProtocolError.
+   *
    * @param message What was wrong with the bytes.
    * @param options The cause, if any.
    */
@@ -68,6 +72,8 @@ export class ProtocolError extends KvndbError {
  */
 export class TooLargeError extends KvndbError {
   /**
+   * Creates a TooLargeError.
+   *
    * @param message Names the limit that was exceeded.
    * @param options The cause, if any.
    */
@@ -89,6 +95,8 @@ export class TooLargeError extends KvndbError {
  */
 export class InvalidArgumentError extends KvndbError {
   /**
+   * Creates a InvalidArgumentError.
+   *
    * @param message What is wrong.
    * @param options The cause, if any.
    */
@@ -110,6 +118,8 @@ export class InvalidArgumentError extends KvndbError {
  */
 export class VersionMismatchError extends KvndbError {
   /**
+   * Creates a VersionMismatchError.
+   *
    * @param message Names both versions.
    * @param options The cause, if any.
    */
@@ -131,6 +141,8 @@ export class VersionMismatchError extends KvndbError {
  */
 export class AuthError extends KvndbError {
   /**
+   * Creates a AuthError.
+   *
    * @param message What failed.
    * @param options The cause, and the code (`AUTH_FAILED` unless given).
    */
@@ -155,6 +167,8 @@ export class AuthError extends KvndbError {
  */
 export class ConnectionClosedError extends KvndbError {
   /**
+   * Creates a ConnectionClosedError.
+   *
    * @param message Why it closed.
    * @param options The cause, if any.
    */
@@ -176,6 +190,8 @@ export class ConnectionClosedError extends KvndbError {
  */
 export class TimeoutError extends KvndbError {
   /**
+   * Creates a TimeoutError.
+   *
    * @param message How long was waited.
    * @param options The cause, if any.
    */

@@ -54,6 +54,8 @@ export class FrameWriter {
   #offset = HEADER_SIZE;
 
   /**
+   * Creates a FrameWriter.
+   *
    * @param opcode The frame's opcode.
    * @param id The request id.
    * @param payloadSize The exact number of payload bytes that will be written.
@@ -172,6 +174,8 @@ export class PayloadReader {
   #what: string;
 
   /**
+   * Creates a PayloadReader.
+   *
    * @param payload The payload to read.
    * @param what The frame's name, for error messages.
    */
@@ -387,7 +391,11 @@ export class FrameDecoder {
   #filled = 0;
   #maxFrameSize: number;
 
-  /** @param options The size limit. */
+  /**
+   * Creates a FrameDecoder.
+   *
+   * @param options The size limit.
+   */
   constructor(options?: DecodeOptions) {
     this.#maxFrameSize = options?.maxFrameSize ?? MAX_FRAME_SIZE;
   }

@@ -34,6 +34,8 @@ export const Opcode = {
   STATS_REPLY: 0x1a,
   FORGET: 0x1b,
   FORGOTTEN: 0x1c,
+  COUNT: 0x1d,
+  COUNT_REPLY: 0x1e,
   ERROR: 0x1f,
   // Router and databases ("Replication").
   JOIN: 0x20,

@@ -17,7 +17,7 @@ const encoder = new TextEncoder();
 export const RESP_MAX_ARGUMENTS = 1024 * 1024;
 
 /** The longest bulk string accepted: the largest value plus headroom. */
-export const RESP_MAX_BULK = MAX_VALUE_SIZE + 1024;
+export const RESP_MAX_BULK: number = MAX_VALUE_SIZE + 1024;
 
 /** The longest inline command line. */
 export const RESP_MAX_INLINE = 64 * 1024;

@@ -10,16 +10,21 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
+  ConnectionClosedError,
   decodeError,
   decodeFrame,
   decodeKeyPage,
+  decodeU64,
   decodeValue,
   encodeGet,
   encodeKeys,
+  encodeOpaque,
   encodeWriteRequest,
+  errorFromCode,
   formatAddr,
   type Frame,
   fromHex,
+  InvalidArgumentError,
   KvndbError,
   MAX_KEY_SIZE,
   Opcode,
@@ -32,6 +37,7 @@ import {
   respSimple,
   type RouterStats,
   toHex,
+  TooLargeError,
 } from "../protocol/mod.ts";
 
 const log = getLogger(["kvndb", "resp"]);
@@ -236,7 +242,7 @@ class RespSession implements ClientLink {
       // Already closed.
     }
     for (const waiter of this.#waiting.values()) {
-      waiter.reject(new KvndbError(14, "Connection closed"));
+      waiter.reject(new ConnectionClosedError("Connection closed"));
     }
     this.#waiting.clear();
     this.#router.detach();
@@ -339,7 +345,7 @@ class RespSession implements ClientLink {
 
   #request(bytes: Uint8Array): Promise<Frame> {
     if (this.#closed) {
-      return Promise.reject(new KvndbError(14, "Connection closed"));
+      return Promise.reject(new ConnectionClosedError("Connection closed"));
     }
     const frame = decodeFrame(bytes)!.frame;
     const waiter = Promise.withResolvers<Frame>();
@@ -347,10 +353,8 @@ class RespSession implements ClientLink {
     this.#router.submit(frame);
     return waiter.promise.then((answer) => {
       if (answer.opcode === Opcode.ERROR) {
-        throw new KvndbError(
-          decodeError(answer.payload).code as 1,
-          decodeError(answer.payload).message,
-        );
+        const error = decodeError(answer.payload);
+        throw errorFromCode(error.code, error.message);
       }
       return answer;
     });
@@ -396,8 +400,7 @@ class RespSession implements ClientLink {
     const args = command.slice(1);
     const arity = (min: number, max = min) => {
       if (args.length < min || args.length > max) {
-        throw new KvndbError(
-          10,
+        throw new InvalidArgumentError(
           `ERR wrong number of arguments for '${name.toLowerCase()}' command`,
         );
       }
@@ -550,10 +553,11 @@ class RespSession implements ClientLink {
         ]);
       }
       case "DBSIZE": {
-        const ready = this.#host.stats().databases.find((db) =>
-          db.state === "ready"
+        arity(0);
+        const frame = await this.#request(
+          encodeOpaque(Opcode.COUNT, this.#id()),
         );
-        return respInteger(ready?.keys ?? 0);
+        return respInteger(decodeU64(frame.payload, "COUNT_REPLY"));
       }
       case "INFO": {
         const stats = this.#host.stats();
@@ -629,8 +633,7 @@ class RespSession implements ClientLink {
 
 function checkKeyLength(key: Uint8Array): void {
   if (key.length === 0 || key.length > MAX_KEY_SIZE) {
-    throw new KvndbError(
-      9,
+    throw new TooLargeError(
       `ERR key of ${key.length} bytes (KVNDB keys are 1 to ${MAX_KEY_SIZE} bytes)`,
     );
   }

@@ -286,6 +286,7 @@ export class Router implements AsyncDisposable {
     set: 0,
     delete: 0,
     keys: 0,
+    count: 0,
     ping: 0,
     stats: 0,
     errors: 0,
@@ -814,7 +815,8 @@ export class Router implements AsyncDisposable {
     if (
       client.inFlight >= this.#maxInFlight &&
       (frame.opcode === Opcode.GET || frame.opcode === Opcode.KEYS ||
-        frame.opcode === Opcode.SET || frame.opcode === Opcode.DELETE)
+        frame.opcode === Opcode.SET || frame.opcode === Opcode.DELETE ||
+        frame.opcode === Opcode.COUNT)
     ) {
       throw new KvndbError(
         ErrorCode.UNAVAILABLE,
@@ -836,6 +838,13 @@ export class Router implements AsyncDisposable {
       case Opcode.KEYS:
         decodeKeys(frame.payload);
         this.#operations.keys!++;
+        this.#read(client, frame);
+        return;
+      case Opcode.COUNT:
+        if (frame.payload.length !== 0) {
+          throw new ProtocolError("Malformed COUNT frame: it has no payload");
+        }
+        this.#operations.count!++;
         this.#read(client, frame);
         return;
       case Opcode.SET:
@@ -1108,6 +1117,7 @@ export class Router implements AsyncDisposable {
         return;
       case Opcode.VALUE:
       case Opcode.KEY_PAGE:
+      case Opcode.COUNT_REPLY:
       case Opcode.ERROR:
         this.#onReadAnswer(db, frame);
         return;

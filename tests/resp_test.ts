@@ -147,3 +147,27 @@ Deno.test("RESP: connections count against the router's connection limit", async
   assert.match(refused, /^-DENIED too many connections/);
   held.close();
 });
+
+Deno.test("RESP: DBSIZE counts a key written just before it, on each database", async () => {
+  await using cluster = await Cluster.start({ databases: 2, respPort: 0 });
+  const port = cluster.router.respPort!;
+  // One exchange a step: pipelined commands run at once, so a DBSIZE in the
+  // same pipeline may count the writes after it too.
+  const steps: [string, string][] = [
+    [command("DBSIZE"), ":0\r\n"],
+    [command("SET", "a", "1") + command("DBSIZE"), "+OK\r\n:1\r\n"],
+    [command("MSET", "b", "2", "c", "3"), "+OK\r\n"],
+    [command("DBSIZE"), ":3\r\n"],
+    [command("DEL", "a") + command("DBSIZE"), ":1\r\n:2\r\n"],
+    [
+      command("DBSIZE", "x"),
+      "-ERR wrong number of arguments for 'dbsize' command\r\n",
+    ],
+  ];
+  for (const [request, expected] of steps) {
+    assert.equal(await exchange(port, request), expected);
+  }
+  // The native client's count() is the same read.
+  const client = await cluster.client();
+  for (let i = 0; i < 4; i++) assert.equal(await client.count(), 2);
+});
