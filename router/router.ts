@@ -56,11 +56,12 @@ import {
   WriteOp,
 } from "../protocol/mod.ts";
 import { acceptHandshake } from "./_accept_handshake.ts";
-import { Backlog } from "./backlog.ts";
+import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, seconds } from "./membership.ts";
+import { acknowledgedUpTo } from "./quorum.ts";
 import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -241,9 +242,7 @@ export class Router implements AsyncDisposable {
   #nextDatabaseId = 1;
   #nextSyncId = 1;
   #clusterId?: Uint8Array;
-  #seq = 0;
-  /** The sequence number the router took from a database; writes since show it moved on. */
-  #adoptedSeq = 0;
+  #sequencer: Sequencer;
   #stateFile?: StateFile;
   /** Node ids (hex) of the ready databases, as last saved. */
   #members: Membership;
@@ -258,14 +257,6 @@ export class Router implements AsyncDisposable {
    */
   #weak = false;
   #weakSaved = false;
-  /**
-   * With a state file: the highest sequence number the file says may have
-   * been given out. No write gets a number above it until a higher one is
-   * saved, and a restarted router starts above it, so that no number is ever
-   * used for two different writes (a database holding the old write under
-   * that number would take itself for up to date).
-   */
-  #reserved = Infinity;
   #reserving?: Promise<void>;
   #waitingForNumbers: { client: ClientSession; frame: Frame }[] = [];
   /** Ready databases that join the membership once they have every acknowledged write. */
@@ -273,7 +264,6 @@ export class Router implements AsyncDisposable {
   /** Set after a restart until the databases that were ready are back. */
   #recovery?: Recovery;
   #recoveryTimeout: number;
-  #backlog: Backlog;
   #pendingWrites: PendingWrite[] = [];
   /**
    * No read may be served from a state older than this: the highest seq
@@ -333,23 +323,29 @@ export class Router implements AsyncDisposable {
     this.#protected = options.password === undefined &&
       !(options.insecure ?? false) && endpoint.type !== "unix" &&
       !isLoopback(endpoint.hostname);
-    this.#backlog = new Backlog(options.backlogBytes ?? 64 * 1024 * 1024);
+    // With a state file, no write is numbered above the ceiling the file
+    // says may have been given out until a higher one is saved, and a
+    // restarted router starts above it: no number is ever used for two
+    // different writes (a database holding the old write under that number
+    // would take itself for up to date).
+    this.#sequencer = new Sequencer({
+      backlogBytes: options.backlogBytes ?? 64 * 1024 * 1024,
+      reserved: stateFile === undefined ? Infinity : 0,
+    });
     this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
     this.#members = new Membership({
       volatileGrace: options.volatileGrace ?? 10_000,
     });
     if (stateFile !== undefined) {
       this.#stateFile = stateFile;
-      this.#reserved = 0;
       const saved = this.#stateFile.load();
       if (saved !== undefined) {
         this.#clusterId = saved.clusterId;
         this.#savedSeq = saved.seq;
         // Start above every number the last run may have given out.
-        this.#seq = Math.max(saved.ceiling ?? 0, saved.seq);
-        this.#adoptedSeq = this.#seq;
-        this.#reserved = this.#seq;
-        this.#backlog.reset(this.#seq);
+        const start = Math.max(saved.ceiling ?? 0, saved.seq);
+        this.#sequencer.adopt(start);
+        this.#sequencer.reserve(start);
         const members = new Membership({
           volatileGrace: this.#members.volatileGrace,
         });
@@ -546,7 +542,7 @@ export class Router implements AsyncDisposable {
     const now = performance.now();
     return {
       clusterId: this.#clusterId ? toHex(this.#clusterId) : "",
-      seq: this.#seq,
+      seq: this.#sequencer.seq,
       clients: this.#clients.size,
       databases: [...this.#databases.values()].map((db) => ({
         id: db.id,
@@ -589,7 +585,10 @@ export class Router implements AsyncDisposable {
         this.#reserving !== undefined,
       waitingReads: this.#waitingReads.length,
       readFloor: this.#readFloor,
-      backlog: { writes: this.#backlog.length, bytes: this.#backlog.bytes },
+      backlog: {
+        writes: this.#sequencer.backlog.length,
+        bytes: this.#sequencer.backlog.bytes,
+      },
       uptime: Math.round((now - this.#started) / 1000),
     };
   }
@@ -885,7 +884,7 @@ export class Router implements AsyncDisposable {
     if (!this.#hasWritableDatabase()) {
       throw noDatabase();
     }
-    if (this.#seq + 1 > this.#reserved) {
+    if (!this.#sequencer.canNumber) {
       // Wait for more sequence numbers to be saved; the payload is copied
       // because the frame views a read buffer.
       this.#operations[isSet ? "set" : "delete"]!--;
@@ -896,15 +895,15 @@ export class Router implements AsyncDisposable {
       this.#reserve();
       return;
     }
-    if (this.#seq + NUMBER_BLOCK / 2 > this.#reserved) this.#reserve();
-    const seq = ++this.#seq;
+    if (this.#sequencer.wantsReservation) this.#reserve();
+    const seq = this.#sequencer.next();
     const bytes = encodeWrite({
       seq,
       op: isSet ? WriteOp.SET : WriteOp.DELETE,
       key: request.key,
       value: request.value,
     });
-    this.#backlog.push(seq, bytes);
+    this.#sequencer.keep(seq, bytes);
     for (const db of this.#databases.values()) {
       if (db.state !== "joining") db.conn.send(bytes);
     }
@@ -926,10 +925,10 @@ export class Router implements AsyncDisposable {
   /** Saves a higher ceiling for sequence numbers, then lets waiting writes go. */
   #reserve(): void {
     if (this.#reserving !== undefined || this.#stateFile === undefined) return;
-    const target = this.#seq + NUMBER_BLOCK;
+    const target = this.#sequencer.nextCeiling;
     this.#reserving = (async () => {
       await this.#persist(target);
-      this.#reserved = Math.max(this.#reserved, target);
+      this.#sequencer.reserve(target);
       this.#reserving = undefined;
       const waiting = this.#waitingForNumbers;
       this.#waitingForNumbers = [];
@@ -986,12 +985,7 @@ export class Router implements AsyncDisposable {
         break;
       }
       if (!write.done) {
-        const needed = write.level === AckLevel.ONE
-          ? 1
-          : write.level === AckLevel.MAJORITY
-          ? Math.floor(count / 2) + 1
-          : count;
-        if (applied[needed - 1]! >= write.seq) {
+        if (acknowledgedUpTo(applied, write.level) >= write.seq) {
           write.done = true;
           write.client.inFlight--;
           if (write.seq > this.#readFloor) this.#readFloor = write.seq;
@@ -1226,14 +1220,10 @@ export class Router implements AsyncDisposable {
         [...recovery.members].filter((id) => recovery.members.isAway(id)),
       );
     }
-    let seq = this.#seq;
+    let seq = this.#sequencer.seq;
     for (const { join } of candidates) seq = Math.max(seq, join.applied);
     this.#recovery = undefined;
-    if (seq > this.#seq) {
-      this.#seq = seq;
-      this.#adoptedSeq = seq;
-      this.#backlog.reset(seq);
-    }
+    if (seq > this.#sequencer.seq) this.#sequencer.adopt(seq);
     log.info("Recovered cluster {cluster} at sequence {seq}", {
       cluster: toHex(this.#clusterId!),
       seq,
@@ -1247,9 +1237,11 @@ export class Router implements AsyncDisposable {
         best === undefined || c.join.applied > best.join.applied ? c : best,
       undefined,
     );
-    if (reference !== undefined && reference.join.applied < this.#seq) {
+    if (
+      reference !== undefined && reference.join.applied < this.#sequencer.seq
+    ) {
       reference.db.nodeId = toHex(reference.join.nodeId) || reference.db.nodeId;
-      if (this.#backlog.covers(reference.join.applied)) {
+      if (this.#sequencer.backlog.covers(reference.join.applied)) {
         // Still in the run that numbered the writes it lacks (the router
         // held joins without restarting): they are in the backlog, and every
         // database must get them, so it replays them like any other.
@@ -1417,12 +1409,12 @@ export class Router implements AsyncDisposable {
   #jumpTo(db: DatabaseLink, applied: number): void {
     // After a restart the numbers up to the ceiling were never given out in
     // this run: nothing to give up.
-    const givingUp = this.#backlog.bytesAfter(applied) > 0 ||
+    const givingUp = this.#sequencer.backlog.bytesAfter(applied) > 0 ||
       this.#pendingWrites.some((write) => write.seq > applied);
     if (givingUp) {
       log.warn(
         "Writes {from} to {to} reached no database that is here: giving them up",
-        { from: applied + 1, to: this.#seq },
+        { from: applied + 1, to: this.#sequencer.seq },
       );
       this.#failPendingWrites(
         "The database that had this write left before it was acknowledged; it may or may not have been applied",
@@ -1433,9 +1425,8 @@ export class Router implements AsyncDisposable {
         "The cluster gave up writes this database may hold: rejoin to copy the cluster",
       );
     }
-    this.#backlog.reset(this.#seq);
-    this.#adoptedSeq = this.#seq;
-    this.#admitDatabase(db, JoinMode.READY, this.#seq);
+    this.#sequencer.giveUpBacklog();
+    this.#admitDatabase(db, JoinMode.READY, this.#sequencer.seq);
   }
 
   #recoveringError(): KvndbError {
@@ -1459,7 +1450,7 @@ export class Router implements AsyncDisposable {
     });
   }
 
-  async #persist(ceiling = this.#reserved): Promise<void> {
+  async #persist(ceiling = this.#sequencer.reserved): Promise<void> {
     if (this.#stateFile === undefined || this.#clusterId === undefined) return;
     while (!this.#closed) {
       const members = [...this.#members].filter((id) => !id.startsWith("#"));
@@ -1470,9 +1461,13 @@ export class Router implements AsyncDisposable {
         await this.#stateFile.save({
           clusterId: this.#clusterId,
           members: members.map((id) => fromHex(id) ?? new Uint8Array(0)),
-          seq: this.#seq,
+          seq: this.#sequencer.seq,
           weak,
-          ceiling: Math.max(ceiling, this.#reserved, this.#seq),
+          ceiling: Math.max(
+            ceiling,
+            this.#sequencer.reserved,
+            this.#sequencer.seq,
+          ),
           details,
         });
         if (weak) this.#weakSaved = true;
@@ -1506,12 +1501,10 @@ export class Router implements AsyncDisposable {
       // A fresh router adopts the cluster of the first database with data.
       if (join.clusterId.length > 0 && join.complete && !join.reset) {
         this.#clusterId = join.clusterId.slice();
-        this.#seq = join.applied;
-        this.#adoptedSeq = join.applied;
-        this.#backlog.reset(join.applied);
+        this.#sequencer.adopt(join.applied);
         log.info("Adopted cluster {cluster} at sequence {seq} from {peer}", {
           cluster: toHex(this.#clusterId),
-          seq: this.#seq,
+          seq: this.#sequencer.seq,
           peer: db.conn.peer,
         });
       } else {
@@ -1535,19 +1528,21 @@ export class Router implements AsyncDisposable {
       );
     }
     const current = sameCluster && join.complete && !join.reset;
-    if (current && join.applied === this.#seq) {
+    if (current && join.applied === this.#sequencer.seq) {
       this.#admitDatabase(db, JoinMode.READY, join.applied);
-    } else if (current && join.applied > this.#seq) {
-      if (readySources.length === 0 || this.#seq === this.#adoptedSeq) {
+    } else if (current && join.applied > this.#sequencer.seq) {
+      if (readySources.length === 0 || !this.#sequencer.movedSinceAdopted) {
         // Ahead of a router that has not moved since it learned its position:
         // this database's position is the cluster's.
         log.warn(
           "Database {peer} is ahead of the router ({applied} > {seq}): adopting its position",
-          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+          {
+            peer: db.conn.peer,
+            applied: join.applied,
+            seq: this.#sequencer.seq,
+          },
         );
-        this.#seq = join.applied;
-        this.#adoptedSeq = join.applied;
-        this.#backlog.reset(join.applied);
+        this.#sequencer.adopt(join.applied);
         this.#failPendingWrites(
           "The cluster's position changed before the write was acknowledged; it may or may not have been applied",
         );
@@ -1559,16 +1554,21 @@ export class Router implements AsyncDisposable {
       } else {
         log.warn(
           "Database {peer} is ahead of the cluster ({applied} > {seq}); its extra writes were never acknowledged here: full sync",
-          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+          {
+            peer: db.conn.peer,
+            applied: join.applied,
+            seq: this.#sequencer.seq,
+          },
         );
         this.#startFullSync(db, readySources);
       }
     } else if (
-      current && this.#backlog.covers(join.applied) &&
+      current && this.#sequencer.backlog.covers(join.applied) &&
       // A replay larger than a connection may leave unread would only get
       // the database dropped again: copy it whole instead.
       (readySources.length === 0 ||
-        this.#backlog.bytesAfter(join.applied) < this.#maxBufferedBytes / 2)
+        this.#sequencer.backlog.bytesAfter(join.applied) <
+          this.#maxBufferedBytes / 2)
     ) {
       this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
     } else if (readySources.length > 0) {
@@ -1600,11 +1600,15 @@ export class Router implements AsyncDisposable {
     } else {
       // Nothing to copy from: this database becomes the reference as it is.
       const fresh = join.clusterId.length === 0 && join.applied === 0 &&
-        this.#seq === 0;
-      if (!fresh && (join.applied < this.#seq || !current)) {
+        this.#sequencer.seq === 0;
+      if (!fresh && (join.applied < this.#sequencer.seq || !current)) {
         log.warn(
           "Database {peer} joins behind the cluster (applied {applied}, sequence {seq}) and no other database can sync it: serving what it has",
-          { peer: db.conn.peer, applied: join.applied, seq: this.#seq },
+          {
+            peer: db.conn.peer,
+            applied: join.applied,
+            seq: this.#sequencer.seq,
+          },
         );
       }
       if (join.reset || !current) {
@@ -1633,9 +1637,9 @@ export class Router implements AsyncDisposable {
     db.applied = applied;
     if (mode === JoinMode.REPLAY) {
       db.state = "replaying";
-      db.readyAt = this.#seq;
+      db.readyAt = this.#sequencer.seq;
       let count = 0;
-      for (const bytes of this.#backlog.after(applied)) {
+      for (const bytes of this.#sequencer.backlog.after(applied)) {
         db.conn.send(bytes);
         count++;
       }
@@ -1750,7 +1754,7 @@ export class Router implements AsyncDisposable {
     sources: DatabaseLink[],
     options: { waitForSource?: boolean } = {},
   ): void {
-    const from = this.#seq;
+    const from = this.#sequencer.seq;
     this.#admitDatabase(db, JoinMode.FULL_SYNC, from);
     db.sync = {
       id: this.#nextSyncId++,
@@ -1784,14 +1788,14 @@ export class Router implements AsyncDisposable {
     source.sourcing.add(sync.id);
     // The source starts once it has applied the current position, so that a
     // delete it has not applied yet cannot be copied as a live key.
-    source.conn.send(encodeSnapshot(sync.id, this.#seq));
+    source.conn.send(encodeSnapshot(sync.id, this.#sequencer.seq));
     log.info(
       "Syncing {target} from {source} (sync {id}, from sequence {seq})",
       {
         target: target.conn.peer,
         source: source.conn.peer,
         id: sync.id,
-        seq: this.#seq,
+        seq: this.#sequencer.seq,
       },
     );
   }
@@ -1860,9 +1864,9 @@ export class Router implements AsyncDisposable {
         `APPLIED went backwards (${upTo} after ${db.applied})`,
       );
     }
-    if (upTo > this.#seq) {
+    if (upTo > this.#sequencer.seq) {
       throw new ProtocolError(
-        `APPLIED ${upTo} is beyond the last write (${this.#seq})`,
+        `APPLIED ${upTo} is beyond the last write (${this.#sequencer.seq})`,
       );
     }
     db.applied = upTo;
@@ -2088,7 +2092,6 @@ export class Router implements AsyncDisposable {
 }
 
 /** Sequence numbers reserved in the state file at a time. */
-const NUMBER_BLOCK = 1_000_000;
 
 function noDatabase(): KvndbError {
   return new KvndbError(
