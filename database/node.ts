@@ -42,6 +42,7 @@ import {
   opcodeName,
   ProtocolError,
   Role,
+  sleep,
   type SyncEntry,
   toHex,
   toKvndbError,
@@ -138,6 +139,8 @@ export class DatabaseNode implements AsyncDisposable {
   #status: NodeStatus = "connecting";
   #conn?: FramedConnection;
   #closing = false;
+  /** Aborted by close(): ends the reconnect backoff and sync pauses at once. */
+  #closed = new AbortController();
   #resetPending: boolean;
   #applied = 0;
   #tasks: Task[] = [];
@@ -236,6 +239,7 @@ export class DatabaseNode implements AsyncDisposable {
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
+      this.#closed.abort();
       this.#conn?.close();
     }
     await this.#loop;
@@ -281,7 +285,7 @@ export class DatabaseNode implements AsyncDisposable {
       }
       if (this.#closing) break;
       delay = joined ? backoff.min : Math.min(delay * 2, backoff.max);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay, this.#closed.signal);
     }
     this.#setStatus("stopped");
     // Let queued work finish before the backend closes.
@@ -721,9 +725,9 @@ export class DatabaseNode implements AsyncDisposable {
               (tombstones.get(toBinary(entry.key)) ?? -1) < entry.version
             );
           await this.#db.merge(entries);
-          const sleep = this.#options.resetSleep ?? 0;
-          if (sleep > 0) {
-            await new Promise((resolve) => setTimeout(resolve, sleep * 1000));
+          const pauseSeconds = this.#options.resetSleep ?? 0;
+          if (pauseSeconds > 0) {
+            await sleep(pauseSeconds * 1000, this.#closed.signal);
           }
           conn.send(encodeOpaque(Opcode.SYNC_ACK, task.id));
         } else {

@@ -26,3 +26,4 @@ export * from "./in_process.ts";
 export * from "./hex.ts";
 export * from "./resp.ts";
 export * from "./stats.ts";
+export * from "./sleep.ts";

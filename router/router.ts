@@ -51,6 +51,7 @@ import {
   Role,
   type RouterStats,
   type ScramKeys,
+  sleep,
   toHex,
   toKvndbError,
   WriteOp,
@@ -284,6 +285,8 @@ export class Router implements AsyncDisposable {
   #started = performance.now();
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
+  /** Aborted by close(): ends throttles and retry waits at once. */
+  #closing = new AbortController();
   #acceptLoop: Promise<void>;
   #resp?: RespFrontEnd;
 
@@ -508,7 +511,7 @@ export class Router implements AsyncDisposable {
     const excess = failures.count - this.#authFailuresAllowed;
     if (excess < 0) return;
     const delay = Math.min(this.#authFailureDelay * 2 ** excess, 30_000);
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await sleep(delay, this.#closing.signal);
   }
 
   /** Counts a failed login, then waits before the caller answers it. */
@@ -524,7 +527,7 @@ export class Router implements AsyncDisposable {
         entry.last = now;
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, this.#authFailureDelay));
+    await sleep(this.#authFailureDelay, this.#closing.signal);
   }
 
   /** The TCP port listened on (0 for Unix sockets). */
@@ -597,6 +600,7 @@ export class Router implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     clearInterval(this.#timer);
     await this.#resp?.close();
     try {
@@ -1477,7 +1481,7 @@ export class Router implements AsyncDisposable {
           "Cannot save the router state to {path}: {error}; writes wait until it can",
           { path: this.#stateFile.path, error: String(error) },
         );
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await sleep(1_000, this.#closing.signal);
       }
     }
   }
