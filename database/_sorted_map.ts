@@ -14,10 +14,21 @@ export interface SortedMap<K, V> {
 }
 
 // deno-lint-ignore no-explicit-any
-const BTree: new <K, V>() => SortedMap<K, V> = (BTreeModule as any).default ??
-  BTreeModule;
+const BTree: new <K, V>(
+  entries: undefined,
+  compare: (a: K, b: K) => number,
+) => SortedMap<K, V> = (BTreeModule as any).default ?? BTreeModule;
 
-/** Creates an empty sorted map ordered by the keys' natural order. */
-export function createSortedMap<K, V>(): SortedMap<K, V> {
-  return new BTree<K, V>();
+/**
+ * Orders strings by code unit: for binary strings, byte order. The library's
+ * default comparator accepts any type and checks each, which a profile of a
+ * memory database under load put at an eighth of its time.
+ */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Creates an empty sorted map of string keys, in code-unit (byte) order. */
+export function createSortedMap<V>(): SortedMap<string, V> {
+  return new BTree<string, V>(undefined, compareStrings);
 }

@@ -160,6 +160,8 @@ export class RespFrontEnd {
   }
 }
 
+const RESP_OK = encoder.encode("+OK\r\n");
+
 /** One command's answer; replies leave in the order commands came. */
 interface Reply {
   bytes?: Uint8Array;
@@ -179,7 +181,9 @@ class RespSession implements ClientLink {
   #authenticated: boolean;
   #closed = false;
   #nextId = 1;
-  #waiting = new Map<number, PromiseWithResolvers<Frame>>();
+  /** Requests sent to the router, by id: each gets its answer or an error. */
+  #waiting = new Map<number, (answer: Frame | KvndbError) => void>();
+  #flushQueued = false;
   #replies: Reply[] = [];
   /** Resolved when replies leave, for a reader waiting on backpressure. */
   #sent?: PromiseWithResolvers<void>;
@@ -213,7 +217,7 @@ class RespSession implements ClientLink {
     const waiter = this.#waiting.get(decoded.frame.id);
     if (waiter !== undefined) {
       this.#waiting.delete(decoded.frame.id);
-      waiter.resolve(decoded.frame);
+      waiter(decoded.frame);
     }
     return true;
   }
@@ -222,7 +226,7 @@ class RespSession implements ClientLink {
     const waiter = this.#waiting.get(id);
     if (waiter !== undefined) {
       this.#waiting.delete(id);
-      waiter.reject(error);
+      waiter(error);
     }
   }
 
@@ -241,8 +245,10 @@ class RespSession implements ClientLink {
     } catch {
       // Already closed.
     }
-    for (const waiter of this.#waiting.values()) {
-      waiter.reject(new ConnectionClosedError("Connection closed"));
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const waiter of waiting) {
+      waiter(new ConnectionClosedError("Connection closed"));
     }
     this.#waiting.clear();
     this.#router.detach();
@@ -265,6 +271,14 @@ class RespSession implements ClientLink {
         const chunk = this.#readBuffer.slice(0, count);
         for (const command of this.#parser.push(chunk)) {
           const name = commandName(command[0]!);
+          if (
+            this.#barrier === undefined && this.#authenticated &&
+            ((name === "GET" && command.length === 2) ||
+              (name === "SET" && command.length === 3))
+          ) {
+            this.#replies.push(this.#fast(name, command));
+            continue;
+          }
           this.#replies.push(this.#schedule(name, command));
           // Nothing after QUIT is run, however it was pipelined.
           if (name === "QUIT") this.#quit = true;
@@ -284,6 +298,63 @@ class RespSession implements ClientLink {
     // End of input: answer what was asked, then close.
     this.#quit = true;
     this.#flush();
+  }
+
+  /**
+   * Runs a plain GET or SET without a promise: the router's answer becomes
+   * the reply at once, in the same turn as every other answer that arrived
+   * with it, so that one write carries them all.
+   */
+  #fast(name: string, command: Uint8Array[]): Reply {
+    const slot: Reply = {};
+    const key = command[1]!;
+    if (key.length === 0 || key.length > MAX_KEY_SIZE) {
+      slot.bytes = respError(errorText(keyLengthError(key)));
+      return slot;
+    }
+    const get = name === "GET";
+    let frame: Frame;
+    try {
+      const bytes = get
+        ? encodeGet(this.#id(), key)
+        : encodeWriteRequest(this.#id(), { acks: 0, key, value: command[2]! });
+      frame = decodeFrame(bytes)!.frame;
+    } catch (error) {
+      slot.bytes = respError(errorText(error));
+      return slot;
+    }
+    this.#waiting.set(frame.id, (answer) => {
+      if (answer instanceof KvndbError) {
+        slot.bytes = respError(errorText(answer));
+      } else if (answer.opcode === Opcode.ERROR) {
+        const error = decodeError(answer.payload);
+        slot.bytes = respError(
+          errorText(errorFromCode(error.code, error.message)),
+        );
+      } else {
+        slot.bytes = get
+          ? respBulk(decodeValue(answer.payload)?.value ?? null)
+          : RESP_OK;
+      }
+      this.#queueFlush();
+    });
+    try {
+      this.#router.submit(frame);
+    } catch (error) {
+      this.#waiting.delete(frame.id);
+      slot.bytes = respError(errorText(error));
+    }
+    return slot;
+  }
+
+  /** Flushes once the answers of this turn are in, not at the first. */
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
   }
 
   /**
@@ -349,15 +420,18 @@ class RespSession implements ClientLink {
     }
     const frame = decodeFrame(bytes)!.frame;
     const waiter = Promise.withResolvers<Frame>();
-    this.#waiting.set(frame.id, waiter);
-    this.#router.submit(frame);
-    return waiter.promise.then((answer) => {
-      if (answer.opcode === Opcode.ERROR) {
+    this.#waiting.set(frame.id, (answer) => {
+      if (answer instanceof KvndbError) {
+        waiter.reject(answer);
+      } else if (answer.opcode === Opcode.ERROR) {
         const error = decodeError(answer.payload);
-        throw errorFromCode(error.code, error.message);
+        waiter.reject(errorFromCode(error.code, error.message));
+      } else {
+        waiter.resolve(answer);
       }
-      return answer;
     });
+    this.#router.submit(frame);
+    return waiter.promise;
   }
 
   #id(): number {
@@ -631,12 +705,14 @@ class RespSession implements ClientLink {
   }
 }
 
+function keyLengthError(key: Uint8Array): TooLargeError {
+  return new TooLargeError(
+    `ERR key of ${key.length} bytes (KVNDB keys are 1 to ${MAX_KEY_SIZE} bytes)`,
+  );
+}
+
 function checkKeyLength(key: Uint8Array): void {
-  if (key.length === 0 || key.length > MAX_KEY_SIZE) {
-    throw new TooLargeError(
-      `ERR key of ${key.length} bytes (KVNDB keys are 1 to ${MAX_KEY_SIZE} bytes)`,
-    );
-  }
+  if (key.length === 0 || key.length > MAX_KEY_SIZE) throw keyLengthError(key);
 }
 
 function errorText(error: unknown): string {
