@@ -67,12 +67,15 @@ export class MemoryDatabase implements Database {
 
   /** Reads one key. */
   get(key: Uint8Array): Promise<StoredEntry | null> {
+    return Promise.resolve(this.getNow(key));
+  }
+
+  /** Reads one key, at once. */
+  getNow(key: Uint8Array): StoredEntry | null {
     const stored = this.#data.get(toBinary(key));
-    return Promise.resolve(
-      stored === undefined
-        ? null
-        : { value: fromBinary(stored.value), version: stored.version },
-    );
+    return stored === undefined
+      ? null
+      : { value: fromBinary(stored.value), version: stored.version };
   }
 
   /** Applies writes in order and advances `applied`. */

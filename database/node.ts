@@ -478,6 +478,24 @@ export class DatabaseNode implements AsyncDisposable {
         });
         return;
       case Opcode.GET:
+        // A backend that reads without I/O answers now, unless reads are
+        // queued (they go first) or answers are piling up unsent.
+        if (
+          this.#db.getNow !== undefined && this.#reads.length === 0 &&
+          conn.bufferedBytes <= READ_HIGH_WATER
+        ) {
+          try {
+            const entry = this.#db.getNow(decodeGet(frame.payload));
+            this.#sendAnswer(conn, encodeValue(frame.id, entry));
+          } catch (error) {
+            this.#answerError(conn, frame.id, error);
+          }
+          return;
+        }
+        // Copy: the read may wait in the queue, and the frame views a read buffer.
+        this.#reads.push({ ...frame, payload: frame.payload.slice() });
+        this.#serveReads(conn);
+        return;
       case Opcode.KEYS:
       case Opcode.COUNT:
         // Copy: the read may wait in the queue, and the frame views a read buffer.

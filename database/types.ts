@@ -85,6 +85,12 @@ export interface Database extends AsyncDisposable {
   get(key: Uint8Array): Promise<StoredEntry | null>;
 
   /**
+   * Reads one key at once, for a backend that needs no I/O to do it (memory):
+   * the node then answers a read in the turn it arrives, without queueing it.
+   */
+  getNow?(key: Uint8Array): StoredEntry | null;
+
+  /**
    * Applies writes, in the order given (ascending `seq`), and sets `applied`
    * to the last one's `seq`, all in one atomic step where the backend can.
    * Resolves once the writes are durable (for a persistent backend).

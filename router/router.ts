@@ -272,6 +272,7 @@ export class Router implements AsyncDisposable {
    */
   #readFloor = 0;
   #waitingReads: ReadRequest[] = [];
+  #candidates: DatabaseLink[] = [];
   #operations: Record<string, number> = {
     get: 0,
     set: 0,
@@ -1019,7 +1020,9 @@ export class Router implements AsyncDisposable {
   /** Sends a read to a ready database that has the client's last write. */
   #dispatchRead(request: ReadRequest): void {
     if (request.client.conn.isClosed) return;
-    const candidates: DatabaseLink[] = [];
+    // One array for every read: nothing allocated per read to choose.
+    const candidates = this.#candidates;
+    candidates.length = 0;
     let anyReady = false;
     const floor = Math.max(request.minSeq, this.#readFloor);
     for (const db of this.#databases.values()) {
@@ -1037,6 +1040,7 @@ export class Router implements AsyncDisposable {
       return;
     }
     const db = pick(candidates, this.#balance);
+    candidates.length = 0;
     const id = db.nextReadId;
     db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
     db.reads.set(id, request);
