@@ -37,6 +37,7 @@ import {
   inProcessPair,
   InvalidArgumentError,
   isConnectionGone,
+  type Join,
   JoinMode,
   KvndbError,
   listen,
@@ -173,7 +174,8 @@ interface Recovery {
   deadline: number;
   /** When the hold was last logged. */
   logged: number;
-  held: { db: DatabaseLink; frame: Frame }[];
+  /** Joins waiting for the hold to end, decoded once (and copied). */
+  held: { db: DatabaseLink; join: Join }[];
 }
 
 class ClientSession {
@@ -1100,20 +1102,16 @@ export class Router implements AsyncDisposable {
           const join = decodeJoin(frame.payload);
           db.nodeId = toHex(join.nodeId) || `#${db.id}`;
           db.volatile = join.volatile ?? false;
-        }
-        this.#members.present(db.nodeId, db.conn.peer, db.volatile);
-        this.#recovery?.members.present(db.nodeId, db.conn.peer, db.volatile);
-        if (this.#recovery !== undefined) {
-          // Copy: the frame's bytes are a view into a read buffer.
-          this.#recovery.held.push({
-            db,
-            frame: { ...frame, payload: frame.payload.slice() },
-          });
-          this.#checkRecovery();
+          this.#members.present(db.nodeId, db.conn.peer, db.volatile);
+          this.#recovery?.members.present(db.nodeId, db.conn.peer, db.volatile);
+          if (this.#recovery !== undefined) {
+            this.#recovery.held.push({ db, join: kept(join) });
+            this.#checkRecovery();
+            return;
+          }
+          this.#join(db, join);
           return;
         }
-        this.#join(db, frame);
-        return;
       case Opcode.APPLIED:
         this.#onApplied(db, decodeU64(frame.payload, "APPLIED"));
         return;
@@ -1176,11 +1174,7 @@ export class Router implements AsyncDisposable {
     this.#giveUpGoneMembers(recovery, now);
     const held = recovery.held.filter(({ db }) => !db.conn.isClosed);
     recovery.held = held;
-    const joins = held.map(({ db, frame }) => ({
-      db,
-      frame,
-      join: decodeJoin(frame.payload),
-    }));
+    const joins = held;
     const usable = joins.filter(({ join }) =>
       join.complete && !join.reset &&
       equalBytes(join.clusterId, this.#clusterId!)
@@ -1281,8 +1275,8 @@ export class Router implements AsyncDisposable {
     if (gone === undefined) return;
     const described = gone.map((id) => recovery.members.describe(id, now));
     let present = 0;
-    for (const { frame } of recovery.held) {
-      present = Math.max(present, decodeJoin(frame.payload).applied);
+    for (const { join } of recovery.held) {
+      present = Math.max(present, join.applied);
     }
     const acknowledged = Math.max(this.#readFloor, this.#savedSeq);
     log.warn(
@@ -1388,11 +1382,11 @@ export class Router implements AsyncDisposable {
   }
 
   /** Processes joins that were held, each as if it had just arrived. */
-  #joinAll(joins: { db: DatabaseLink; frame: Frame }[]): void {
-    for (const { db, frame } of joins) {
+  #joinAll(joins: { db: DatabaseLink; join: Join }[]): void {
+    for (const { db, join } of joins) {
       if (db.state !== "joining" || db.conn.isClosed) continue;
       try {
-        this.#join(db, frame);
+        this.#join(db, join);
       } catch (error) {
         const reason = toKvndbError(error);
         log.warn("Dropping database {peer}: {reason}", {
@@ -1490,8 +1484,7 @@ export class Router implements AsyncDisposable {
     }
   }
 
-  #join(db: DatabaseLink, frame: Frame): void {
-    const join = decodeJoin(frame.payload);
+  #join(db: DatabaseLink, join: Join): void {
     log.debug(
       "Database {peer} joins: node {node}, applied {applied}, complete {complete}, reset {reset}",
       {
@@ -1599,10 +1592,7 @@ export class Router implements AsyncDisposable {
         { peer: db.conn.peer },
       );
       if (this.#recovery === undefined) this.#startRecovery(this.#members);
-      this.#recovery!.held.push({
-        db,
-        frame: { ...frame, payload: frame.payload.slice() },
-      });
+      this.#recovery!.held.push({ db, join: kept(join) });
       // Members that are volatile and long gone are not waited for.
       this.#checkRecovery();
     } else {
@@ -2117,4 +2107,13 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 function describeReason(reason: unknown): string {
   if (reason === undefined) return "";
   return `: ${reason instanceof Error ? reason.message : String(reason)}`;
+}
+
+/** A JOIN to keep past its frame: its ids copied out of the read buffer. */
+function kept(join: Join): Join {
+  return {
+    ...join,
+    clusterId: join.clusterId.slice(),
+    nodeId: join.nodeId.slice(),
+  };
 }
