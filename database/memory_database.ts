@@ -83,10 +83,19 @@ export class MemoryDatabase implements Database {
     for (const write of writes) {
       const key = toBinary(write.key);
       if (write.op === WriteOp.SET) {
-        this.#data.set(key, {
-          value: toBinary(write.value!),
-          version: write.seq,
-        });
+        // An overwrite changes the entry in place: a lookup instead of an
+        // insert, and nothing allocated. Snapshots copy entries as they
+        // read them, so none sees a change half made.
+        const stored = this.#data.get(key);
+        if (stored === undefined) {
+          this.#data.set(key, {
+            value: toBinary(write.value!),
+            version: write.seq,
+          });
+        } else {
+          stored.value = toBinary(write.value!);
+          stored.version = write.seq;
+        }
       } else {
         this.#data.delete(key);
       }

@@ -3,8 +3,10 @@
 // for a view into a slab (measured on the development machine): per frame,
 // that was the largest item of the router's CPU profile. Slabs are never
 // written again once handed out, so views stay valid as long as they are
-// referenced. A long-lived view keeps its whole slab alive: frames that are
-// kept (the router's backlog) must not come from here.
+// referenced. A long-lived view keeps its whole slab alive, so frames that are
+// kept (the router's backlog) come from slabs of their own: the backlog drops
+// its frames oldest first, so at most one partly dropped slab is held beyond
+// what it keeps.
 
 const SLAB_SIZE = 64 * 1024;
 /** Larger arrays get their own backing store. */
@@ -22,5 +24,24 @@ export function allocate(size: number): Uint8Array {
   }
   const out = new Uint8Array(slab, used, size);
   used += size;
+  return out;
+}
+
+let keptSlab = new ArrayBuffer(SLAB_SIZE);
+let keptUsed = 0;
+
+/**
+ * A zero-filled array of `size` bytes for a frame that is kept and released
+ * in the order it was made (the backlog's WRITE frames), from slabs that
+ * hold nothing else.
+ */
+export function allocateKept(size: number): Uint8Array {
+  if (size > MAX_POOLED) return new Uint8Array(size);
+  if (keptUsed + size > SLAB_SIZE) {
+    keptSlab = new ArrayBuffer(SLAB_SIZE);
+    keptUsed = 0;
+  }
+  const out = new Uint8Array(keptSlab, keptUsed, size);
+  keptUsed += size;
   return out;
 }

@@ -8,7 +8,7 @@
 import { HEADER_SIZE, LENGTH_SIZE, MAX_FRAME_SIZE } from "./constants.ts";
 import { ProtocolError, TooLargeError } from "./errors.ts";
 import { opcodeName } from "./opcodes.ts";
-import { allocate } from "./_pool.ts";
+import { allocate, allocateKept } from "./_pool.ts";
 
 /** One decoded frame. `payload` is a view into the decoder's buffer. */
 export interface Frame {
@@ -59,8 +59,9 @@ export class FrameWriter {
    * @param opcode The frame's opcode.
    * @param id The request id.
    * @param payloadSize The exact number of payload bytes that will be written.
-   * @param options `kept: true` for a frame kept long after it is sent, which
-   *   must not hold a shared slab alive.
+   * @param options `kept: true` for a frame kept long after it is sent and
+   *   let go in the order made (the backlog's), which must not hold a slab
+   *   of other frames alive.
    * @throws {TooLargeError} When the frame would exceed {@linkcode MAX_FRAME_SIZE}.
    */
   constructor(
@@ -76,10 +77,10 @@ export class FrameWriter {
       );
     }
     // Bytes written one by one: a DataView per frame cost more than the rest.
-    // Frames that are kept long (the backlog's) get their own memory; the
-    // rest come from shared slabs (see _pool.ts).
+    // Frames come from slabs (see _pool.ts); those kept long, and released
+    // in order (the backlog's), from slabs of their own.
     const bytes = options?.kept
-      ? new Uint8Array(HEADER_SIZE + payloadSize)
+      ? allocateKept(HEADER_SIZE + payloadSize)
       : allocate(HEADER_SIZE + payloadSize);
     this.#bytes = bytes;
     putU32(bytes, 0, length);

@@ -964,7 +964,7 @@ export function writeSize(write: Write): number {
  * ```
  */
 export function encodeWrite(write: Write): Uint8Array {
-  // Kept in the router's backlog: its own memory, not a shared slab.
+  // Kept in the router's backlog, which lets go oldest first: slabs of its own.
   const writer = new FrameWriter(Opcode.WRITE, 0, writeSize(write), {
     kept: true,
   }).u64(
