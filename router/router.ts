@@ -10,8 +10,6 @@ import { getLogger } from "@logtape/logtape";
 import {
   AckLevel,
   type AckName,
-  AuthError,
-  checkPassword,
   decodeForget,
   decodeGet,
   decodeJoin,
@@ -32,16 +30,13 @@ import {
   type Endpoint,
   ErrorCode,
   type Frame,
-  FramedConnection,
+  type FramedConnection,
   fromHex,
-  inProcessPair,
   InvalidArgumentError,
-  isConnectionGone,
   type Join,
   JoinMode,
   KvndbError,
   listen,
-  MAX_HANDSHAKE_FRAME_SIZE,
   type MemberInfo,
   type MemberStats,
   Opcode,
@@ -49,7 +44,6 @@ import {
   parseAckLevel,
   ProtocolError,
   randomBytes,
-  Role,
   type RouterStats,
   type ScramKeys,
   sleep,
@@ -57,10 +51,10 @@ import {
   toKvndbError,
   WriteOp,
 } from "../protocol/mod.ts";
-import { acceptHandshake } from "./_accept_handshake.ts";
+import { Gate } from "./gate.ts";
 import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
-import { IS_LOCAL_PEER, isLoopback, peerAddress } from "./_peer.ts";
+import { IS_LOCAL_PEER, isLoopback, type peerAddress } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, seconds } from "./membership.ts";
 import { acknowledgedUpTo } from "./quorum.ts";
@@ -219,27 +213,17 @@ class DatabaseLink {
  * ```
  */
 export class Router implements AsyncDisposable {
-  #listener: Deno.Listener;
+  #gate: Gate;
   #endpoint: Endpoint;
   #keys?: ScramKeys;
   #defaultLevel: number;
   #balance: BalanceMode;
   #requestTimeout: number;
-  #handshakeTimeout: number;
-  #authFailureDelay: number;
   #heartbeatInterval: number;
   #heartbeatTimeout: number;
   #maxConnections: number;
   #maxInFlight: number;
   #maxBufferedBytes: number;
-  #protected: boolean;
-  #isLocalPeer: (address: string) => boolean;
-  #warnedProtected = false;
-  #authFailuresAllowed: number;
-  #authFailureWindow: number;
-  /** Failed logins by peer address, for throttling. */
-  #authFailures = new Map<string, { count: number; last: number }>();
-  #connections = new Set<FramedConnection>();
   #clients = new Set<ClientSession>();
   #databases = new Map<number, DatabaseLink>();
   #nextDatabaseId = 1;
@@ -290,7 +274,6 @@ export class Router implements AsyncDisposable {
   #closed = false;
   /** Aborted by close(): ends throttles and retry waits at once. */
   #closing = new AbortController();
-  #acceptLoop: Promise<void>;
   #resp?: RespFrontEnd;
 
   private constructor(
@@ -300,7 +283,6 @@ export class Router implements AsyncDisposable {
     keys: ScramKeys | undefined,
     stateFile: StateFile | undefined,
   ) {
-    this.#listener = listener;
     this.#endpoint = endpoint;
     this.#keys = keys;
     const level = parseAckLevel(options.acks ?? "all");
@@ -313,22 +295,10 @@ export class Router implements AsyncDisposable {
     this.#defaultLevel = level;
     this.#balance = options.balance ?? "least-loaded";
     this.#requestTimeout = options.requestTimeout ?? 10_000;
-    this.#handshakeTimeout = options.handshakeTimeout ?? 5_000;
-    this.#authFailureDelay = options.authFailureDelay ?? 1_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
-    this.#maxConnections = options.maxConnections ?? 10_000;
     this.#maxInFlight = options.maxInFlight ?? 10_000;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
-    this.#authFailuresAllowed = options.authFailuresAllowed ?? 3;
-    this.#authFailureWindow = options.authFailureWindow ?? 60_000;
-    this.#isLocalPeer =
-      (options as { [IS_LOCAL_PEER]?: (a: string) => boolean })[
-        IS_LOCAL_PEER
-      ] ?? isLoopback;
-    this.#protected = options.password === undefined &&
-      !(options.insecure ?? false) && endpoint.type !== "unix" &&
-      !isLoopback(endpoint.hostname);
     // With a state file, no write is numbered above the ceiling the file
     // says may have been given out until a higher one is saved, and a
     // restarted router starts above it: no number is ever used for two
@@ -373,7 +343,27 @@ export class Router implements AsyncDisposable {
       () => this.#tick(),
       Math.min(250, this.#heartbeatInterval),
     );
-    this.#acceptLoop = this.#accept();
+    this.#maxConnections = options.maxConnections ?? 10_000;
+    this.#gate = new Gate(listener, {
+      keys,
+      protectedMode: options.password === undefined &&
+        !(options.insecure ?? false) && endpoint.type !== "unix" &&
+        !isLoopback(endpoint.hostname),
+      isLocalPeer: (options as { [IS_LOCAL_PEER]?: (a: string) => boolean })[
+        IS_LOCAL_PEER
+      ] ?? isLoopback,
+      maxConnections: this.#maxConnections,
+      otherConnections: () => this.#resp?.sessions ?? 0,
+      maxBufferedBytes: this.#maxBufferedBytes,
+      handshakeTimeout: options.handshakeTimeout ?? 5_000,
+      throttle: {
+        delay: options.authFailureDelay ?? 1_000,
+        allowed: options.authFailuresAllowed ?? 3,
+        window: options.authFailureWindow ?? 60_000,
+      },
+      onClient: (conn) => this.#addClient(conn),
+      onDatabase: (conn) => this.#addDatabase(conn),
+    });
   }
 
   /**
@@ -435,7 +425,7 @@ export class Router implements AsyncDisposable {
 
   /** The endpoint actually listened on (with the port the OS chose). */
   get endpoint(): Endpoint {
-    const addr = this.#listener.addr;
+    const addr = this.#gate.addr;
     if (addr.transport === "tcp") {
       return { ...this.#endpoint, hostname: addr.hostname, port: addr.port };
     }
@@ -465,20 +455,9 @@ export class Router implements AsyncDisposable {
       },
       passwordRequired: this.#keys !== undefined,
       checkPassword: (password, address) =>
-        this.#checkPlainPassword(password, address),
-      refuse: (address) => {
-        if (
-          this.#protected && address !== undefined &&
-          !this.#isLocalPeer(address)
-        ) {
-          return "KVNDB is in protected mode: it has no password, so it serves only this machine. Set one with --password, or allow everyone with --insecure";
-        }
-        // RESP connections count against the same limit as native ones.
-        if (this.#atConnectionLimit()) {
-          return `too many connections (the limit is ${this.#maxConnections})`;
-        }
-        return undefined;
-      },
+        this.#gate.checkPlainPassword(password, address),
+      // RESP connections count against the same limit as native ones.
+      refuse: (address) => this.#gate.refusal(address),
       stats: () => this.stats(),
       maxInFlight: this.#maxInFlight,
     });
@@ -488,54 +467,9 @@ export class Router implements AsyncDisposable {
     });
   }
 
-  /** Checks a password sent in clear (Redis AUTH), with the same throttling. */
-  async #checkPlainPassword(
-    password: string,
-    address: string | undefined,
-  ): Promise<boolean> {
-    await this.#throttle(address);
-    if (this.#keys !== undefined && await checkPassword(this.#keys, password)) {
-      if (address !== undefined) this.#authFailures.delete(address);
-      return true;
-    }
-    await this.#recordFailure(address);
-    return false;
-  }
-
-  /**
-   * Slows down an address that keeps failing to log in: each attempt past
-   * the allowed few waits twice as long as the one before, up to 30 s.
-   */
-  async #throttle(address: string | undefined): Promise<void> {
-    const failures = address === undefined
-      ? undefined
-      : this.#authFailures.get(address);
-    if (failures === undefined) return;
-    const excess = failures.count - this.#authFailuresAllowed;
-    if (excess < 0) return;
-    const delay = Math.min(this.#authFailureDelay * 2 ** excess, 30_000);
-    await sleep(delay, this.#closing.signal);
-  }
-
-  /** Counts a failed login, then waits before the caller answers it. */
-  async #recordFailure(address: string | undefined): Promise<void> {
-    if (address !== undefined) {
-      const now = performance.now();
-      const entry = this.#authFailures.get(address);
-      if (entry === undefined || now - entry.last > this.#authFailureWindow) {
-        if (this.#authFailures.size >= 10_000) this.#authFailures.clear();
-        this.#authFailures.set(address, { count: 1, last: now });
-      } else {
-        entry.count++;
-        entry.last = now;
-      }
-    }
-    await sleep(this.#authFailureDelay, this.#closing.signal);
-  }
-
   /** The TCP port listened on (0 for Unix sockets). */
   get port(): number {
-    const addr = this.#listener.addr;
+    const addr = this.#gate.addr;
     return addr.transport === "tcp" ? addr.port : 0;
   }
 
@@ -606,16 +540,10 @@ export class Router implements AsyncDisposable {
     this.#closing.abort();
     clearInterval(this.#timer);
     await this.#resp?.close();
-    try {
-      this.#listener.close();
-    } catch (error) {
-      if (!isConnectionGone(error)) throw error;
-    }
-    for (const conn of this.#connections) conn.close();
-    await this.#acceptLoop;
+    await this.#gate.close();
     await this.#stateFile?.settled();
     this.#stateFile?.close();
-    await Promise.all([...this.#connections].map((conn) => conn.closed));
+    await this.#gate.closed();
     log.info("Router stopped");
   }
 
@@ -625,75 +553,6 @@ export class Router implements AsyncDisposable {
   }
 
   // ------------------------------------------------------------ connections
-
-  async #accept(): Promise<void> {
-    while (!this.#closed) {
-      let raw: Deno.Conn;
-      try {
-        raw = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closed || isConnectionGone(error)) return;
-        // A failed accept (a TLS handshake gone wrong, say) never ends the loop.
-        log.warn("Accept failed: {error}", { error: String(error) });
-        continue;
-      }
-      if (raw.remoteAddr.transport === "tcp" && "setNoDelay" in raw) {
-        (raw as Deno.TcpConn).setNoDelay(true);
-      }
-      const conn = this.#frame(raw);
-      const address = peerAddress(raw.remoteAddr);
-      if (
-        this.#protected && address !== undefined && !this.#isLocalPeer(address)
-      ) {
-        if (!this.#warnedProtected) {
-          this.#warnedProtected = true;
-          log.warn(
-            "Protected mode: refused {peer}, and will refuse every peer from another machine, because the router has no password. Set one with --password (or KVNDB_PASSWORD), or accept everyone with --insecure",
-            { peer: conn.peer },
-          );
-        }
-        conn.fail(
-          new KvndbError(
-            ErrorCode.AUTH_REQUIRED,
-            "KVNDB router in protected mode: it has no password, so it serves only this machine. On the router, set a password with --password (or KVNDB_PASSWORD), or allow everyone with --insecure",
-          ),
-        );
-        continue;
-      }
-      if (this.#atConnectionLimit()) {
-        log.warn("Refused {peer}: too many connections", { peer: conn.peer });
-        conn.fail(
-          new KvndbError(
-            ErrorCode.TOO_MANY_CONNECTIONS,
-            `Too many connections (the limit is ${this.#maxConnections})`,
-          ),
-        );
-        continue;
-      }
-      this.#enter(conn, address);
-    }
-  }
-
-  /** Whether native and RESP connections together are at the limit. */
-  #atConnectionLimit(): boolean {
-    return this.#connections.size + (this.#resp?.sessions ?? 0) >=
-      this.#maxConnections;
-  }
-
-  /** Frames a new peer's connection, with the limits of the handshake. */
-  #frame(raw: Deno.Conn): FramedConnection {
-    return new FramedConnection(raw, {
-      maxFrameSize: MAX_HANDSHAKE_FRAME_SIZE,
-      maxBufferedBytes: this.#maxBufferedBytes,
-    });
-  }
-
-  /** Counts an accepted connection while it lasts and starts its handshake. */
-  #enter(conn: FramedConnection, address?: string): void {
-    this.#connections.add(conn);
-    conn.closed.then(() => this.#connections.delete(conn));
-    this.#admit(conn, address);
-  }
 
   /**
    * Opens a connection to this router without a socket, for a database node
@@ -718,54 +577,7 @@ export class Router implements AsyncDisposable {
     if (this.#closed) {
       throw new KvndbError(ErrorCode.UNAVAILABLE, "The router is closed");
     }
-    const [ours, theirs] = inProcessPair();
-    this.#enter(this.#frame(ours));
-    return theirs;
-  }
-
-  async #admit(conn: FramedConnection, address?: string): Promise<void> {
-    let role: Role;
-    await this.#throttle(address);
-    if (conn.isClosed || this.#closed) return;
-    try {
-      const deadline = AbortSignal.timeout(this.#handshakeTimeout);
-      ({ role } = await acceptHandshake(conn, { keys: this.#keys, deadline }));
-    } catch (error) {
-      if (conn.isClosed) {
-        log.debug("{peer} left during the handshake", { peer: conn.peer });
-        return;
-      }
-      let reason: KvndbError;
-      if (error instanceof KvndbError) {
-        reason = error;
-      } else if (
-        error instanceof DOMException && error.name === "TimeoutError"
-      ) {
-        reason = new KvndbError(
-          ErrorCode.TIMEOUT,
-          `Handshake not completed within ${this.#handshakeTimeout} ms`,
-        );
-      } else {
-        reason = toKvndbError(error);
-      }
-      log.warn("Handshake with {peer} failed: {reason}", {
-        peer: conn.peer,
-        reason: reason.message,
-      });
-      if (reason instanceof AuthError) {
-        // Slow down guessing: answer a wrong password only after a delay.
-        await this.#recordFailure(address);
-      }
-      await conn.fail(reason);
-      return;
-    }
-    if (this.#closed) {
-      conn.close();
-      return;
-    }
-    if (address !== undefined) this.#authFailures.delete(address);
-    if (role === Role.CLIENT) this.#addClient(conn);
-    else this.#addDatabase(conn);
+    return this.#gate.connectInProcess();
   }
 
   #addClient(conn: FramedConnection): void {
@@ -2010,11 +1822,7 @@ export class Router implements AsyncDisposable {
     const now = performance.now();
     if (this.#recovery !== undefined) this.#checkRecovery();
     this.#reportSyncs(now);
-    for (const [address, entry] of this.#authFailures) {
-      if (now - entry.last > this.#authFailureWindow) {
-        this.#authFailures.delete(address);
-      }
-    }
+    this.#gate.prune(now);
     // Heartbeats: a database silent for too long is dropped.
     for (const db of this.#databases.values()) {
       if (now - db.lastSeen > this.#heartbeatTimeout) {
