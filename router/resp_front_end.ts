@@ -24,6 +24,7 @@ import {
   formatAddr,
   type Frame,
   fromHex,
+  HEADER_SIZE,
   InvalidArgumentError,
   KvndbError,
   MAX_KEY_SIZE,
@@ -167,6 +168,13 @@ interface Reply {
   bytes?: Uint8Array;
 }
 
+/** A plain GET or SET waiting for the router: its answer fills the slot. */
+interface FastReply extends Reply {
+  get: boolean;
+}
+
+type Waiter = FastReply | ((answer: Frame | KvndbError) => void);
+
 /** Commands that take more than one round of requests, or change the session. */
 const MULTI_STEP = new Set(["DEL", "UNLINK", "KEYS", "AUTH", "HELLO", "QUIT"]);
 
@@ -182,7 +190,7 @@ class RespSession implements ClientLink {
   #closed = false;
   #nextId = 1;
   /** Requests sent to the router, by id: each gets its answer or an error. */
-  #waiting = new Map<number, (answer: Frame | KvndbError) => void>();
+  #waiting = new Map<number, Waiter>();
   #flushQueued = false;
   #replies: Reply[] = [];
   /** Resolved when replies leave, for a reader waiting on backpressure. */
@@ -217,7 +225,8 @@ class RespSession implements ClientLink {
     const waiter = this.#waiting.get(decoded.frame.id);
     if (waiter !== undefined) {
       this.#waiting.delete(decoded.frame.id);
-      waiter(decoded.frame);
+      if (typeof waiter === "function") waiter(decoded.frame);
+      else this.#fill(waiter, decoded.frame);
     }
     return true;
   }
@@ -226,7 +235,8 @@ class RespSession implements ClientLink {
     const waiter = this.#waiting.get(id);
     if (waiter !== undefined) {
       this.#waiting.delete(id);
-      waiter(error);
+      if (typeof waiter === "function") waiter(error);
+      else this.#fill(waiter, error);
     }
   }
 
@@ -248,7 +258,9 @@ class RespSession implements ClientLink {
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
     for (const waiter of waiting) {
-      waiter(new ConnectionClosedError("Connection closed"));
+      const error = new ConnectionClosedError("Connection closed");
+      if (typeof waiter === "function") waiter(error);
+      else waiter.bytes = respError(errorText(error));
     }
     this.#waiting.clear();
     this.#router.detach();
@@ -306,38 +318,31 @@ class RespSession implements ClientLink {
    * with it, so that one write carries them all.
    */
   #fast(name: string, command: Uint8Array[]): Reply {
-    const slot: Reply = {};
+    const get = name === "GET";
+    const slot: FastReply = { get };
     const key = command[1]!;
     if (key.length === 0 || key.length > MAX_KEY_SIZE) {
       slot.bytes = respError(errorText(keyLengthError(key)));
       return slot;
     }
-    const get = name === "GET";
     let frame: Frame;
     try {
+      const id = this.#id();
       const bytes = get
-        ? encodeGet(this.#id(), key)
-        : encodeWriteRequest(this.#id(), { acks: 0, key, value: command[2]! });
-      frame = decodeFrame(bytes)!.frame;
+        ? encodeGet(id, key)
+        : encodeWriteRequest(id, { acks: 0, key, value: command[2]! });
+      // The frame as the router's decoder would give it, without decoding.
+      frame = {
+        opcode: get ? Opcode.GET : Opcode.SET,
+        flags: 0,
+        id,
+        payload: bytes.subarray(HEADER_SIZE),
+      };
     } catch (error) {
       slot.bytes = respError(errorText(error));
       return slot;
     }
-    this.#waiting.set(frame.id, (answer) => {
-      if (answer instanceof KvndbError) {
-        slot.bytes = respError(errorText(answer));
-      } else if (answer.opcode === Opcode.ERROR) {
-        const error = decodeError(answer.payload);
-        slot.bytes = respError(
-          errorText(errorFromCode(error.code, error.message)),
-        );
-      } else {
-        slot.bytes = get
-          ? respBulk(decodeValue(answer.payload)?.value ?? null)
-          : RESP_OK;
-      }
-      this.#queueFlush();
-    });
+    this.#waiting.set(frame.id, slot);
     try {
       this.#router.submit(frame);
     } catch (error) {
@@ -345,6 +350,23 @@ class RespSession implements ClientLink {
       slot.bytes = respError(errorText(error));
     }
     return slot;
+  }
+
+  /** Turns the router's answer to a plain GET or SET into its reply. */
+  #fill(slot: FastReply, answer: Frame | KvndbError): void {
+    if (answer instanceof KvndbError) {
+      slot.bytes = respError(errorText(answer));
+    } else if (answer.opcode === Opcode.ERROR) {
+      const error = decodeError(answer.payload);
+      slot.bytes = respError(
+        errorText(errorFromCode(error.code, error.message)),
+      );
+    } else {
+      slot.bytes = slot.get
+        ? respBulk(decodeValue(answer.payload)?.value ?? null)
+        : RESP_OK;
+    }
+    this.#queueFlush();
   }
 
   /** Flushes once the answers of this turn are in, not at the first. */

@@ -171,3 +171,22 @@ Deno.test("RESP: DBSIZE counts a key written just before it, on each database", 
   const client = await cluster.client();
   for (let i = 0; i < 4; i++) assert.equal(await client.count(), 2);
 });
+
+Deno.test("RESP: a GET or SET over the limits gets an error and the connection goes on", async () => {
+  await using cluster = await Cluster.start({ respPort: 0 });
+  const port = cluster.router.respPort!;
+  const big = "x".repeat(512 * 1024 + 1);
+  const answer = await exchange(
+    port,
+    command("GET", "") + command("SET", "k", big) +
+      command("SET", "k".repeat(1025), "v") + command("SET", "k", "v") +
+      command("GET", "k"),
+  );
+  assert.equal(
+    answer,
+    "-ERR key of 0 bytes (KVNDB keys are 1 to 1024 bytes)\r\n" +
+      `-ERR Value of ${big.length} bytes exceeds the maximum value size (524288 bytes)\r\n` +
+      "-ERR key of 1025 bytes (KVNDB keys are 1 to 1024 bytes)\r\n" +
+      "+OK\r\n$1\r\nv\r\n",
+  );
+});
