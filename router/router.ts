@@ -52,6 +52,7 @@ import {
   WriteOp,
 } from "../protocol/mod.ts";
 import { Gate } from "./gate.ts";
+import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback, type peerAddress } from "./_peer.ts";
@@ -1330,30 +1331,50 @@ export class Router implements AsyncDisposable {
     const clusterId = this.#clusterId;
     const sameCluster = join.clusterId.length > 0 &&
       equalBytes(join.clusterId, clusterId);
-    if (join.clusterId.length > 0 && !sameCluster && !join.reset) {
-      throw new KvndbError(
-        ErrorCode.CLUSTER_MISMATCH,
-        `This database holds data of cluster ${
-          toHex(join.clusterId)
-        }, but the router serves cluster ${
-          toHex(clusterId)
-        }: start it with --reset to discard its data and copy this cluster's, or point it at its own router`,
-      );
-    }
     const current = sameCluster && join.complete && !join.reset;
-    if (current && join.applied === this.#sequencer.seq) {
-      this.#admitDatabase(db, JoinMode.READY, join.applied);
-    } else if (current && join.applied > this.#sequencer.seq) {
-      if (readySources.length === 0 || !this.#sequencer.movedSinceAdopted) {
-        // Ahead of a router that has not moved since it learned its position:
-        // this database's position is the cluster's.
+    const backlog = this.#sequencer.backlog;
+    const plan = planJoin({
+      foreign: join.clusterId.length > 0 && !sameCluster,
+      current,
+      applied: join.applied,
+      seq: this.#sequencer.seq,
+      movedSinceAdopted: this.#sequencer.movedSinceAdopted,
+      backlogCovers: backlog.covers(join.applied),
+      backlogBytesAfter: backlog.bytesAfter(join.applied),
+      maxReplayBytes: this.#maxBufferedBytes / 2,
+      readySources: readySources.length,
+      anyReplaying: [...this.#databases.values()].some((other) =>
+        other.state === "replaying"
+      ),
+      members: this.#members.size,
+      isMember: this.#members.has(db.nodeId),
+      weak: this.#weak,
+      reset: join.reset,
+      fresh: join.clusterId.length === 0 && join.applied === 0 &&
+        this.#sequencer.seq === 0,
+    });
+    const where = {
+      peer: db.conn.peer,
+      applied: join.applied,
+      seq: this.#sequencer.seq,
+    };
+    switch (plan.kind) {
+      case "refuse":
+        throw new KvndbError(
+          ErrorCode.CLUSTER_MISMATCH,
+          `This database holds data of cluster ${
+            toHex(join.clusterId)
+          }, but the router serves cluster ${
+            toHex(clusterId)
+          }: start it with --reset to discard its data and copy this cluster's, or point it at its own router`,
+        );
+      case "ready":
+        this.#admitDatabase(db, JoinMode.READY, join.applied);
+        return;
+      case "adopt":
         log.warn(
           "Database {peer} is ahead of the router ({applied} > {seq}): adopting its position",
-          {
-            peer: db.conn.peer,
-            applied: join.applied,
-            seq: this.#sequencer.seq,
-          },
+          where,
         );
         this.#sequencer.adopt(join.applied);
         this.#failPendingWrites(
@@ -1364,69 +1385,44 @@ export class Router implements AsyncDisposable {
           "The cluster moved ahead of this database: rejoin to catch up",
         );
         this.#admitDatabase(db, JoinMode.READY, join.applied);
-      } else {
-        log.warn(
-          "Database {peer} is ahead of the cluster ({applied} > {seq}); its extra writes were never acknowledged here: full sync",
-          {
-            peer: db.conn.peer,
-            applied: join.applied,
-            seq: this.#sequencer.seq,
-          },
-        );
-        this.#startFullSync(db, readySources);
-      }
-    } else if (
-      current && this.#sequencer.backlog.covers(join.applied) &&
-      // A replay larger than a connection may leave unread would only get
-      // the database dropped again: copy it whole instead.
-      (readySources.length === 0 ||
-        this.#sequencer.backlog.bytesAfter(join.applied) <
-          this.#maxBufferedBytes / 2)
-    ) {
-      this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
-    } else if (readySources.length > 0) {
-      this.#startFullSync(db, readySources);
-    } else if (
-      [...this.#databases.values()].some((other) => other.state === "replaying")
-    ) {
-      // A database replaying the backlog will hold every write there is once
-      // ready: copy from it then.
-      this.#startFullSync(db, [], { waitForSource: true });
-    } else if (
-      this.#members.size > 0 &&
-      (!this.#members.has(db.nodeId) || this.#weak)
-    ) {
-      // No ready database, and this one may lack acknowledged writes: it was
-      // not among the last ready ones, or, after weaker acknowledgements, any
-      // member may lack what the others hold. Wait as a restarted router would.
-      log.warn(
-        "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
-        { peer: db.conn.peer },
-      );
-      if (this.#recovery === undefined) this.#startRecovery(this.#members);
-      this.#recovery!.held.push({ db, join: kept(join) });
-      // Members that are volatile and long gone are not waited for.
-      this.#checkRecovery();
-    } else {
-      // Nothing to copy from: this database becomes the reference as it is.
-      const fresh = join.clusterId.length === 0 && join.applied === 0 &&
-        this.#sequencer.seq === 0;
-      if (!fresh && (join.applied < this.#sequencer.seq || !current)) {
-        log.warn(
-          "Database {peer} joins behind the cluster (applied {applied}, sequence {seq}) and no other database can sync it: serving what it has",
-          {
-            peer: db.conn.peer,
-            applied: join.applied,
-            seq: this.#sequencer.seq,
-          },
-        );
-      }
-      if (join.reset || !current) {
-        // Its data is reset or foreign: it starts empty at the current position.
-        this.#startFullSync(db, []);
         return;
-      }
-      this.#jumpTo(db, join.applied);
+      case "replay":
+        this.#admitDatabase(db, JoinMode.REPLAY, join.applied);
+        return;
+      case "sync":
+        if (current && join.applied > this.#sequencer.seq) {
+          log.warn(
+            "Database {peer} is ahead of the cluster ({applied} > {seq}); its extra writes were never acknowledged here: full sync",
+            where,
+          );
+        }
+        this.#startFullSync(
+          db,
+          readySources,
+          plan.waitForSource ? { waitForSource: true } : undefined,
+        );
+        return;
+      case "hold":
+        log.warn(
+          "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
+          { peer: db.conn.peer },
+        );
+        if (this.#recovery === undefined) this.#startRecovery(this.#members);
+        this.#recovery!.held.push({ db, join: kept(join) });
+        // Members that are volatile and long gone are not waited for.
+        this.#checkRecovery();
+        return;
+      case "empty-sync":
+      case "jump":
+        if (plan.behind) {
+          log.warn(
+            "Database {peer} joins behind the cluster (applied {applied}, sequence {seq}) and no other database can sync it: serving what it has",
+            where,
+          );
+        }
+        if (plan.kind === "empty-sync") this.#startFullSync(db, []);
+        else this.#jumpTo(db, join.applied);
+        return;
     }
   }
 
