@@ -128,7 +128,8 @@ export interface RouterOptions {
   volatileGrace?: number;
 }
 
-type DatabaseState = "joining" | "replaying" | "syncing" | "ready";
+/** Where a connected database stands in joining the cluster. */
+type LinkState = "joining" | "replaying" | "syncing" | "ready";
 
 interface ReadRequest {
   client: ClientSession;
@@ -160,7 +161,7 @@ interface SyncProgress {
 }
 
 /** A hold: joins and requests wait for members to return. */
-interface Recovery {
+interface Hold {
   /** The members waited for, with what is known of them. */
   members: Membership;
   /** How many of them must be back (fewer once volatile ones are gone). */
@@ -181,7 +182,7 @@ class ClientSession {
 }
 
 class DatabaseLink {
-  state: DatabaseState = "joining";
+  state: LinkState = "joining";
   /** The database's node id, as hex; known once it sends JOIN. */
   nodeId = "";
   /** Whether its data dies with its process (from its JOIN). */
@@ -250,7 +251,7 @@ export class Router implements AsyncDisposable {
   /** Ready databases that join the membership once they have every acknowledged write. */
   #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
-  #recovery?: Recovery;
+  #hold?: Hold;
   #recoveryTimeout: number;
   #pendingWrites: PendingWrite[] = [];
   /**
@@ -337,7 +338,7 @@ export class Router implements AsyncDisposable {
         this.#weak = saved.weak ?? false;
         this.#weakSaved = this.#weak;
         if (this.#weak) this.#members = members.clone();
-        if (members.size > 0) this.#startRecovery(members);
+        if (members.size > 0) this.#startHold(members);
       }
     }
     this.#timer = setInterval(
@@ -507,12 +508,12 @@ export class Router implements AsyncDisposable {
           },
         }),
       })),
-      recovering: this.#recovery !== undefined,
-      ...(this.#recovery === undefined ? {} : {
+      recovering: this.#hold !== undefined,
+      ...(this.#hold === undefined ? {} : {
         hold: {
-          seconds: Math.round((now - this.#recovery.started) / 1000),
-          needed: this.#recovery.needed,
-          held: this.#recovery.held.length,
+          seconds: Math.round((now - this.#hold.started) / 1000),
+          needed: this.#hold.needed,
+          held: this.#hold.held.length,
           reason: this.#describeHold(now),
         },
       }),
@@ -643,10 +644,10 @@ export class Router implements AsyncDisposable {
       );
     }
     if (
-      this.#recovery !== undefined && frame.opcode !== Opcode.PING &&
+      this.#hold !== undefined && frame.opcode !== Opcode.PING &&
       frame.opcode !== Opcode.STATS && frame.opcode !== Opcode.FORGET
     ) {
-      throw this.#recoveringError();
+      throw this.#holdError();
     }
     switch (frame.opcode) {
       case Opcode.GET:
@@ -916,10 +917,10 @@ export class Router implements AsyncDisposable {
           db.nodeId = toHex(join.nodeId) || `#${db.id}`;
           db.volatile = join.volatile ?? false;
           this.#members.present(db.nodeId, db.conn.peer, db.volatile);
-          this.#recovery?.members.present(db.nodeId, db.conn.peer, db.volatile);
-          if (this.#recovery !== undefined) {
-            this.#recovery.held.push({ db, join: kept(join) });
-            this.#checkRecovery();
+          this.#hold?.members.present(db.nodeId, db.conn.peer, db.volatile);
+          if (this.#hold !== undefined) {
+            this.#hold.held.push({ db, join: kept(join) });
+            this.#checkHold();
             return;
           }
           this.#join(db, join);
@@ -959,12 +960,12 @@ export class Router implements AsyncDisposable {
   }
 
   /** Holds joins until enough of `members` (the last ready set) are back. */
-  #startRecovery(members: Membership): void {
+  #startHold(members: Membership): void {
     // With every write acknowledged by all ready databases, any member has
     // them all; after a weaker acknowledgement, only all members together do.
     const needed = this.#weak ? members.size : 1;
     const now = performance.now();
-    this.#recovery = {
+    this.#hold = {
       members: members.clone(),
       needed,
       started: now,
@@ -976,23 +977,23 @@ export class Router implements AsyncDisposable {
   }
 
   /**
-   * Ends recovery once enough databases that were ready are back, time is
+   * Ends the hold once enough databases that were ready are back, time is
    * up, or nothing is left to wait for (every member it waited for was
    * volatile and is gone, or was forgotten).
    */
-  #checkRecovery(): void {
-    const recovery = this.#recovery;
-    if (recovery === undefined) return;
+  #checkHold(): void {
+    const hold = this.#hold;
+    if (hold === undefined) return;
     const now = performance.now();
-    this.#giveUpGoneMembers(recovery, now);
-    const held = recovery.held.filter(({ db }) => !db.conn.isClosed);
-    recovery.held = held;
+    this.#giveUpGoneMembers(hold, now);
+    const held = hold.held.filter(({ db }) => !db.conn.isClosed);
+    hold.held = held;
     const joins = held;
     const usable = joins.filter(({ join }) =>
       join.complete && !join.reset &&
       equalBytes(join.clusterId, this.#clusterId!)
     );
-    const back = usable.filter(({ db }) => recovery.members.has(db.nodeId));
+    const back = usable.filter(({ db }) => hold.members.has(db.nodeId));
     const backIds = new Set(back.map(({ db }) => db.nodeId));
     if (this.#weak) {
       // A member that was cleared for a full sync (connected and syncing, or
@@ -1000,26 +1001,26 @@ export class Router implements AsyncDisposable {
       // everything it had was on its source. It is back, but cannot be the
       // reference. Waiting for it to be complete would wait forever.
       for (const { db } of joins) {
-        if (recovery.members.has(db.nodeId)) backIds.add(db.nodeId);
+        if (hold.members.has(db.nodeId)) backIds.add(db.nodeId);
       }
       for (const db of this.#databases.values()) {
-        if (db.state === "syncing" && recovery.members.has(db.nodeId)) {
+        if (db.state === "syncing" && hold.members.has(db.nodeId)) {
           backIds.add(db.nodeId);
         }
       }
     }
-    const timedOut = now > recovery.deadline;
-    const nothingToWaitFor = recovery.members.size === 0;
-    const enough = back.length > 0 && backIds.size >= recovery.needed;
+    const timedOut = now > hold.deadline;
+    const nothingToWaitFor = hold.members.size === 0;
+    const enough = back.length > 0 && backIds.size >= hold.needed;
     if (nothingToWaitFor && joins.length === 0) {
       // Every member was given up and no database is here: the next one to
       // join is trusted as it is, as by a router that never had members.
-      this.#recovery = undefined;
+      this.#hold = undefined;
       return;
     }
     if (!enough && !nothingToWaitFor && !(timedOut && joins.length > 0)) {
-      if (now - recovery.logged >= 30_000) {
-        recovery.logged = now;
+      if (now - hold.logged >= 30_000) {
+        hold.logged = now;
         log.warn("{hold}", { hold: this.#describeHold(now) });
       }
       return;
@@ -1028,16 +1029,16 @@ export class Router implements AsyncDisposable {
     if (!enough && timedOut) {
       log.warn(
         "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
-        { back: back.length, needed: recovery.needed },
+        { back: back.length, needed: hold.needed },
       );
       // They are no longer waited for, now or after a restart.
       this.#forgetMembers(
-        [...recovery.members].filter((id) => recovery.members.isAway(id)),
+        [...hold.members].filter((id) => hold.members.isAway(id)),
       );
     }
     let seq = this.#sequencer.seq;
     for (const { join } of candidates) seq = Math.max(seq, join.applied);
-    this.#recovery = undefined;
+    this.#hold = undefined;
     if (seq > this.#sequencer.seq) this.#sequencer.adopt(seq);
     log.info("Recovered cluster {cluster} at sequence {seq}", {
       cluster: toHex(this.#clusterId!),
@@ -1078,17 +1079,17 @@ export class Router implements AsyncDisposable {
    * Logs what was lost with them.
    */
   #giveUpGoneMembers(
-    recovery: Recovery,
+    hold: Hold,
     now: number,
   ): void {
     let gone: string[] | undefined;
-    for (const id of recovery.members) {
-      if (recovery.members.isGone(id, now)) (gone ??= []).push(id);
+    for (const id of hold.members) {
+      if (hold.members.isGone(id, now)) (gone ??= []).push(id);
     }
     if (gone === undefined) return;
-    const described = gone.map((id) => recovery.members.describe(id, now));
+    const described = gone.map((id) => hold.members.describe(id, now));
     let present = 0;
-    for (const { join } of recovery.held) {
+    for (const { join } of hold.held) {
       present = Math.max(present, join.applied);
     }
     const acknowledged = Math.max(this.#readFloor, this.#savedSeq);
@@ -1105,10 +1106,10 @@ export class Router implements AsyncDisposable {
           : "No acknowledged write is known to be lost with them",
       },
     );
-    for (const id of gone) recovery.members.delete(id);
-    recovery.needed = this.#weak
-      ? recovery.members.size
-      : Math.min(1, recovery.members.size);
+    for (const id of gone) hold.members.delete(id);
+    hold.needed = this.#weak
+      ? hold.members.size
+      : Math.min(1, hold.members.size);
     this.#forgetMembers(gone);
   }
 
@@ -1116,13 +1117,13 @@ export class Router implements AsyncDisposable {
   #forgetMembers(ids: string[]): void {
     let changed = false;
     for (const id of ids) {
-      this.#recovery?.members.delete(id);
+      this.#hold?.members.delete(id);
       if (this.#members.delete(id)) changed = true;
     }
-    if (this.#recovery !== undefined) {
-      this.#recovery.needed = this.#weak
-        ? this.#recovery.members.size
-        : Math.min(1, this.#recovery.members.size);
+    if (this.#hold !== undefined) {
+      this.#hold.needed = this.#weak
+        ? this.#hold.members.size
+        : Math.min(1, this.#hold.members.size);
     }
     if (changed) this.#saveMembers();
   }
@@ -1167,28 +1168,26 @@ export class Router implements AsyncDisposable {
       },
     );
     this.#forgetMembers(chosen.map((member) => member.id));
-    this.#checkRecovery();
+    this.#checkHold();
     return chosen;
   }
 
   /** The members, and those a hold waits for, with what is known of each. */
   #knownMembers(): Membership {
-    return (this.#recovery?.members ?? this.#members).union(this.#members);
+    return (this.#hold?.members ?? this.#members).union(this.#members);
   }
 
   /** What a hold waits for, how long it has waited, and the way out. */
   #describeHold(now: number): string {
-    const recovery = this.#recovery!;
-    const absent = [...recovery.members].filter((id) =>
-      recovery.members.isAway(id)
-    );
-    const waited = seconds(now - recovery.started);
-    const list = absent.map((id) => recovery.members.describe(id, now))
+    const hold = this.#hold!;
+    const absent = [...hold.members].filter((id) => hold.members.isAway(id));
+    const waited = seconds(now - hold.started);
+    const list = absent.map((id) => hold.members.describe(id, now))
       .join(", ");
-    const count = recovery.needed === recovery.members.size &&
-        recovery.needed > 1
-      ? `all ${recovery.needed}`
-      : `${recovery.needed} of ${recovery.members.size}`;
+    const count = hold.needed === hold.members.size &&
+        hold.needed > 1
+      ? `all ${hold.needed}`
+      : `${hold.needed} of ${hold.members.size}`;
     return `No database known to hold every acknowledged write is connected: for ${waited} s the router has waited for ${count} members to return (absent: ${
       list || "none"
     }). Start one of them, or give up on them with 'kvndb forget HOST PORT --all-absent' (in the console: forget --all-absent), which loses acknowledged writes that only they hold`;
@@ -1244,7 +1243,7 @@ export class Router implements AsyncDisposable {
     this.#admitDatabase(db, JoinMode.READY, this.#sequencer.seq);
   }
 
-  #recoveringError(): KvndbError {
+  #holdError(): KvndbError {
     return new KvndbError(
       ErrorCode.UNAVAILABLE,
       this.#describeHold(performance.now()),
@@ -1407,10 +1406,10 @@ export class Router implements AsyncDisposable {
           "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
           { peer: db.conn.peer },
         );
-        if (this.#recovery === undefined) this.#startRecovery(this.#members);
-        this.#recovery!.held.push({ db, join: kept(join) });
+        if (this.#hold === undefined) this.#startHold(this.#members);
+        this.#hold!.held.push({ db, join: kept(join) });
         // Members that are volatile and long gone are not waited for.
-        this.#checkRecovery();
+        this.#checkHold();
         return;
       case "empty-sync":
       case "jump":
@@ -1470,11 +1469,11 @@ export class Router implements AsyncDisposable {
       peer: db.conn.peer,
       applied: db.applied,
     });
-    if (this.#recovery !== undefined) {
+    if (this.#hold !== undefined) {
       // Joins held for want of a database with every write can go on: this
       // one follows the stream, so it can be their source.
-      const held = this.#recovery.held;
-      this.#recovery = undefined;
+      const held = this.#hold.held;
+      this.#hold = undefined;
       log.info("Database {peer} can sync the {count} held databases", {
         peer: db.conn.peer,
         count: held.length,
@@ -1710,9 +1709,9 @@ export class Router implements AsyncDisposable {
     ) {
       const now = performance.now();
       this.#members.absent(db.nodeId, now);
-      this.#recovery?.members.absent(db.nodeId, now);
+      this.#hold?.members.absent(db.nodeId, now);
     }
-    if (this.#recovery !== undefined) this.#checkRecovery();
+    if (this.#hold !== undefined) this.#checkHold();
     const stillThere = this.#isReadyNode(db.nodeId);
     // Only another ready *member* (one known to have every acknowledged
     // write) can take over; a ready database still catching up cannot.
@@ -1816,7 +1815,7 @@ export class Router implements AsyncDisposable {
 
   #tick(): void {
     const now = performance.now();
-    if (this.#recovery !== undefined) this.#checkRecovery();
+    if (this.#hold !== undefined) this.#checkHold();
     this.#reportSyncs(now);
     this.#gate.prune(now);
     // Heartbeats: a database silent for too long is dropped.
