@@ -145,6 +145,8 @@ export class DatabaseNode implements AsyncDisposable {
   #applied = 0;
   #tasks: Task[] = [];
   #working = false;
+  /** A start of the work loop is queued for the end of this turn. */
+  #workScheduled = false;
   #tombstones?: Map<string, number>;
   #syncId = 0;
   #sources = new Map<number, { acks: number; wake?: () => void }>();
@@ -296,7 +298,9 @@ export class DatabaseNode implements AsyncDisposable {
 
   /** Resolves once no work loop (nor a join's preparation) is running. */
   async #idle(): Promise<void> {
-    while (this.#working) await new Promise((r) => setTimeout(r, 5));
+    while (this.#working || this.#workScheduled) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** One connection's life. Returns whether it got as far as joining. */
@@ -683,7 +687,16 @@ export class DatabaseNode implements AsyncDisposable {
 
   #enqueue(conn: FramedConnection, task: Task): void {
     this.#tasks.push(task);
-    if (!this.#working) this.#work(conn);
+    // Start after the frames of this read are all queued, so that they form
+    // one batch (one commit, one APPLIED), not the first alone and then the
+    // rest.
+    if (!this.#working && !this.#workScheduled) {
+      this.#workScheduled = true;
+      queueMicrotask(() => {
+        this.#workScheduled = false;
+        this.#work(conn);
+      });
+    }
   }
 
   /** Applies queued work strictly in order, grouping consecutive writes. */
