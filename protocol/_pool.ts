@@ -12,23 +12,31 @@ const SLAB_SIZE = 64 * 1024;
 /** Larger arrays get their own backing store. */
 export const MAX_POOLED = 2048;
 
-let slab = new ArrayBuffer(SLAB_SIZE);
-let used = 0;
+/** Hands out views into one slab after another. */
+class Slabs {
+  #slab = new ArrayBuffer(SLAB_SIZE);
+  #used = 0;
 
-/** A zero-filled array of `size` bytes, from a slab when small. */
-export function allocate(size: number): Uint8Array {
-  if (size > MAX_POOLED) return new Uint8Array(size);
-  if (used + size > SLAB_SIZE) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    used = 0;
+  /** A zero-filled array of `size` bytes, from a slab when small. */
+  take(size: number): Uint8Array {
+    if (size > MAX_POOLED) return new Uint8Array(size);
+    if (this.#used + size > SLAB_SIZE) {
+      this.#slab = new ArrayBuffer(SLAB_SIZE);
+      this.#used = 0;
+    }
+    const out = new Uint8Array(this.#slab, this.#used, size);
+    this.#used += size;
+    return out;
   }
-  const out = new Uint8Array(slab, used, size);
-  used += size;
-  return out;
 }
 
-let keptSlab = new ArrayBuffer(SLAB_SIZE);
-let keptUsed = 0;
+const shared = new Slabs();
+const kept = new Slabs();
+
+/** A zero-filled array of `size` bytes, from a shared slab when small. */
+export function allocate(size: number): Uint8Array {
+  return shared.take(size);
+}
 
 /**
  * A zero-filled array of `size` bytes for a frame that is kept and released
@@ -36,12 +44,5 @@ let keptUsed = 0;
  * hold nothing else.
  */
 export function allocateKept(size: number): Uint8Array {
-  if (size > MAX_POOLED) return new Uint8Array(size);
-  if (keptUsed + size > SLAB_SIZE) {
-    keptSlab = new ArrayBuffer(SLAB_SIZE);
-    keptUsed = 0;
-  }
-  const out = new Uint8Array(keptSlab, keptUsed, size);
-  keptUsed += size;
-  return out;
+  return kept.take(size);
 }

@@ -2,7 +2,6 @@
 // the operator's way out (`forget`) when a durable member is lost for good.
 
 import assert from "node:assert/strict";
-import { configure, reset as resetLogging } from "@logtape/logtape";
 import { connect } from "../client/mod.ts";
 import {
   type Database,
@@ -17,34 +16,16 @@ import {
 } from "../protocol/mod.ts";
 import { Router, type RouterOptions } from "../router/mod.ts";
 import { waitFor, waitForDatabases } from "./_cluster.ts";
+import { type CapturedLog, captureLog } from "./_log.ts";
 
 /** A folder, routers on its state file, nodes; all closed and removed. */
 class Scene implements AsyncDisposable {
   readonly nodes: DatabaseNode[] = [];
   readonly routers: Router[] = [];
-  readonly log: string[] = [];
-  private constructor(readonly dir: string) {}
+  private constructor(readonly dir: string, readonly log: CapturedLog) {}
 
   static async create(): Promise<Scene> {
-    const scene = new Scene(await Deno.makeTempDir());
-    await configure({
-      reset: true,
-      sinks: {
-        memory: (record) =>
-          scene.log.push(
-            `${record.level} ${
-              record.message.map((part) =>
-                typeof part === "string" ? part : JSON.stringify(part)
-              ).join("")
-            }`,
-          ),
-      },
-      loggers: [
-        { category: "kvndb", lowestLevel: "info", sinks: ["memory"] },
-        { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-      ],
-    });
-    return scene;
+    return new Scene(await Deno.makeTempDir(), await captureLog());
   }
 
   async router(port = 0, options: RouterOptions = {}): Promise<Router> {
@@ -70,15 +51,15 @@ class Scene implements AsyncDisposable {
     return node;
   }
 
-  /** The log lines at warning level, for a failed assertion's message. */
+  /** The log lines at warning level. */
   warnings(): string {
-    return this.log.filter((line) => line.startsWith("warning")).join("\n");
+    return this.log.warnings();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     for (const node of this.nodes) await node.close();
     for (const router of this.routers) await router.close();
-    await resetLogging();
+    await this.log[Symbol.asyncDispose]();
     await Deno.remove(this.dir, { recursive: true });
   }
 }

@@ -8,7 +8,7 @@ import { ErrorCode, KvndbError } from "../protocol/mod.ts";
 import { Router, type RouterOptions } from "../router/mod.ts";
 import { waitFor, waitForDatabases } from "./_cluster.ts";
 import { Relay } from "./_relay.ts";
-import { configure, reset as resetLogging } from "@logtape/logtape";
+import { captureLog } from "./_log.ts";
 
 async function kvNode(
   path: string,
@@ -262,25 +262,8 @@ Deno.test("writes numbered while the last database was cut off reach every datab
   // position without the writes numbered while it was cut off, while another
   // database replayed them from the backlog. The copies differed.
   // The router's log, shown if the test fails: the order of the joins matters.
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: {
-      memory: (record) =>
-        lines.push(
-          `${record.level} ${
-            record.message.map((part) =>
-              typeof part === "string" ? part : JSON.stringify(part)
-            ).join("")
-          }`,
-        ),
-    },
-    loggers: [
-      { category: "kvndb", lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
-    ],
-  });
-  await using _logging = { [Symbol.asyncDispose]: () => resetLogging() };
+  await using log = await captureLog("debug");
+  const lines = log.lines;
   await using scene = await Scene.create();
   const router = await scene.router(0, {
     stateFile: undefined,
