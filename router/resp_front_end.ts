@@ -16,6 +16,7 @@ import {
   decodeKeyPage,
   decodeU64,
   decodeValue,
+  encodeDone,
   encodeGet,
   encodeKeys,
   encodeOpaque,
@@ -53,6 +54,13 @@ export interface ClientLink {
   readonly isClosed: boolean;
   /** Takes one encoded answer frame from the router. */
   send(bytes: Uint8Array): boolean;
+  /**
+   * Takes an answer without its frame: the router calls this, when the link
+   * has it, instead of encoding a frame for `send` to decode again.
+   */
+  answer?(id: number, opcode: number, payload: Uint8Array): void;
+  /** Takes a write's acknowledgement without its frame, like `answer`. */
+  acknowledge?(id: number, seq: number): void;
   /** Takes an error answer from the router. */
   sendError(id: number, error: KvndbError): void;
   /** The router ends the session with an error. */
@@ -229,6 +237,30 @@ class RespSession implements ClientLink {
       else this.#fill(waiter, decoded.frame);
     }
     return true;
+  }
+
+  answer(id: number, opcode: number, payload: Uint8Array): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter === undefined) return;
+    this.#waiting.delete(id);
+    if (typeof waiter === "function") {
+      // A slow-path request keeps the frame past this call: copy it.
+      waiter({ opcode, flags: 0, id, payload: payload.slice() });
+    } else {
+      this.#fill(waiter, { opcode, flags: 0, id, payload });
+    }
+  }
+
+  acknowledge(id: number, seq: number): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter === undefined) return;
+    this.#waiting.delete(id);
+    if (typeof waiter === "function") {
+      waiter(decodeFrame(encodeDone(id, seq))!.frame);
+    } else {
+      waiter.bytes = RESP_OK;
+      this.#queueFlush();
+    }
   }
 
   sendError(id: number, error: KvndbError): void {

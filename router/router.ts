@@ -810,7 +810,10 @@ export class Router implements AsyncDisposable {
           write.done = true;
           write.client.inFlight--;
           if (write.seq > this.#readFloor) this.#readFloor = write.seq;
-          write.client.conn.send(encodeDone(write.clientId, write.seq));
+          const link = write.client.conn;
+          if (link.acknowledge !== undefined) {
+            link.acknowledge(write.clientId, write.seq);
+          } else link.send(encodeDone(write.clientId, write.seq));
         }
       }
       if (!write.done) pending[kept++] = write;
@@ -1696,9 +1699,12 @@ export class Router implements AsyncDisposable {
     if (frame.opcode !== Opcode.ERROR && db.applied > this.#readFloor) {
       this.#readFloor = db.applied;
     }
-    request.client.conn.send(
-      encodeOpaque(frame.opcode, request.clientId, frame.payload),
-    );
+    const link = request.client.conn;
+    if (link.answer !== undefined) {
+      link.answer(request.clientId, frame.opcode, frame.payload);
+    } else {
+      link.send(encodeOpaque(frame.opcode, request.clientId, frame.payload));
+    }
   }
 
   #removeDatabase(db: DatabaseLink, reason: unknown): void {
