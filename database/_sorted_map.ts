@@ -13,11 +13,13 @@ export interface SortedMap<K, V> {
   nextHigherKey(key: K): K | undefined;
 }
 
-// deno-lint-ignore no-explicit-any
-const BTree: new <K, V>(
+type BTreeClass = new <K, V>(
   entries: undefined,
   compare: (a: K, b: K) => number,
-) => SortedMap<K, V> = (BTreeModule as any).default ?? BTreeModule;
+) => SortedMap<K, V>;
+const BTree: BTreeClass =
+  (BTreeModule as unknown as { default?: BTreeClass }).default ??
+    (BTreeModule as unknown as BTreeClass);
 
 /**
  * Orders strings by code unit: for binary strings, byte order. The library's

@@ -55,7 +55,7 @@ import { Gate } from "./gate.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
-import { IS_LOCAL_PEER, isLoopback, type peerAddress } from "./_peer.ts";
+import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, seconds } from "./membership.ts";
 import { acknowledgedUpTo } from "./quorum.ts";
