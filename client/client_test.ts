@@ -5,6 +5,12 @@ import { connect, TimeoutError } from "./mod.ts";
 
 /** A memory database whose reads never finish: answers never come. */
 class SilentDatabase extends MemoryDatabase {
+  constructor() {
+    super();
+    // Every read must reach get(): no answer in the turn a read arrives.
+    Object.defineProperty(this, "getNow", { value: undefined });
+  }
+
   override get(): Promise<null> {
     return new Promise(() => {});
   }
