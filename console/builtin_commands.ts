@@ -134,7 +134,7 @@ export function builtinCommands(): Command[] {
           await ctx.print("No member is absent: nothing to forget");
           return;
         }
-        await ctx.print(`Forgetting ${chosen.length} members:`);
+        await ctx.print(`Forgetting ${memberCount(chosen.length)}:`);
         for (const member of chosen) {
           await ctx.print(`  ${formatMember(member)}`);
         }
@@ -150,7 +150,9 @@ export function builtinCommands(): Command[] {
           chosen.map((member) => member.id),
         );
         await ctx.print(
-          `Forgot ${forgotten.length} members: the router no longer waits for them`,
+          `Forgot ${
+            memberCount(forgotten.length)
+          }: the router no longer waits for them`,
         );
       },
     },
@@ -206,4 +208,8 @@ function findMember(members: MemberStats[], id: string): MemberStats {
   throw new Error(
     `'${id}' is the start of ${matches.length} members' ids: give more of it`,
   );
+}
+
+function memberCount(count: number): string {
+  return `${count} member${count === 1 ? "" : "s"}`;
 }

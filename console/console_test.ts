@@ -403,7 +403,7 @@ Deno.test("forget in a script does nothing without --yes, and says how to go on"
   assert.equal(result.status, 1);
   assert.equal(
     result.output,
-    "Forgetting 1 members:\n" +
+    "Forgetting 1 member:\n" +
       "  3f2a9c1b00000000000000000000000a durable, last at 127.0.0.1:4001, away 1m 15s\n" +
       "Acknowledged writes that only they hold are lost for good; one that comes back later is copied from the others.\n" +
       "Error: Not confirmed: nothing forgotten (add --yes to go on without being asked)\n",
@@ -419,7 +419,7 @@ Deno.test("forget takes the start of an id, and --yes", async () => {
   assert.equal(result.status, 0, result.output);
   assert.match(
     result.output,
-    /Forgot 1 members: the router no longer waits for them\n$/,
+    /Forgot 1 member: the router no longer waits for them\n$/,
   );
   assert.deepEqual(client.forgotten, [["3f2a9c1b00000000000000000000000a"]]);
   const usage = await pipe("forget\nforget 3f2a --all-absent\n", { client });

@@ -171,6 +171,11 @@ export class Membership implements Iterable<string> {
   }
 }
 
+/** `1 member`, `2 members`: a count with its noun, for people. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 /** Milliseconds as seconds for people: one decimal below 10 s. */
 export function seconds(ms: number): string {
   return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));

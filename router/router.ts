@@ -57,7 +57,7 @@ import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
-import { Membership, seconds } from "./membership.ts";
+import { Membership, plural, seconds } from "./membership.ts";
 import { acknowledgedUpTo } from "./quorum.ts";
 import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
 
@@ -1097,9 +1097,9 @@ export class Router implements AsyncDisposable {
     }
     const acknowledged = Math.max(this.#readFloor, this.#savedSeq);
     log.warn(
-      "Giving up on {count} volatile members, away for more than {grace} s: their data died with them ({members}). {loss}",
+      "Giving up on {what}, away for more than {grace} s: their data died with them ({members}). {loss}",
       {
-        count: gone.length,
+        what: plural(gone.length, "volatile member"),
         grace: seconds(this.#members.volatileGrace),
         members: described.join(", "),
         loss: acknowledged > present
@@ -1164,9 +1164,9 @@ export class Router implements AsyncDisposable {
       });
     if (chosen.length === 0) return [];
     log.warn(
-      "Forgetting {count} absent members on request: {members}; acknowledged writes that only they held are lost",
+      "Forgetting {what} on request: {members}; acknowledged writes that only they held are lost",
       {
-        count: chosen.length,
+        what: plural(chosen.length, "absent member"),
         members: chosen.map((m) => known.describe(m.id, now)).join(", "),
       },
     );

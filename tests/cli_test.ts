@@ -248,7 +248,7 @@ Deno.test("a router whose memory databases all died serves again within seconds 
   assert.equal(await client.get("a"), null);
   assert.match(
     router.stderr,
-    /Giving up on 1 volatile members, away for more than 10 s: their data died with them/,
+    /Giving up on 1 volatile member, away for more than 10 s: their data died with them/,
   );
 });
 
@@ -299,7 +299,7 @@ Deno.test("kvndb forget ends a router's wait for a Deno KV database that is gone
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(
       result.stdout,
-      /Forgetting 1 members:\n {2}[0-9a-f]{32} durable, last at 127\.0\.0\.1:\d+, away /,
+      /Forgetting 1 member:\n {2}[0-9a-f]{32} durable, last at 127\.0\.0\.1:\d+, away /,
     );
     await waitFor(async () => {
       try {
@@ -309,7 +309,7 @@ Deno.test("kvndb forget ends a router's wait for a Deno KV database that is gone
         return false;
       }
     }, "the router to serve again");
-    assert.match(router.stderr, /Forgetting 1 absent members on request/);
+    assert.match(router.stderr, /Forgetting 1 absent member on request/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -102,7 +102,7 @@ Deno.test("a cluster whose memory databases all died serves again once a fresh o
   assert.equal(await client.get("before"), null);
   assert.match(
     scene.warnings(),
-    /Giving up on 1 volatile members, away for more than 0\.3 s: their data died with them \(.*volatile \(memory\).*\)\. Acknowledged writes after sequence 0, up to \d+ \(at most \d+ writes\), were held only by them and are lost/,
+    /Giving up on 1 volatile member, away for more than 0\.3 s: their data died with them \(.*volatile \(memory\).*\)\. Acknowledged writes after sequence 0, up to \d+ \(at most \d+ writes\), were held only by them and are lost/,
   );
   assert.deepEqual(
     router.stats().members?.map((member) => member.present),
@@ -156,7 +156,7 @@ Deno.test("a restarted router whose memory databases died serves once a fresh on
   assert.equal(second.stats().members?.[0]?.volatile, true);
   scene.node(port);
   await waitForService(port);
-  assert.match(scene.warnings(), /Giving up on 1 volatile members/);
+  assert.match(scene.warnings(), /Giving up on 1 volatile member,/);
 });
 
 Deno.test("a cluster with a Deno KV member waits for it, says what for and how to get out, and forget ends the wait", async () => {
@@ -200,7 +200,7 @@ Deno.test("a cluster with a Deno KV member waits for it, says what for and how t
   assert.deepEqual(forgotten.map((member) => member.id), [kvId]);
   await waitForService(router.port);
   assert.equal(await client.get("before"), null);
-  assert.match(scene.warnings(), /Forgetting 1 absent members on request/);
+  assert.match(scene.warnings(), /Forgetting 1 absent member on request/);
   // The change is durable: a restarted router does not wait for it again.
   const saved = JSON.parse(
     await Deno.readTextFile(`${scene.dir}/router.json`),
