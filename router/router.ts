@@ -52,6 +52,8 @@ import {
   WriteOp,
 } from "../protocol/mod.ts";
 import { Gate } from "./gate.ts";
+import { Reads } from "./reads.ts";
+import { ClientSession, DatabaseLink, type PendingWrite } from "./_links.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
@@ -59,7 +61,7 @@ import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, plural, seconds } from "./membership.ts";
 import { acknowledgedUpTo } from "./quorum.ts";
-import { type ClientLink, RespFrontEnd } from "./resp_front_end.ts";
+import { RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
@@ -128,38 +130,6 @@ export interface RouterOptions {
   volatileGrace?: number;
 }
 
-/** Where a connected database stands in joining the cluster. */
-type LinkState = "joining" | "replaying" | "syncing" | "ready";
-
-interface ReadRequest {
-  client: ClientSession;
-  clientId: number;
-  opcode: number;
-  payload: Uint8Array;
-  minSeq: number;
-  deadline: number;
-}
-
-interface PendingWrite {
-  seq: number;
-  level: number;
-  client: ClientSession;
-  clientId: number;
-  deadline: number;
-  done: boolean;
-}
-
-interface SyncProgress {
-  id: number;
-  source?: DatabaseLink;
-  from: number;
-  keys: number;
-  bytes: number;
-  started: number;
-  sourceKeys: number;
-  lastReport: number;
-}
-
 /** A hold: joins and requests wait for members to return. */
 interface Hold {
   /** The members waited for, with what is known of them. */
@@ -172,36 +142,6 @@ interface Hold {
   logged: number;
   /** Joins waiting for the hold to end, decoded once (and copied). */
   held: { db: DatabaseLink; join: Join }[];
-}
-
-class ClientSession {
-  lastWriteSeq = 0;
-  /** Requests accepted and not yet answered. */
-  inFlight = 0;
-  constructor(readonly conn: ClientLink) {}
-}
-
-class DatabaseLink {
-  state: LinkState = "joining";
-  /** The database's node id, as hex; known once it sends JOIN. */
-  nodeId = "";
-  /** Whether its data dies with its process (from its JOIN). */
-  volatile = false;
-  applied = 0;
-  keys = 0;
-  lastSeen = performance.now();
-  lastPing = 0;
-  readyAt = 0;
-  nextReadId = 1;
-  reads = new Map<number, ReadRequest>();
-  /** Set while this database receives a full sync. */
-  sync?: SyncProgress;
-  /** Sync ids this database is the source of. */
-  sourcing = new Set<number>();
-  constructor(readonly id: number, readonly conn: FramedConnection) {}
-  get outstanding(): number {
-    return this.reads.size;
-  }
 }
 
 /**
@@ -254,13 +194,7 @@ export class Router implements AsyncDisposable {
   #hold?: Hold;
   #recoveryTimeout: number;
   #pendingWrites: PendingWrite[] = [];
-  /**
-   * No read may be served from a state older than this: the highest seq
-   * acknowledged to a client or seen by a read. Keeps reads linearizable.
-   */
-  #readFloor = 0;
-  #waitingReads: ReadRequest[] = [];
-  #candidates: DatabaseLink[] = [];
+  #reads: Reads;
   #operations: Record<string, number> = {
     get: 0,
     set: 0,
@@ -299,6 +233,12 @@ export class Router implements AsyncDisposable {
     this.#requestTimeout = options.requestTimeout ?? 10_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
+    this.#reads = new Reads(this.#databases, {
+      balance: this.#balance,
+      requestTimeout: this.#requestTimeout,
+      fail: (client, id, error) => this.#failRequest(client, id, error),
+      noDatabase,
+    });
     this.#maxInFlight = options.maxInFlight ?? 10_000;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
     // With a state file, no write is numbered above the ceiling the file
@@ -525,8 +465,8 @@ export class Router implements AsyncDisposable {
       waitingForState: this.#waitingForNumbers.length,
       savingState: this.#membersSaving !== undefined ||
         this.#reserving !== undefined,
-      waitingReads: this.#waitingReads.length,
-      readFloor: this.#readFloor,
+      waitingReads: this.#reads.waiting,
+      readFloor: this.#reads.floor,
       backlog: {
         writes: this.#sequencer.backlog.length,
         bytes: this.#sequencer.backlog.bytes,
@@ -653,19 +593,19 @@ export class Router implements AsyncDisposable {
       case Opcode.GET:
         decodeGet(frame.payload);
         this.#operations.get!++;
-        this.#read(client, frame);
+        this.#reads.read(client, frame);
         return;
       case Opcode.KEYS:
         decodeKeys(frame.payload);
         this.#operations.keys!++;
-        this.#read(client, frame);
+        this.#reads.read(client, frame);
         return;
       case Opcode.COUNT:
         if (frame.payload.length !== 0) {
           throw new ProtocolError("Malformed COUNT frame: it has no payload");
         }
         this.#operations.count!++;
-        this.#read(client, frame);
+        this.#reads.read(client, frame);
         return;
       case Opcode.SET:
       case Opcode.DELETE:
@@ -809,7 +749,7 @@ export class Router implements AsyncDisposable {
         if (acknowledgedUpTo(applied, write.level) >= write.seq) {
           write.done = true;
           write.client.inFlight--;
-          if (write.seq > this.#readFloor) this.#readFloor = write.seq;
+          this.#reads.raiseFloor(write.seq);
           const link = write.client.conn;
           if (link.acknowledge !== undefined) {
             link.acknowledge(write.clientId, write.seq);
@@ -821,63 +761,11 @@ export class Router implements AsyncDisposable {
     pending.length = kept;
   }
 
-  #read(client: ClientSession, frame: Frame): void {
-    if (this.#databases.size === 0) throw noDatabase();
-    client.inFlight++;
-    // Copy the payload: it may wait, and the read buffer it views is reused.
-    const request: ReadRequest = {
-      client,
-      clientId: frame.id,
-      opcode: frame.opcode,
-      payload: frame.payload.slice(),
-      minSeq: client.lastWriteSeq,
-      deadline: performance.now() + this.#requestTimeout,
-    };
-    this.#dispatchRead(request);
-  }
-
-  /** Sends a read to a ready database that has the client's last write. */
-  #dispatchRead(request: ReadRequest): void {
-    if (request.client.conn.isClosed) return;
-    // One array for every read: nothing allocated per read to choose.
-    const candidates = this.#candidates;
-    candidates.length = 0;
-    let anyReady = false;
-    const floor = Math.max(request.minSeq, this.#readFloor);
-    for (const db of this.#databases.values()) {
-      if (db.state !== "ready") continue;
-      anyReady = true;
-      if (db.applied >= floor) candidates.push(db);
-    }
-    if (candidates.length === 0) {
-      if (!anyReady && !this.#hasPendingDatabase()) {
-        this.#failRequest(request.client, request.clientId, noDatabase());
-        return;
-      }
-      // A database is catching up (or joining): wait for it, within the timeout.
-      this.#waitingReads.push(request);
-      return;
-    }
-    const db = pick(candidates, this.#balance);
-    candidates.length = 0;
-    const id = db.nextReadId;
-    db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
-    db.reads.set(id, request);
-    db.conn.send(encodeOpaque(request.opcode, id, request.payload));
-  }
-
   #hasPendingDatabase(): boolean {
     for (const db of this.#databases.values()) {
       if (db.state !== "joining") return true;
     }
     return false;
-  }
-
-  #retryWaitingReads(): void {
-    if (this.#waitingReads.length === 0) return;
-    const waiting = this.#waitingReads;
-    this.#waitingReads = [];
-    for (const request of waiting) this.#dispatchRead(request);
   }
 
   // ------------------------------------------------------------ databases
@@ -936,7 +824,7 @@ export class Router implements AsyncDisposable {
       case Opcode.KEY_PAGE:
       case Opcode.COUNT_REPLY:
       case Opcode.ERROR:
-        this.#onReadAnswer(db, frame);
+        this.#reads.answered(db, frame);
         return;
       case Opcode.PONG:
         if (frame.payload.length === 8) {
@@ -1095,7 +983,7 @@ export class Router implements AsyncDisposable {
     for (const { join } of hold.held) {
       present = Math.max(present, join.applied);
     }
-    const acknowledged = Math.max(this.#readFloor, this.#savedSeq);
+    const acknowledged = Math.max(this.#reads.floor, this.#savedSeq);
     log.warn(
       "Giving up on {what}, away for more than {grace} s: their data died with them ({members}). {loss}",
       {
@@ -1485,7 +1373,7 @@ export class Router implements AsyncDisposable {
     }
     this.#startWaitingSyncs();
     this.#settleWrites();
-    this.#retryWaitingReads();
+    this.#reads.retryWaiting();
   }
 
   /**
@@ -1498,7 +1386,7 @@ export class Router implements AsyncDisposable {
     for (const db of this.#pendingMembers) {
       if (db.state !== "ready" || db.conn.isClosed) {
         this.#pendingMembers.delete(db);
-      } else if (db.applied >= this.#readFloor) {
+      } else if (db.applied >= this.#reads.floor) {
         this.#pendingMembers.delete(db);
         if (
           this.#members.add(db.nodeId, {
@@ -1684,26 +1572,8 @@ export class Router implements AsyncDisposable {
     }
     if (db.state === "ready") {
       this.#settleWrites();
-      this.#retryWaitingReads();
+      this.#reads.retryWaiting();
       if (this.#pendingMembers.size > 0) this.#admitMembers();
-    }
-  }
-
-  #onReadAnswer(db: DatabaseLink, frame: Frame): void {
-    const request = db.reads.get(frame.id);
-    if (request === undefined) return;
-    db.reads.delete(frame.id);
-    if (request.client.conn.isClosed) return;
-    request.client.inFlight--;
-    // What this read saw is now the oldest state any later read may see.
-    if (frame.opcode !== Opcode.ERROR && db.applied > this.#readFloor) {
-      this.#readFloor = db.applied;
-    }
-    const link = request.client.conn;
-    if (link.answer !== undefined) {
-      link.answer(request.clientId, frame.opcode, frame.payload);
-    } else {
-      link.send(encodeOpaque(frame.opcode, request.clientId, frame.payload));
     }
   }
 
@@ -1743,9 +1613,7 @@ export class Router implements AsyncDisposable {
       reason: describeReason(reason),
     });
     // Its reads go to another database; the client notices nothing.
-    const reads = [...db.reads.values()];
-    db.reads.clear();
-    for (const request of reads) this.#dispatchRead(request);
+    this.#reads.reroute(db);
     // Syncs it was the source of restart from another source.
     for (const id of db.sourcing) {
       const target = this.#findSyncTarget(id);
@@ -1776,7 +1644,7 @@ export class Router implements AsyncDisposable {
       );
     }
     this.#settleWrites();
-    this.#retryWaitingReads();
+    this.#reads.retryWaiting();
   }
 
   /** Logs the progress of each sync every few seconds. */
@@ -1862,39 +1730,7 @@ export class Router implements AsyncDisposable {
       }
       this.#pendingWrites = kept;
     }
-    for (const db of this.#databases.values()) {
-      for (const [id, request] of db.reads) {
-        if (request.deadline < now) {
-          db.reads.delete(id);
-          this.#failRequest(
-            request.client,
-            request.clientId,
-            new KvndbError(
-              ErrorCode.TIMEOUT,
-              `No database answered within ${this.#requestTimeout} ms`,
-            ),
-          );
-        }
-      }
-    }
-    if (this.#waitingReads.length > 0) {
-      const kept: ReadRequest[] = [];
-      for (const request of this.#waitingReads) {
-        if (request.deadline < now) {
-          this.#failRequest(
-            request.client,
-            request.clientId,
-            new KvndbError(
-              ErrorCode.TIMEOUT,
-              `No ready database within ${this.#requestTimeout} ms`,
-            ),
-          );
-        } else {
-          kept.push(request);
-        }
-      }
-      this.#waitingReads = kept;
-    }
+    this.#reads.expire(now);
   }
 }
 
