@@ -230,46 +230,44 @@ class RespSession implements ClientLink {
   send(bytes: Uint8Array): boolean {
     const decoded = decodeFrame(bytes);
     if (decoded === undefined) return false;
-    const waiter = this.#waiting.get(decoded.frame.id);
-    if (waiter !== undefined) {
-      this.#waiting.delete(decoded.frame.id);
-      if (typeof waiter === "function") waiter(decoded.frame);
-      else this.#fill(waiter, decoded.frame);
-    }
+    this.#settle(this.#take(decoded.frame.id), decoded.frame);
     return true;
   }
 
   answer(id: number, opcode: number, payload: Uint8Array): void {
-    const waiter = this.#waiting.get(id);
-    if (waiter === undefined) return;
-    this.#waiting.delete(id);
-    if (typeof waiter === "function") {
-      // A slow-path request keeps the frame past this call: copy it.
-      waiter({ opcode, flags: 0, id, payload: payload.slice() });
-    } else {
-      this.#fill(waiter, { opcode, flags: 0, id, payload });
-    }
+    const waiter = this.#take(id);
+    // A slow-path request keeps the frame past this call: copy it then.
+    const kept = typeof waiter === "function" ? payload.slice() : payload;
+    this.#settle(waiter, { opcode, flags: 0, id, payload: kept });
   }
 
   acknowledge(id: number, seq: number): void {
-    const waiter = this.#waiting.get(id);
-    if (waiter === undefined) return;
-    this.#waiting.delete(id);
+    const waiter = this.#take(id);
     if (typeof waiter === "function") {
       waiter(decodeFrame(encodeDone(id, seq))!.frame);
-    } else {
+    } else if (waiter !== undefined) {
+      // A plain SET: its reply needs no frame at all.
       waiter.bytes = RESP_OK;
       this.#queueFlush();
     }
   }
 
   sendError(id: number, error: KvndbError): void {
+    this.#settle(this.#take(id), error);
+  }
+
+  /** Removes and returns the waiter of request `id`, if any. */
+  #take(id: number): Waiter | undefined {
     const waiter = this.#waiting.get(id);
-    if (waiter !== undefined) {
-      this.#waiting.delete(id);
-      if (typeof waiter === "function") waiter(error);
-      else this.#fill(waiter, error);
-    }
+    if (waiter !== undefined) this.#waiting.delete(id);
+    return waiter;
+  }
+
+  /** Gives a request's answer to its waiter: a slot, or a promise's callback. */
+  #settle(waiter: Waiter | undefined, answer: Frame | KvndbError): void {
+    if (waiter === undefined) return;
+    if (typeof waiter === "function") waiter(answer);
+    else this.#fill(waiter, answer);
   }
 
   fail(error: KvndbError): Promise<void> {
@@ -290,9 +288,7 @@ class RespSession implements ClientLink {
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
     for (const waiter of waiting) {
-      const error = new ConnectionClosedError("Connection closed");
-      if (typeof waiter === "function") waiter(error);
-      else waiter.bytes = respError(errorText(error));
+      this.#settle(waiter, new ConnectionClosedError("Connection closed"));
     }
     this.#waiting.clear();
     this.#router.detach();

@@ -852,9 +852,7 @@ export class Router implements AsyncDisposable {
 
   /** Holds joins until enough of `members` (the last ready set) are back. */
   #startHold(members: Membership): void {
-    // With every write acknowledged by all ready databases, any member has
-    // them all; after a weaker acknowledgement, only all members together do.
-    const needed = this.#weak ? members.size : 1;
+    const needed = this.#needed(members.size);
     const now = performance.now();
     this.#hold = {
       members: members.clone(),
@@ -997,11 +995,16 @@ export class Router implements AsyncDisposable {
           : "No acknowledged write is known to be lost with them",
       },
     );
-    for (const id of gone) hold.members.delete(id);
-    hold.needed = this.#weak
-      ? hold.members.size
-      : Math.min(1, hold.members.size);
     this.#forgetMembers(gone);
+  }
+
+  /**
+   * How many of `members` members a hold needs back: with every write
+   * acknowledged by all ready databases, any member has them all; after a
+   * weaker acknowledgement, only all members together do.
+   */
+  #needed(members: number): number {
+    return this.#weak ? members : Math.min(1, members);
   }
 
   /** Removes members for good (the hold gave up on them); saves the change. */
@@ -1012,9 +1015,7 @@ export class Router implements AsyncDisposable {
       if (this.#members.delete(id)) changed = true;
     }
     if (this.#hold !== undefined) {
-      this.#hold.needed = this.#weak
-        ? this.#hold.members.size
-        : Math.min(1, this.#hold.members.size);
+      this.#hold.needed = this.#needed(this.#hold.members.size);
     }
     if (changed) this.#saveMembers();
   }
