@@ -18,6 +18,7 @@ export * from "./opcodes.ts";
 export * from "./errors.ts";
 export * from "./frame.ts";
 export * from "./messages.ts";
+export * from "./replication_messages.ts";
 export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";
