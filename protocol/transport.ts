@@ -224,6 +224,7 @@ export async function connect(endpoint: Endpoint): Promise<Deno.Conn> {
         port: endpoint.port,
         caCerts,
       });
+      refuseSelfConnect(conn, endpoint);
       try {
         await conn.handshake();
       } catch (cause) {
@@ -239,8 +240,23 @@ export async function connect(endpoint: Endpoint): Promise<Deno.Conn> {
     }
     default: {
       const conn = await Deno.connect({ hostname, port: endpoint.port });
+      refuseSelfConnect(conn, endpoint);
       conn.setNoDelay(true);
       return conn;
     }
   }
+}
+
+// With nothing listening on a loopback port in the ephemeral range, the
+// kernel may give a connection that same port as its own: the socket is then
+// connected to itself and holds the port the server is about to listen on
+// again. Treat it as the refusal it stands for.
+function refuseSelfConnect(conn: Deno.Conn, endpoint: Endpoint): void {
+  const local = conn.localAddr as Deno.NetAddr;
+  const remote = conn.remoteAddr as Deno.NetAddr;
+  if (local.port !== remote.port || local.hostname !== remote.hostname) return;
+  conn.close();
+  throw new Deno.errors.ConnectionRefused(
+    `Connection refused: nothing listens on ${describeEndpoint(endpoint)}`,
+  );
 }

@@ -6,6 +6,7 @@
 import { type Client, connect } from "../client/mod.ts";
 import { KvDatabase } from "../database/mod.ts";
 import { KvndbProcess } from "./_process.ts";
+import { restartablePort } from "./_ports.ts";
 import { Relay } from "./_relay.ts";
 
 const decoder = new TextDecoder();
@@ -86,7 +87,7 @@ export class FaultCluster implements AsyncDisposable {
   static async start(options: FaultClusterOptions): Promise<FaultCluster> {
     const dir = await Deno.makeTempDir({ prefix: "kvndb-faults-" });
     const cluster = new FaultCluster(dir, options);
-    cluster.router = cluster.#startRouter("0");
+    cluster.router = cluster.#startRouter(String(restartablePort()));
     cluster.port = await cluster.router.port();
     for (let i = 0; i < options.databases; i++) {
       cluster.relays.push(

@@ -27,6 +27,7 @@ import { Router } from "../router/mod.ts";
 import { Cluster, waitFor } from "./_cluster.ts";
 import { sendRaw } from "./_raw.ts";
 import { contains, Relay } from "./_relay.ts";
+import { restartablePort } from "./_ports.ts";
 
 const encoder = new TextEncoder();
 
@@ -413,7 +414,10 @@ Deno.test("a database started with reset copies the data while writes go on", as
 });
 
 Deno.test("a restarted router loses no acknowledged write", async () => {
-  const router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+  const router = await Router.start({
+    hostname: "127.0.0.1",
+    port: restartablePort(),
+  });
   const port = router.port;
   // Databases pointed at the first router's port.
   const nodes = [0, 1].map(() =>

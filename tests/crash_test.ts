@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { type Client, connect } from "../client/mod.ts";
 import { KvDatabase } from "../database/mod.ts";
 import { KvndbProcess } from "./_process.ts";
+import { restartablePort } from "./_ports.ts";
 
 const decoder = new TextDecoder();
 
@@ -127,7 +128,7 @@ Deno.test("a router killed with kill -9 under load and restarted loses no acknow
   let router = KvndbProcess.start([
     "router",
     "127.0.0.1",
-    "0",
+    String(restartablePort()),
     "-v",
     "--state",
     state,

@@ -17,6 +17,7 @@ import {
 import { Router, type RouterOptions } from "../router/mod.ts";
 import { waitFor, waitForDatabases } from "./_cluster.ts";
 import { type CapturedLog, captureLog } from "./_log.ts";
+import { restartablePort } from "./_ports.ts";
 
 /** A folder, routers on its state file, nodes; all closed and removed. */
 class Scene implements AsyncDisposable {
@@ -123,7 +124,9 @@ Deno.test("without a state file, one memory database that died is replaced by a 
 
 Deno.test("a router restarted while its memory databases run loses nothing", async () => {
   await using scene = await Scene.create();
-  const first = await scene.router(0, { volatileGrace: 10_000 });
+  const first = await scene.router(restartablePort(), {
+    volatileGrace: 10_000,
+  });
   const port = first.port;
   scene.node(port);
   scene.node(port);
@@ -142,7 +145,7 @@ Deno.test("a router restarted while its memory databases run loses nothing", asy
 
 Deno.test("a restarted router whose memory databases died serves once a fresh one joins", async () => {
   await using scene = await Scene.create();
-  const first = await scene.router();
+  const first = await scene.router(restartablePort());
   const port = first.port;
   const a = scene.node(port);
   await waitForDatabases(first, 1);

@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import { connect } from "../client/mod.ts";
 import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
-import { ConnectionClosedError, type Endpoint } from "../protocol/mod.ts";
+import {
+  connect as connectEndpoint,
+  ConnectionClosedError,
+  type Endpoint,
+} from "../protocol/mod.ts";
 import { Router } from "../router/mod.ts";
 import { KvndbProcess, runKvndb } from "./_process.ts";
 import { makeCertificates } from "./_tls.ts";
@@ -179,4 +183,43 @@ Deno.test("the console works over TCP on IPv6 from the command line", async () =
   );
   assert.equal(result.stdout, "yes\n", result.stderr);
   assert.equal(result.code, 0);
+});
+
+Deno.test("a connection the kernel connects to itself counts as refused and frees the port", async () => {
+  // Linux hands connect() even local ports first: with nothing listening on
+  // an even loopback port in the ephemeral range, a connection soon gets that
+  // very port and is connected to itself, holding it against a restart.
+  // listen() on port 0 prefers odd ports: the even one beside it is free
+  // once a listen on it succeeds.
+  let port = 0;
+  for (let tries = 0; port === 0; tries++) {
+    assert.ok(tries < 100, "no free even ephemeral port");
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const odd = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const even = odd % 2 === 0 ? odd : odd + 1;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: even }).close();
+      port = even;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+  const endpoint: Endpoint = { type: "tcp", hostname: "127.0.0.1", port };
+  const deadline = performance.now() + 3000;
+  let refused = 0;
+  while (performance.now() < deadline) {
+    try {
+      const conn = await connectEndpoint(endpoint);
+      // Another test may have taken the port: a real peer is no failure.
+      const local = conn.localAddr as Deno.NetAddr;
+      conn.close();
+      assert.notEqual(local.port, port, "connected to itself");
+      break;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
+      refused++;
+    }
+  }
+  assert.ok(refused > 0);
 });
