@@ -23,9 +23,7 @@ import {
   encodeForgotten,
   encodeJoined,
   encodeOpaque,
-  encodeSnapshot,
   encodeStatsReply,
-  encodeU64,
   encodeWrite,
   type Endpoint,
   ErrorCode,
@@ -53,10 +51,12 @@ import {
 } from "../protocol/mod.ts";
 import { Gate } from "./gate.ts";
 import { Reads } from "./reads.ts";
+import { equalBytes, Hold } from "./hold.ts";
+import { percent, Syncs } from "./syncs.ts";
 import { ClientSession, DatabaseLink, type PendingWrite } from "./_links.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
-import { type BalanceMode, pick } from "./balancer.ts";
+import type { BalanceMode } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, plural, seconds } from "./membership.ts";
@@ -130,20 +130,6 @@ export interface RouterOptions {
   volatileGrace?: number;
 }
 
-/** A hold: joins and requests wait for members to return. */
-interface Hold {
-  /** The members waited for, with what is known of them. */
-  members: Membership;
-  /** How many of them must be back (fewer once volatile ones are gone). */
-  needed: number;
-  started: number;
-  deadline: number;
-  /** When the hold was last logged. */
-  logged: number;
-  /** Joins waiting for the hold to end, decoded once (and copied). */
-  held: { db: DatabaseLink; join: Join }[];
-}
-
 /**
  * A running router.
  *
@@ -169,7 +155,6 @@ export class Router implements AsyncDisposable {
   #clients = new Set<ClientSession>();
   #databases = new Map<number, DatabaseLink>();
   #nextDatabaseId = 1;
-  #nextSyncId = 1;
   #clusterId?: Uint8Array;
   #sequencer: Sequencer;
   #stateFile?: StateFile;
@@ -195,6 +180,7 @@ export class Router implements AsyncDisposable {
   #recoveryTimeout: number;
   #pendingWrites: PendingWrite[] = [];
   #reads: Reads;
+  #syncs: Syncs;
   #operations: Record<string, number> = {
     get: 0,
     set: 0,
@@ -233,6 +219,10 @@ export class Router implements AsyncDisposable {
     this.#requestTimeout = options.requestTimeout ?? 10_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
+    this.#syncs = new Syncs(this.#databases, {
+      seq: () => this.#sequencer.seq,
+      finished: (db) => this.#markReady(db),
+    });
     this.#reads = new Reads(this.#databases, {
       balance: this.#balance,
       requestTimeout: this.#requestTimeout,
@@ -439,12 +429,7 @@ export class Router implements AsyncDisposable {
             keysPerSecond: Math.round(
               db.sync.keys / Math.max(0.001, (now - db.sync.started) / 1000),
             ),
-            percent: db.sync.sourceKeys > 0
-              ? Math.min(
-                100,
-                Math.round(100 * db.sync.keys / db.sync.sourceKeys),
-              )
-              : 0,
+            percent: percent(db),
           },
         }),
       })),
@@ -454,7 +439,7 @@ export class Router implements AsyncDisposable {
           seconds: Math.round((now - this.#hold.started) / 1000),
           needed: this.#hold.needed,
           held: this.#hold.held.length,
-          reason: this.#describeHold(now),
+          reason: this.#hold.describe(now),
         },
       }),
       members: this.#knownMembers().stats(now),
@@ -835,13 +820,9 @@ export class Router implements AsyncDisposable {
         db.conn.send(encodeOpaque(Opcode.PONG, frame.id, frame.payload));
         return;
       case Opcode.SYNC_CHUNK:
-        this.#onSyncChunk(db, frame);
-        return;
       case Opcode.SYNC_ACK:
-        this.#onSyncAck(db, frame);
-        return;
       case Opcode.SYNC_END:
-        this.#onSyncEnd(db, frame);
+        this.#syncs.onFrame(db, frame);
         return;
       default:
         throw new ProtocolError(
@@ -852,99 +833,58 @@ export class Router implements AsyncDisposable {
 
   /** Holds joins until enough of `members` (the last ready set) are back. */
   #startHold(members: Membership): void {
-    const needed = this.#needed(members.size);
     const now = performance.now();
-    this.#hold = {
-      members: members.clone(),
-      needed,
-      started: now,
-      deadline: now + this.#recoveryTimeout,
-      logged: now,
-      held: [],
-    };
-    log.warn("{hold}", { hold: this.#describeHold(now) });
+    this.#hold = new Hold(
+      members,
+      this.#needed(members.size),
+      now,
+      this.#recoveryTimeout,
+    );
+    log.warn("{hold}", { hold: this.#hold.describe(now) });
   }
 
-  /**
-   * Ends the hold once enough databases that were ready are back, time is
-   * up, or nothing is left to wait for (every member it waited for was
-   * volatile and is gone, or was forgotten).
-   */
+  /** Ends the hold when {@linkcode Hold.decide} says it can. */
   #checkHold(): void {
     const hold = this.#hold;
     if (hold === undefined) return;
     const now = performance.now();
     this.#giveUpGoneMembers(hold, now);
-    const held = hold.held.filter(({ db }) => !db.conn.isClosed);
-    hold.held = held;
-    const joins = held;
-    const usable = joins.filter(({ join }) =>
-      join.complete && !join.reset &&
-      equalBytes(join.clusterId, this.#clusterId!)
-    );
-    const back = usable.filter(({ db }) => hold.members.has(db.nodeId));
-    const backIds = new Set(back.map(({ db }) => db.nodeId));
-    if (this.#weak) {
-      // A member that was cleared for a full sync (connected and syncing, or
-      // back marked incomplete or asking a reset) holds nothing of its own:
-      // everything it had was on its source. It is back, but cannot be the
-      // reference. Waiting for it to be complete would wait forever.
-      for (const { db } of joins) {
-        if (hold.members.has(db.nodeId)) backIds.add(db.nodeId);
-      }
-      for (const db of this.#databases.values()) {
-        if (db.state === "syncing" && hold.members.has(db.nodeId)) {
-          backIds.add(db.nodeId);
-        }
-      }
+    const syncing = new Set<string>();
+    for (const db of this.#databases.values()) {
+      if (db.state === "syncing") syncing.add(db.nodeId);
     }
-    const timedOut = now > hold.deadline;
-    const nothingToWaitFor = hold.members.size === 0;
-    const enough = back.length > 0 && backIds.size >= hold.needed;
-    if (nothingToWaitFor && joins.length === 0) {
-      // Every member was given up and no database is here: the next one to
-      // join is trusted as it is, as by a router that never had members.
-      this.#hold = undefined;
+    const decision = hold.decide({
+      clusterId: this.#clusterId!,
+      weak: this.#weak,
+      seq: this.#sequencer.seq,
+      syncing,
+      now,
+    });
+    if (decision.kind === "wait") {
+      if (decision.remind) log.warn("{hold}", { hold: hold.describe(now) });
       return;
     }
-    if (!enough && !nothingToWaitFor && !(timedOut && joins.length > 0)) {
-      if (now - hold.logged >= 30_000) {
-        hold.logged = now;
-        log.warn("{hold}", { hold: this.#describeHold(now) });
-      }
-      return;
-    }
-    const candidates = back.length > 0 ? back : usable;
-    if (!enough && timedOut) {
+    this.#hold = undefined;
+    if (decision.kind === "end") return;
+    if (decision.timedOut !== undefined) {
       log.warn(
         "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
-        { back: back.length, needed: hold.needed },
+        decision.timedOut,
       );
       // They are no longer waited for, now or after a restart.
-      this.#forgetMembers(
-        [...hold.members].filter((id) => hold.members.isAway(id)),
-      );
+      this.#forgetMembers(decision.timedOut.away);
     }
-    let seq = this.#sequencer.seq;
-    for (const { join } of candidates) seq = Math.max(seq, join.applied);
-    this.#hold = undefined;
-    if (seq > this.#sequencer.seq) this.#sequencer.adopt(seq);
+    if (decision.seq > this.#sequencer.seq) {
+      this.#sequencer.adopt(decision.seq);
+    }
     log.info("Recovered cluster {cluster} at sequence {seq}", {
       cluster: toHex(this.#clusterId!),
-      seq,
+      seq: decision.seq,
     });
-    // The most advanced first, so the others can sync from it. A restarted
-    // router starts above every number its last run gave out: the reference
-    // takes that position, and the others copy from it.
-    joins.sort((a, b) => b.join.applied - a.join.applied);
-    const reference = candidates.reduce<typeof candidates[number] | undefined>(
-      (best, c) =>
-        best === undefined || c.join.applied > best.join.applied ? c : best,
-      undefined,
-    );
-    if (
-      reference !== undefined && reference.join.applied < this.#sequencer.seq
-    ) {
+    // A restarted router starts above every number its last run gave out:
+    // the reference takes that position, and the others copy from it.
+    const reference = decision.reference;
+    if (reference !== undefined) {
       reference.db.nodeId = toHex(reference.join.nodeId) || reference.db.nodeId;
       if (this.#sequencer.backlog.covers(reference.join.applied)) {
         // Still in the run that numbered the writes it lacks (the router
@@ -959,7 +899,7 @@ export class Router implements AsyncDisposable {
         this.#jumpTo(reference.db, reference.join.applied);
       }
     }
-    this.#joinAll(joins);
+    this.#joinAll(decision.joins);
   }
 
   /**
@@ -967,20 +907,11 @@ export class Router implements AsyncDisposable {
    * grace period: their data died with them, so waiting protects nothing.
    * Logs what was lost with them.
    */
-  #giveUpGoneMembers(
-    hold: Hold,
-    now: number,
-  ): void {
-    let gone: string[] | undefined;
-    for (const id of hold.members) {
-      if (hold.members.isGone(id, now)) (gone ??= []).push(id);
-    }
-    if (gone === undefined) return;
+  #giveUpGoneMembers(hold: Hold, now: number): void {
+    const gone = hold.gone(now);
+    if (gone.length === 0) return;
     const described = gone.map((id) => hold.members.describe(id, now));
-    let present = 0;
-    for (const { join } of hold.held) {
-      present = Math.max(present, join.applied);
-    }
+    const present = hold.heldApplied;
     const acknowledged = Math.max(this.#reads.floor, this.#savedSeq);
     log.warn(
       "Giving up on {what}, away for more than {grace} s: their data died with them ({members}). {loss}",
@@ -1069,22 +1000,6 @@ export class Router implements AsyncDisposable {
     return (this.#hold?.members ?? this.#members).union(this.#members);
   }
 
-  /** What a hold waits for, how long it has waited, and the way out. */
-  #describeHold(now: number): string {
-    const hold = this.#hold!;
-    const absent = [...hold.members].filter((id) => hold.members.isAway(id));
-    const waited = seconds(now - hold.started);
-    const list = absent.map((id) => hold.members.describe(id, now))
-      .join(", ");
-    const count = hold.needed === hold.members.size &&
-        hold.needed > 1
-      ? `all ${hold.needed}`
-      : `${hold.needed} of ${hold.members.size}`;
-    return `No database known to hold every acknowledged write is connected: for ${waited} s the router has waited for ${count} members to return (absent: ${
-      list || "none"
-    }). Start one of them, or give up on them with 'kvndb forget HOST PORT --all-absent' (in the console: forget --all-absent), which loses acknowledged writes that only they hold`;
-  }
-
   /** Processes joins that were held, each as if it had just arrived. */
   #joinAll(joins: { db: DatabaseLink; join: Join }[]): void {
     for (const { db, join } of joins) {
@@ -1138,7 +1053,7 @@ export class Router implements AsyncDisposable {
   #holdError(): KvndbError {
     return new KvndbError(
       ErrorCode.UNAVAILABLE,
-      this.#describeHold(performance.now()),
+      this.#hold!.describe(performance.now()),
     );
   }
 
@@ -1290,7 +1205,7 @@ export class Router implements AsyncDisposable {
         this.#startFullSync(
           db,
           readySources,
-          plan.waitForSource ? { waitForSource: true } : undefined,
+          plan.waitForSource,
         );
         return;
       case "hold":
@@ -1372,7 +1287,7 @@ export class Router implements AsyncDisposable {
       });
       this.#joinAll(held);
     }
-    this.#startWaitingSyncs();
+    this.#syncs.startWaiting(this.#readyDatabases());
     this.#settleWrites();
     this.#reads.retryWaiting();
   }
@@ -1435,124 +1350,14 @@ export class Router implements AsyncDisposable {
     return false;
   }
 
-  /** Syncs that lost their source start again once a database is ready. */
-  #startWaitingSyncs(): void {
-    const ready = this.#readyDatabases();
-    if (ready.length === 0) return;
-    for (const db of this.#databases.values()) {
-      if (db.sync !== undefined && db.sync.source === undefined) {
-        this.#requestSnapshot(db, ready);
-      }
-    }
-  }
-
   #startFullSync(
     db: DatabaseLink,
     sources: DatabaseLink[],
-    options: { waitForSource?: boolean } = {},
+    waitForSource = false,
   ): void {
     const from = this.#sequencer.seq;
     this.#admitDatabase(db, JoinMode.FULL_SYNC, from);
-    db.sync = {
-      id: this.#nextSyncId++,
-      from,
-      keys: 0,
-      bytes: 0,
-      started: performance.now(),
-      sourceKeys: 0,
-      lastReport: performance.now(),
-    };
-    if (sources.length === 0 && !options.waitForSource) {
-      // Nothing to copy: an empty sync, so the database still records that it is complete.
-      db.conn.send(encodeU64(Opcode.SYNC_END, db.sync.id, 0));
-      return;
-    }
-    this.#requestSnapshot(db, sources);
-  }
-
-  #requestSnapshot(target: DatabaseLink, sources: DatabaseLink[]): void {
-    const sync = target.sync!;
-    if (sources.length === 0) {
-      log.warn("No database can sync {peer}: waiting for one", {
-        peer: target.conn.peer,
-      });
-      sync.source = undefined;
-      return;
-    }
-    const source = pick(sources, "least-loaded");
-    sync.source = source;
-    sync.sourceKeys = source.keys;
-    source.sourcing.add(sync.id);
-    // The source starts once it has applied the current position, so that a
-    // delete it has not applied yet cannot be copied as a live key.
-    source.conn.send(encodeSnapshot(sync.id, this.#sequencer.seq));
-    log.info(
-      "Syncing {target} from {source} (sync {id}, from sequence {seq})",
-      {
-        target: target.conn.peer,
-        source: source.conn.peer,
-        id: sync.id,
-        seq: this.#sequencer.seq,
-      },
-    );
-  }
-
-  #findSyncTarget(id: number): DatabaseLink | undefined {
-    for (const db of this.#databases.values()) {
-      if (db.sync?.id === id) return db;
-    }
-    return undefined;
-  }
-
-  #onSyncChunk(source: DatabaseLink, frame: Frame): void {
-    const target = this.#findSyncTarget(frame.id);
-    if (target === undefined || target.sync!.source !== source) return;
-    const sync = target.sync!;
-    // Count entries without decoding them all: the count is the first field.
-    if (frame.payload.length >= 4) {
-      sync.keys += new DataView(
-        frame.payload.buffer,
-        frame.payload.byteOffset,
-        4,
-      ).getUint32(0);
-    }
-    sync.bytes += frame.payload.length;
-    target.conn.send(encodeOpaque(Opcode.SYNC_CHUNK, frame.id, frame.payload));
-  }
-
-  #onSyncAck(db: DatabaseLink, frame: Frame): void {
-    const target = this.#findSyncTarget(frame.id);
-    const source = target?.sync?.source;
-    if (source === undefined || target !== db) return;
-    source.conn.send(encodeOpaque(Opcode.SYNC_ACK, frame.id));
-  }
-
-  #onSyncEnd(db: DatabaseLink, frame: Frame): void {
-    if (db.sync?.id === frame.id) {
-      // The target has merged everything: it is complete.
-      this.#finishSync(db);
-      return;
-    }
-    const target = this.#findSyncTarget(frame.id);
-    if (target === undefined || target.sync!.source !== db) return;
-    db.sourcing.delete(frame.id);
-    target.conn.send(encodeOpaque(Opcode.SYNC_END, frame.id, frame.payload));
-    const seconds = (performance.now() - target.sync!.started) / 1000;
-    log.info(
-      "Sync {id} streamed {keys} keys to {peer} in {seconds} s ({rate} keys/s)",
-      {
-        id: frame.id,
-        keys: target.sync!.keys,
-        peer: target.conn.peer,
-        seconds: seconds.toFixed(2),
-        rate: Math.round(target.sync!.keys / Math.max(seconds, 0.001)),
-      },
-    );
-  }
-
-  #finishSync(db: DatabaseLink): void {
-    db.sync = undefined;
-    this.#markReady(db);
+    this.#syncs.start(db, from, sources, waitForSource);
   }
 
   #onApplied(db: DatabaseLink, upTo: number): void {
@@ -1615,21 +1420,9 @@ export class Router implements AsyncDisposable {
     });
     // Its reads go to another database; the client notices nothing.
     this.#reads.reroute(db);
-    // Syncs it was the source of restart from another source.
-    for (const id of db.sourcing) {
-      const target = this.#findSyncTarget(id);
-      if (target === undefined) continue;
-      log.warn("Sync source {peer} left: restarting the sync of {target}", {
-        peer: db.conn.peer,
-        target: target.conn.peer,
-      });
-      this.#requestSnapshot(target, this.#readyDatabases());
-    }
-    // A target that left needs its source to stop.
-    if (db.sync?.source !== undefined) {
-      db.sync.source.sourcing.delete(db.sync.id);
-      db.sync.source.conn.send(encodeOpaque(Opcode.SYNC_END, db.sync.id));
-    }
+    // Syncs it was the source of restart from another source; a target
+    // that left needs its source to stop.
+    this.#syncs.left(db, this.#readyDatabases());
     this.#afterMembershipChange();
   }
 
@@ -1638,7 +1431,7 @@ export class Router implements AsyncDisposable {
   }
 
   #afterMembershipChange(): void {
-    this.#startWaitingSyncs();
+    this.#syncs.startWaiting(this.#readyDatabases());
     if (!this.#hasWritableDatabase() && !this.#hasPendingDatabase()) {
       this.#failPendingWrites(
         "Every database left before the write was acknowledged; it may or may not have been applied",
@@ -1646,29 +1439,6 @@ export class Router implements AsyncDisposable {
     }
     this.#settleWrites();
     this.#reads.retryWaiting();
-  }
-
-  /** Logs the progress of each sync every few seconds. */
-  #reportSyncs(now: number): void {
-    for (const db of this.#databases.values()) {
-      const sync = db.sync;
-      if (sync === undefined || now - sync.lastReport < 2_000) continue;
-      sync.lastReport = now;
-      const seconds = Math.max((now - sync.started) / 1000, 0.001);
-      log.info(
-        "Sync {id} to {peer}: {keys} keys ({rate} keys/s, {percent}% of about {total})",
-        {
-          id: sync.id,
-          peer: db.conn.peer,
-          keys: sync.keys,
-          rate: Math.round(sync.keys / seconds),
-          percent: sync.sourceKeys > 0
-            ? Math.min(100, Math.round(100 * sync.keys / sync.sourceKeys))
-            : "?",
-          total: sync.sourceKeys,
-        },
-      );
-    }
   }
 
   /** Fails the pending writes numbered above `after` (all by default). */
@@ -1691,7 +1461,7 @@ export class Router implements AsyncDisposable {
   #tick(): void {
     const now = performance.now();
     if (this.#hold !== undefined) this.#checkHold();
-    this.#reportSyncs(now);
+    this.#syncs.report(now);
     this.#gate.prune(now);
     // Heartbeats: a database silent for too long is dropped.
     for (const db of this.#databases.values()) {
@@ -1742,12 +1512,6 @@ function noDatabase(): KvndbError {
     ErrorCode.NO_DATABASE,
     "No database available: start one with 'kvndb memory HOST PORT' or 'kvndb kv HOST PORT'",
   );
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function describeReason(reason: unknown): string {
