@@ -16,15 +16,6 @@ export interface ReadRequest {
   deadline: number;
 }
 
-export interface PendingWrite {
-  seq: number;
-  level: number;
-  client: ClientSession;
-  clientId: number;
-  deadline: number;
-  done: boolean;
-}
-
 export interface SyncProgress {
   id: number;
   source?: DatabaseLink;

@@ -53,14 +53,14 @@ import { Gate } from "./gate.ts";
 import { Reads } from "./reads.ts";
 import { equalBytes, Hold } from "./hold.ts";
 import { percent, Syncs } from "./syncs.ts";
-import { ClientSession, DatabaseLink, type PendingWrite } from "./_links.ts";
+import { ClientSession, DatabaseLink } from "./_links.ts";
+import { PendingWrites } from "./writes.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { BalanceMode } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, plural, seconds } from "./membership.ts";
-import { acknowledgedUpTo } from "./quorum.ts";
 import { RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -178,7 +178,9 @@ export class Router implements AsyncDisposable {
   /** Set after a restart until the databases that were ready are back. */
   #hold?: Hold;
   #recoveryTimeout: number;
-  #pendingWrites: PendingWrite[] = [];
+  #writes: PendingWrites;
+  /** Reused by settling: the ready databases' positions, highest first. */
+  #applied: number[] = [];
   #reads: Reads;
   #syncs: Syncs;
   #operations: Record<string, number> = {
@@ -219,6 +221,16 @@ export class Router implements AsyncDisposable {
     this.#requestTimeout = options.requestTimeout ?? 10_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
+    this.#writes = new PendingWrites({
+      acknowledged: (client, id, seq) => {
+        client.inFlight--;
+        this.#reads.raiseFloor(seq);
+        const link = client.conn;
+        if (link.acknowledge !== undefined) link.acknowledge(id, seq);
+        else link.send(encodeDone(id, seq));
+      },
+      failed: (client, id, error) => this.#failRequest(client, id, error),
+    });
     this.#syncs = new Syncs(this.#databases, {
       seq: () => this.#sequencer.seq,
       finished: (db) => this.#markReady(db),
@@ -444,7 +456,7 @@ export class Router implements AsyncDisposable {
       }),
       members: this.#knownMembers().stats(now),
       operations: { ...this.#operations },
-      pendingWrites: this.#pendingWrites.length,
+      pendingWrites: this.#writes.length,
       // Writes held until the state file has room for more sequence numbers,
       // and whether a save is under way (acknowledgements wait for it).
       waitingForState: this.#waitingForNumbers.length,
@@ -657,14 +669,13 @@ export class Router implements AsyncDisposable {
       ? this.#defaultLevel
       : request.acks;
     client.inFlight++;
-    this.#pendingWrites.push({
+    this.#writes.push(
       seq,
       level,
       client,
-      clientId: frame.id,
-      deadline: performance.now() + this.#requestTimeout,
-      done: false,
-    });
+      frame.id,
+      performance.now() + this.#requestTimeout,
+    );
     client.lastWriteSeq = seq;
   }
 
@@ -698,9 +709,9 @@ export class Router implements AsyncDisposable {
 
   /** Resolves every pending write whose acknowledgement level is met. */
   #settleWrites(): void {
-    if (this.#pendingWrites.length === 0 || this.#membersSaving) return;
+    if (this.#writes.length === 0 || this.#membersSaving) return;
     if (!this.#weakSaved && this.#stateFile !== undefined) {
-      if (this.#pendingWrites.some((write) => write.level !== AckLevel.ALL)) {
+      if (this.#writes.hasWeak) {
         // Record, before the first weaker acknowledgement, that one may exist.
         this.#weak = true;
         this.#saveMembers();
@@ -715,35 +726,13 @@ export class Router implements AsyncDisposable {
       if (this.#pendingMembers.size > 0) this.#admitMembers();
       if (this.#membersSaving || this.#pruneAbsentMembers()) return;
     }
-    const applied: number[] = [];
+    const applied = this.#applied;
+    applied.length = 0;
     for (const db of this.#databases.values()) {
       if (db.state === "ready") applied.push(db.applied);
     }
-    applied.sort((a, b) => b - a);
-    const count = applied.length;
-    let kept = 0;
-    const pending = this.#pendingWrites;
-    for (let i = 0; i < pending.length; i++) {
-      const write = pending[i]!;
-      if (count === 0 || write.seq > applied[0]!) {
-        // No database has this one yet, nor any later one: keep them all.
-        while (i < pending.length) pending[kept++] = pending[i++]!;
-        break;
-      }
-      if (!write.done) {
-        if (acknowledgedUpTo(applied, write.level) >= write.seq) {
-          write.done = true;
-          write.client.inFlight--;
-          this.#reads.raiseFloor(write.seq);
-          const link = write.client.conn;
-          if (link.acknowledge !== undefined) {
-            link.acknowledge(write.clientId, write.seq);
-          } else link.send(encodeDone(write.clientId, write.seq));
-        }
-      }
-      if (!write.done) pending[kept++] = write;
-    }
-    pending.length = kept;
+    applied.sort(descending);
+    this.#writes.settle(applied);
   }
 
   #hasPendingDatabase(): boolean {
@@ -1031,7 +1020,7 @@ export class Router implements AsyncDisposable {
     // After a restart the numbers up to the ceiling were never given out in
     // this run: nothing to give up.
     const givingUp = this.#sequencer.backlog.bytesAfter(applied) > 0 ||
-      this.#pendingWrites.some((write) => write.seq > applied);
+      this.#writes.hasAbove(applied);
     if (givingUp) {
       log.warn(
         "Writes {from} to {to} reached no database that is here: giving them up",
@@ -1443,17 +1432,10 @@ export class Router implements AsyncDisposable {
 
   /** Fails the pending writes numbered above `after` (all by default). */
   #failPendingWrites(message: string, after = 0): void {
-    const pending = this.#pendingWrites.filter((write) => write.seq > after);
-    this.#pendingWrites = this.#pendingWrites.filter((write) =>
-      write.seq <= after
+    this.#writes.failAbove(
+      after,
+      () => new KvndbError(ErrorCode.UNAVAILABLE, message),
     );
-    for (const write of pending) {
-      this.#failRequest(
-        write.client,
-        write.clientId,
-        new KvndbError(ErrorCode.UNAVAILABLE, message),
-      );
-    }
   }
 
   // ------------------------------------------------------------ timers
@@ -1481,26 +1463,14 @@ export class Router implements AsyncDisposable {
       }
     }
     // Request timeouts.
-    if (
-      this.#pendingWrites.length > 0 && this.#pendingWrites[0]!.deadline < now
-    ) {
-      const kept: PendingWrite[] = [];
-      for (const write of this.#pendingWrites) {
-        if (write.deadline < now) {
-          this.#failRequest(
-            write.client,
-            write.clientId,
-            new KvndbError(
-              ErrorCode.TIMEOUT,
-              `Write not acknowledged within ${this.#requestTimeout} ms; it may or may not have been applied`,
-            ),
-          );
-        } else {
-          kept.push(write);
-        }
-      }
-      this.#pendingWrites = kept;
-    }
+    this.#writes.expire(
+      now,
+      () =>
+        new KvndbError(
+          ErrorCode.TIMEOUT,
+          `Write not acknowledged within ${this.#requestTimeout} ms; it may or may not have been applied`,
+        ),
+    );
     this.#reads.expire(now);
   }
 }
@@ -1526,4 +1496,8 @@ function kept(join: Join): Join {
     clusterId: join.clusterId.slice(),
     nodeId: join.nodeId.slice(),
   };
+}
+
+function descending(a: number, b: number): number {
+  return b - a;
 }
