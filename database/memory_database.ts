@@ -1,6 +1,7 @@
 /**
- * The memory backend (`memory`, alias `ram`): a sorted in-memory map. Data
- * lives as long as the process; after a restart the node syncs again.
+ * The memory backend (`memory`, alias `ram`): a hash map for point
+ * operations beside a B-tree of the keys for ordered listing. Data lives as
+ * long as the process; after a restart the node syncs again.
  *
  * @module
  */
@@ -16,10 +17,46 @@ import type {
   StoredEntry,
 } from "./types.ts";
 
-/** A value and its version, as held. */
-interface Stored {
-  value: string;
-  version: number;
+/**
+ * A value and its version, as held: one binary string, the version in its
+ * first eight characters (big-endian bytes), then the value. An object of
+ * two fields beside the string cost 40 bytes a key more.
+ */
+type Stored = string;
+
+const VERSION_BYTES = 8;
+/** Reused to build stored strings: version bytes, then the value. */
+let scratch = new Uint8Array(4096);
+let scratchView = new DataView(scratch.buffer);
+
+function pack(version: number, value: Uint8Array): Stored {
+  const size = VERSION_BYTES + value.length;
+  if (scratch.length < size) {
+    scratch = new Uint8Array(size * 2);
+    scratchView = new DataView(scratch.buffer);
+  }
+  scratchView.setUint32(0, Math.floor(version / 0x1_0000_0000));
+  scratchView.setUint32(4, version >>> 0);
+  scratch.set(value, VERSION_BYTES);
+  return toBinary(scratch.subarray(0, size));
+}
+
+function versionOf(stored: Stored): number {
+  let high = 0;
+  let low = 0;
+  for (let i = 0; i < 4; i++) {
+    high = high * 256 + stored.charCodeAt(i);
+    low = low * 256 + stored.charCodeAt(i + 4);
+  }
+  return high * 0x1_0000_0000 + low;
+}
+
+function valueOf(stored: Stored): Uint8Array {
+  const out = new Uint8Array(stored.length - VERSION_BYTES);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = stored.charCodeAt(i + VERSION_BYTES);
+  }
+  return out;
 }
 
 /**
@@ -42,7 +79,12 @@ export class MemoryDatabase implements Database {
   // Values are kept as binary strings too: V8 stores those on its heap one
   // byte a character, while a Uint8Array per value costs about 300 bytes of
   // objects and off-heap bookkeeping (BENCHMARKS.md, memory per key).
-  #data: SortedMap<string, Stored> = createSortedMap();
+  // Gets, overwrites and deletes of absent keys take one hash lookup; the
+  // B-tree of keys (no values: the library then shares one empty values
+  // array) changes only when a key is added or removed. B-tree lookups
+  // were about half of a memory database's time under load.
+  #data = new Map<string, Stored>();
+  #order: SortedMap<string, undefined> = createSortedMap();
   #state: DatabaseState = {
     clusterId: new Uint8Array(0),
     nodeId: crypto.getRandomValues(new Uint8Array(16)),
@@ -75,7 +117,7 @@ export class MemoryDatabase implements Database {
     const stored = this.#data.get(toBinary(key));
     return stored === undefined
       ? null
-      : { value: fromBinary(stored.value), version: stored.version };
+      : { value: valueOf(stored), version: versionOf(stored) };
   }
 
   /** Applies writes in order and advances `applied`. */
@@ -83,21 +125,12 @@ export class MemoryDatabase implements Database {
     for (const write of writes) {
       const key = toBinary(write.key);
       if (write.op === WriteOp.SET) {
-        // An overwrite changes the entry in place: a lookup instead of an
-        // insert, and nothing allocated. Snapshots copy entries as they
-        // read them, so none sees a change half made.
-        const stored = this.#data.get(key);
-        if (stored === undefined) {
-          this.#data.set(key, {
-            value: toBinary(write.value!),
-            version: write.seq,
-          });
-        } else {
-          stored.value = toBinary(write.value!);
-          stored.version = write.seq;
-        }
-      } else {
-        this.#data.delete(key);
+        // An overwrite is one hash lookup; only a new key enters the tree.
+        const size = this.#data.size;
+        this.#data.set(key, pack(write.seq, write.value!));
+        if (this.#data.size > size) this.#order.set(key, undefined);
+      } else if (this.#data.delete(key)) {
+        this.#order.delete(key);
       }
       this.#state.applied = write.seq;
     }
@@ -108,12 +141,12 @@ export class MemoryDatabase implements Database {
   merge(entries: SyncEntry[]): Promise<void> {
     for (const entry of entries) {
       const key = toBinary(entry.key);
-      // One descent of the tree when the key is new (a fresh copy's usual
-      // case); a second only when it is there already.
-      const stored = { value: toBinary(entry.value), version: entry.version };
-      if (this.#data.set(key, stored, false)) continue;
-      if (this.#data.get(key)!.version < entry.version) {
-        this.#data.set(key, stored);
+      const stored = this.#data.get(key);
+      if (stored === undefined) {
+        this.#data.set(key, pack(entry.version, entry.value));
+        this.#order.set(key, undefined);
+      } else if (versionOf(stored) < entry.version) {
+        this.#data.set(key, pack(entry.version, entry.value));
       }
     }
     return Promise.resolve();
@@ -126,7 +159,7 @@ export class MemoryDatabase implements Database {
     const start = after > prefix ? after : prefix;
     const out: Uint8Array[] = [];
     let bytes = 0;
-    for (const [key] of this.#data.entries(start)) {
+    for (const [key] of this.#order.entries(start)) {
       if (key === after) continue;
       if (!key.startsWith(prefix)) break;
       if (out.length >= query.limit || bytes + key.length > query.maxBytes) {
@@ -146,6 +179,7 @@ export class MemoryDatabase implements Database {
   /** Removes every key. */
   clear(): Promise<void> {
     this.#data.clear();
+    this.#order.clear();
     return Promise.resolve();
   }
 
@@ -160,10 +194,11 @@ export class MemoryDatabase implements Database {
       // invalidate a live B-tree iterator.
       const start: string | undefined = after === undefined
         ? undefined
-        : this.#data.nextHigherKey(after);
+        : this.#order.nextHigherKey(after);
       if (start === undefined && after !== undefined) return;
-      for (const [key, entry] of this.#data.entries(start)) {
-        const size = key.length + entry.value.length;
+      for (const [key] of this.#order.entries(start)) {
+        const stored = this.#data.get(key)!;
+        const size = key.length + stored.length - VERSION_BYTES;
         // Check before adding: a chunk holds at most chunkBytes unless a
         // single entry is larger on its own.
         if (chunk.length > 0 && bytes + size > options.chunkBytes) {
@@ -172,8 +207,8 @@ export class MemoryDatabase implements Database {
         }
         chunk.push({
           key: fromBinary(key),
-          value: fromBinary(entry.value),
-          version: entry.version,
+          value: valueOf(stored),
+          version: versionOf(stored),
         });
         bytes += size;
         after = key;
@@ -187,6 +222,7 @@ export class MemoryDatabase implements Database {
   /** Releases the data. Idempotent. */
   close(): Promise<void> {
     this.#data.clear();
+    this.#order.clear();
     return Promise.resolve();
   }
 
