@@ -19,6 +19,7 @@ import {
   TooLargeError,
 } from "./errors.ts";
 import { FrameWriter, PayloadReader } from "./frame.ts";
+import { allocate } from "./_pool.ts";
 import { Opcode } from "./opcodes.ts";
 import type { MemberStats } from "./stats.ts";
 
@@ -251,6 +252,27 @@ export function decodeAuth(payload: Uint8Array): Uint8Array {
  */
 export function encodeGet(id: number, key: Uint8Array): Uint8Array {
   return new FrameWriter(Opcode.GET, id, 2 + key.length).bytes16(key).finish();
+}
+
+/**
+ * Encodes the payload of a GET request alone (a 16-bit length, then the
+ * key), for a front end that hands requests to the router without frames.
+ *
+ * @param key The key.
+ * @returns The payload's bytes, in a buffer of their own.
+ * @example
+ * ```ts
+ * import { decodeGet, encodeGetPayload } from "./messages.ts";
+ * const key = new TextEncoder().encode("a");
+ * console.log(decodeGet(encodeGetPayload(key)).length); // 1
+ * ```
+ */
+export function encodeGetPayload(key: Uint8Array): Uint8Array {
+  const payload = allocate(2 + key.length);
+  payload[0] = key.length >> 8;
+  payload[1] = key.length & 0xff;
+  payload.set(key, 2);
+  return payload;
 }
 
 /**

@@ -83,14 +83,27 @@ export class Reads {
    * @throws {KvndbError} `NO_DATABASE` when no database is connected.
    */
   read(client: ClientSession, frame: Frame): void {
+    // Copy the payload: it may wait, and the read buffer it views is reused.
+    this.readKept(client, frame.id, frame.opcode, frame.payload.slice());
+  }
+
+  /**
+   * Serves a read whose `payload` (as in a client's frame) is its own: not a
+   * view of a buffer that will be reused.
+   */
+  readKept(
+    client: ClientSession,
+    id: number,
+    opcode: number,
+    payload: Uint8Array,
+  ): void {
     if (this.#databases.size === 0) throw this.#options.noDatabase();
     client.inFlight++;
-    // Copy the payload: it may wait, and the read buffer it views is reused.
     this.dispatch({
       client,
-      clientId: frame.id,
-      opcode: frame.opcode,
-      payload: frame.payload.slice(),
+      clientId: id,
+      opcode,
+      payload,
       minSeq: client.lastWriteSeq,
       deadline: performance.now() + this.#options.requestTimeout,
     });

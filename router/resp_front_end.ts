@@ -18,6 +18,7 @@ import {
   decodeValue,
   encodeDone,
   encodeGet,
+  encodeGetPayload,
   encodeKeys,
   encodeOpaque,
   encodeWriteRequest,
@@ -25,7 +26,6 @@ import {
   formatAddr,
   type Frame,
   fromHex,
-  HEADER_SIZE,
   InvalidArgumentError,
   KvndbError,
   MAX_KEY_SIZE,
@@ -67,10 +67,25 @@ export interface ClientLink {
   fail(error: KvndbError): Promise<void>;
 }
 
+/** A session's way into the router. */
+export interface RouterSession {
+  /** Submits a request as a native frame (its payload may be a view). */
+  submit(frame: Frame): void;
+  /**
+   * Submits a GET of request id `id`; `payload` is the GET frame's payload
+   * (a 16-bit length, then the key), owned by the router from now on.
+   */
+  get(id: number, payload: Uint8Array): void;
+  /** Submits a SET at the default level; `key` and `value` may be views. */
+  set(id: number, key: Uint8Array, value: Uint8Array): void;
+  /** The session ended. */
+  detach(): void;
+}
+
 /** The router's side, as the front end sees it. */
 export interface RespHost {
   /** Registers a session; returns how to submit its requests and to leave. */
-  attach(link: ClientLink): { submit(frame: Frame): void; detach(): void };
+  attach(link: ClientLink): RouterSession;
   /** Whether the router has a password. */
   readonly passwordRequired: boolean;
   /** Checks a password, with the router's throttling for `address`. */
@@ -192,7 +207,7 @@ class RespSession implements ClientLink {
   #conn: Deno.Conn;
   #host: RespHost;
   #address?: string;
-  #router: { submit(frame: Frame): void; detach(): void };
+  #router: RouterSession;
   #parser = new RespParser();
   #authenticated: boolean;
   #closed = false;
@@ -353,29 +368,12 @@ class RespSession implements ClientLink {
       slot.bytes = respError(errorText(keyLengthError(key)));
       return slot;
     }
-    let frame: Frame;
-    try {
-      const id = this.#id();
-      const bytes = get
-        ? encodeGet(id, key)
-        : encodeWriteRequest(id, { acks: 0, key, value: command[2]! });
-      // The frame as the router's decoder would give it, without decoding.
-      frame = {
-        opcode: get ? Opcode.GET : Opcode.SET,
-        flags: 0,
-        id,
-        payload: bytes.subarray(HEADER_SIZE),
-      };
-    } catch (error) {
-      slot.bytes = respError(errorText(error));
-      return slot;
-    }
-    this.#waiting.set(frame.id, slot);
-    try {
-      this.#router.submit(frame);
-    } catch (error) {
-      this.#waiting.delete(frame.id);
-      slot.bytes = respError(errorText(error));
+    const id = this.#id();
+    this.#waiting.set(id, slot);
+    if (get) {
+      this.#router.get(id, encodeGetPayload(key));
+    } else {
+      this.#router.set(id, key, command[2]!);
     }
     return slot;
   }

@@ -10,6 +10,8 @@ import { getLogger } from "@logtape/logtape";
 import {
   AckLevel,
   type AckName,
+  checkKey,
+  checkValue,
   decodeForget,
   decodeGet,
   decodeJoin,
@@ -172,7 +174,13 @@ export class Router implements AsyncDisposable {
   #weak = false;
   #weakSaved = false;
   #reserving?: Promise<void>;
-  #waitingForNumbers: { client: ClientSession; frame: Frame }[] = [];
+  #waitingForNumbers: {
+    client: ClientSession;
+    id: number;
+    acks: number;
+    key: Uint8Array;
+    value?: Uint8Array;
+  }[] = [];
   /** Ready databases that join the membership once they have every acknowledged write. */
   #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
@@ -394,6 +402,28 @@ export class Router implements AsyncDisposable {
               this.#answerError(client, frame.id, error);
             }
           },
+          // A plain GET or SET goes straight to the read or write path,
+          // without a native frame built and decoded in between.
+          get: (id, payload) => {
+            try {
+              this.#admit(client, Opcode.GET);
+              checkKey(payload.subarray(2));
+              this.#operations.get!++;
+              this.#reads.readKept(client, id, Opcode.GET, payload);
+            } catch (error) {
+              this.#answerError(client, id, error);
+            }
+          },
+          set: (id, key, value) => {
+            try {
+              this.#admit(client, Opcode.SET);
+              checkKey(key);
+              checkValue(value);
+              this.#write(client, id, AckLevel.DEFAULT, key, value);
+            } catch (error) {
+              this.#answerError(client, id, error);
+            }
+          },
           detach: () => this.#clients.delete(client),
         };
       },
@@ -568,12 +598,16 @@ export class Router implements AsyncDisposable {
 
   // ------------------------------------------------------------ clients
 
-  #onClientFrame(client: ClientSession, frame: Frame): void {
+  /**
+   * Refuses a request the router cannot take now: too many in flight on the
+   * connection, or a hold (only PING, STATS and FORGET pass one).
+   */
+  #admit(client: ClientSession, opcode: number): void {
     if (
       client.inFlight >= this.#maxInFlight &&
-      (frame.opcode === Opcode.GET || frame.opcode === Opcode.KEYS ||
-        frame.opcode === Opcode.SET || frame.opcode === Opcode.DELETE ||
-        frame.opcode === Opcode.COUNT)
+      (opcode === Opcode.GET || opcode === Opcode.KEYS ||
+        opcode === Opcode.SET || opcode === Opcode.DELETE ||
+        opcode === Opcode.COUNT)
     ) {
       throw new KvndbError(
         ErrorCode.UNAVAILABLE,
@@ -581,11 +615,15 @@ export class Router implements AsyncDisposable {
       );
     }
     if (
-      this.#hold !== undefined && frame.opcode !== Opcode.PING &&
-      frame.opcode !== Opcode.STATS && frame.opcode !== Opcode.FORGET
+      this.#hold !== undefined && opcode !== Opcode.PING &&
+      opcode !== Opcode.STATS && opcode !== Opcode.FORGET
     ) {
       throw this.#holdError();
     }
+  }
+
+  #onClientFrame(client: ClientSession, frame: Frame): void {
+    this.#admit(client, frame.opcode);
     switch (frame.opcode) {
       case Opcode.GET:
         decodeGet(frame.payload);
@@ -605,9 +643,17 @@ export class Router implements AsyncDisposable {
         this.#reads.read(client, frame);
         return;
       case Opcode.SET:
-      case Opcode.DELETE:
-        this.#write(client, frame);
+      case Opcode.DELETE: {
+        const request = decodeWriteRequest(frame.opcode, frame.payload);
+        this.#write(
+          client,
+          frame.id,
+          request.acks,
+          request.key,
+          request.value,
+        );
         return;
+      }
       case Opcode.PING:
         this.#operations.ping!++;
         client.conn.send(encodeOpaque(Opcode.PONG, frame.id, frame.payload));
@@ -635,20 +681,34 @@ export class Router implements AsyncDisposable {
     }
   }
 
-  #write(client: ClientSession, frame: Frame): void {
-    const request = decodeWriteRequest(frame.opcode, frame.payload);
-    const isSet = frame.opcode === Opcode.SET;
+  /**
+   * Numbers a write (a SET with `value`, else a DELETE), sends it to every
+   * database past its join, and waits for its acknowledgement level.
+   * `key` and `value` may view a read buffer: they are copied into the
+   * write's frame, or into the queue when sequence numbers must be saved
+   * first.
+   */
+  #write(
+    client: ClientSession,
+    id: number,
+    acks: number,
+    key: Uint8Array,
+    value: Uint8Array | undefined,
+  ): void {
+    const isSet = value !== undefined;
     this.#operations[isSet ? "set" : "delete"]!++;
     if (!this.#hasWritableDatabase()) {
       throw noDatabase();
     }
     if (!this.#sequencer.canNumber) {
-      // Wait for more sequence numbers to be saved; the payload is copied
-      // because the frame views a read buffer.
+      // Wait for more sequence numbers to be saved.
       this.#operations[isSet ? "set" : "delete"]!--;
       this.#waitingForNumbers.push({
         client,
-        frame: { ...frame, payload: frame.payload.slice() },
+        id,
+        acks,
+        key: key.slice(),
+        value: value?.slice(),
       });
       this.#reserve();
       return;
@@ -658,22 +718,20 @@ export class Router implements AsyncDisposable {
     const bytes = encodeWrite({
       seq,
       op: isSet ? WriteOp.SET : WriteOp.DELETE,
-      key: request.key,
-      value: request.value,
+      key,
+      value,
     });
     this.#sequencer.keep(seq, bytes);
     for (const db of this.#databases.values()) {
       if (db.state !== "joining") db.conn.send(bytes);
     }
-    const level = request.acks === AckLevel.DEFAULT
-      ? this.#defaultLevel
-      : request.acks;
+    const level = acks === AckLevel.DEFAULT ? this.#defaultLevel : acks;
     client.inFlight++;
     this.#writes.push(
       seq,
       level,
       client,
-      frame.id,
+      id,
       performance.now() + this.#requestTimeout,
     );
     client.lastWriteSeq = seq;
@@ -689,12 +747,12 @@ export class Router implements AsyncDisposable {
       this.#reserving = undefined;
       const waiting = this.#waitingForNumbers;
       this.#waitingForNumbers = [];
-      for (const { client, frame } of waiting) {
+      for (const { client, id, acks, key, value } of waiting) {
         if (client.conn.isClosed) continue;
         try {
-          this.#write(client, frame);
+          this.#write(client, id, acks, key, value);
         } catch (error) {
-          this.#answerError(client, frame.id, error);
+          this.#answerError(client, id, error);
         }
       }
     })();
