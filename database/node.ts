@@ -44,6 +44,7 @@ import {
   Role,
   sleep,
   type SyncEntry,
+  taskNow,
   toHex,
   toKvndbError,
   VersionMismatchError,
@@ -369,7 +370,7 @@ export class DatabaseNode implements AsyncDisposable {
         .finally(() => this.#working = false);
       let lastSeen = performance.now();
       conn.setHandler((frame) => {
-        lastSeen = performance.now();
+        lastSeen = taskNow();
         try {
           this.#onFrame(conn, frame);
         } catch (error) {

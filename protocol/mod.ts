@@ -28,3 +28,4 @@ export * from "./hex.ts";
 export * from "./resp.ts";
 export * from "./stats.ts";
 export * from "./sleep.ts";
+export * from "./clock.ts";

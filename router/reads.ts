@@ -12,6 +12,7 @@ import {
   type Frame,
   KvndbError,
   Opcode,
+  taskNow,
 } from "../protocol/mod.ts";
 import type { ClientSession, DatabaseLink, ReadRequest } from "./_links.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
@@ -105,7 +106,7 @@ export class Reads {
       opcode,
       payload,
       minSeq: client.lastWriteSeq,
-      deadline: performance.now() + this.#options.requestTimeout,
+      deadline: taskNow() + this.#options.requestTimeout,
     });
   }
 

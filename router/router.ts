@@ -47,6 +47,7 @@ import {
   type RouterStats,
   type ScramKeys,
   sleep,
+  taskNow,
   toHex,
   toKvndbError,
   WriteOp,
@@ -732,7 +733,7 @@ export class Router implements AsyncDisposable {
       level,
       client,
       id,
-      performance.now() + this.#requestTimeout,
+      taskNow() + this.#requestTimeout,
     );
     client.lastWriteSeq = seq;
   }
@@ -814,7 +815,7 @@ export class Router implements AsyncDisposable {
       id: db.id,
     });
     conn.setHandler((frame) => {
-      db.lastSeen = performance.now();
+      db.lastSeen = taskNow();
       try {
         this.#onDatabaseFrame(db, frame);
       } catch (error) {
