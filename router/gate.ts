@@ -20,6 +20,7 @@ import {
   MAX_HANDSHAKE_FRAME_SIZE,
   Role,
   type ScramKeys,
+  TimeoutError,
   toKvndbError,
 } from "../protocol/mod.ts";
 import { acceptHandshake } from "./_accept_handshake.ts";
@@ -257,8 +258,7 @@ export class Gate {
       } else if (
         error instanceof DOMException && error.name === "TimeoutError"
       ) {
-        reason = new KvndbError(
-          ErrorCode.TIMEOUT,
+        reason = new TimeoutError(
           `Handshake not completed within ${this.#options.handshakeTimeout} ms`,
         );
       } else {

@@ -8,11 +8,11 @@
 
 import {
   encodeOpaque,
-  ErrorCode,
   type Frame,
-  KvndbError,
+  type KvndbError,
   Opcode,
   taskNow,
+  TimeoutError,
 } from "../protocol/mod.ts";
 import type { ClientSession, DatabaseLink, ReadRequest } from "./_links.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
@@ -185,10 +185,7 @@ export class Reads {
           this.#options.fail(
             request.client,
             request.clientId,
-            new KvndbError(
-              ErrorCode.TIMEOUT,
-              `No database answered within ${timeout} ms`,
-            ),
+            new TimeoutError(`No database answered within ${timeout} ms`),
           );
         }
       }
@@ -200,10 +197,7 @@ export class Reads {
         this.#options.fail(
           request.client,
           request.clientId,
-          new KvndbError(
-            ErrorCode.TIMEOUT,
-            `No ready database within ${timeout} ms`,
-          ),
+          new TimeoutError(`No ready database within ${timeout} ms`),
         );
       } else {
         kept.push(request);

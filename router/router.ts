@@ -48,6 +48,7 @@ import {
   type ScramKeys,
   sleep,
   taskNow,
+  TimeoutError,
   toHex,
   toKvndbError,
   WriteOp,
@@ -1366,9 +1367,8 @@ export class Router implements AsyncDisposable {
   /**
    * Removes the members that are not ready, when a ready member remains to
    * hold every acknowledged write; saves the change. Returns whether it did.
-   * The long fault suite found the need: a member left as the last ready
-   * database, another rejoined and acknowledged writes alone, and after a
-   * restart the first member back was the one without them.
+   * A member that is away lacks the writes acknowledged since it left, and a
+   * restarted router may trust the first member back.
    */
   #pruneAbsentMembers(): boolean {
     // On the acknowledgement path: nothing allocated unless there is work.
@@ -1512,7 +1512,7 @@ export class Router implements AsyncDisposable {
           ms: Math.round(now - db.lastSeen),
         });
         db.conn.fail(
-          new KvndbError(ErrorCode.TIMEOUT, "Heartbeat timed out"),
+          new TimeoutError("Heartbeat timed out"),
         );
         continue;
       }
@@ -1525,8 +1525,7 @@ export class Router implements AsyncDisposable {
     this.#writes.expire(
       now,
       () =>
-        new KvndbError(
-          ErrorCode.TIMEOUT,
+        new TimeoutError(
           `Write not acknowledged within ${this.#requestTimeout} ms; it may or may not have been applied`,
         ),
     );
