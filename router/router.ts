@@ -31,13 +31,11 @@ import {
   ErrorCode,
   type Frame,
   type FramedConnection,
-  fromHex,
   InvalidArgumentError,
   type Join,
   JoinMode,
   KvndbError,
   listen,
-  type MemberInfo,
   type MemberStats,
   Opcode,
   opcodeName,
@@ -46,7 +44,6 @@ import {
   randomBytes,
   type RouterStats,
   type ScramKeys,
-  sleep,
   taskNow,
   TimeoutError,
   toHex,
@@ -65,6 +62,7 @@ import type { BalanceMode } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership, plural, seconds } from "./membership.ts";
+import { MemberRecord } from "./member_record.ts";
 import { RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -162,19 +160,10 @@ export class Router implements AsyncDisposable {
   #clusterId?: Uint8Array;
   #sequencer: Sequencer;
   #stateFile?: StateFile;
-  /** Node ids (hex) of the ready databases, as last saved. */
-  #members: Membership;
-  /** A membership save under way: no write is acknowledged until it is durable. */
-  #membersSaving?: Promise<void>;
+  /** The members, whether a weak acknowledgement happened, and their saving. */
+  #record: MemberRecord;
   /** The last sequence number given out, as the state file had it at start. */
   #savedSeq = 0;
-  /**
-   * Set (and saved) once any write is acknowledged by fewer than every ready
-   * database. From then on members are never dropped, and a restarted router
-   * waits for all of them: any one may hold a write the others lack.
-   */
-  #weak = false;
-  #weakSaved = false;
   #reserving?: Promise<void>;
   #waitingForNumbers: {
     client: ClientSession;
@@ -183,8 +172,6 @@ export class Router implements AsyncDisposable {
     key: Uint8Array;
     value?: Uint8Array;
   }[] = [];
-  /** Ready databases that join the membership once they have every acknowledged write. */
-  #pendingMembers = new Set<DatabaseLink>();
   /** Set after a restart until the databases that were ready are back. */
   #hold?: Hold;
   #recoveryTimeout: number;
@@ -263,12 +250,20 @@ export class Router implements AsyncDisposable {
       reserved: stateFile === undefined ? Infinity : 0,
     });
     this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
-    this.#members = new Membership({
+    this.#stateFile = stateFile;
+    this.#record = new MemberRecord({
+      stateFile,
       volatileGrace: options.volatileGrace ?? 10_000,
+      position: () => ({
+        clusterId: this.#clusterId,
+        seq: this.#sequencer.seq,
+        reserved: this.#sequencer.reserved,
+      }),
+      saved: () => this.#settleWrites(),
+      signal: this.#closing.signal,
     });
     if (stateFile !== undefined) {
-      this.#stateFile = stateFile;
-      const saved = this.#stateFile.load();
+      const saved = stateFile.load();
       if (saved !== undefined) {
         this.#clusterId = saved.clusterId;
         this.#savedSeq = saved.seq;
@@ -277,7 +272,7 @@ export class Router implements AsyncDisposable {
         this.#sequencer.adopt(start);
         this.#sequencer.reserve(start);
         const members = new Membership({
-          volatileGrace: this.#members.volatileGrace,
+          volatileGrace: this.#record.members.volatileGrace,
         });
         const now = performance.now();
         for (const id of saved.members.map(toHex)) {
@@ -287,9 +282,7 @@ export class Router implements AsyncDisposable {
             now,
           );
         }
-        this.#weak = saved.weak ?? false;
-        this.#weakSaved = this.#weak;
-        if (this.#weak) this.#members = members.clone();
+        this.#record.restore(members, saved.weak ?? false);
         if (members.size > 0) this.#startHold(members);
       }
     }
@@ -492,7 +485,7 @@ export class Router implements AsyncDisposable {
       // Writes held until the state file has room for more sequence numbers,
       // and whether a save is under way (acknowledgements wait for it).
       waitingForState: this.#waitingForNumbers.length,
-      savingState: this.#membersSaving !== undefined ||
+      savingState: this.#record.saving ||
         this.#reserving !== undefined,
       waitingReads: this.#reads.waiting,
       readFloor: this.#reads.floor,
@@ -671,7 +664,7 @@ export class Router implements AsyncDisposable {
         );
         // Answered once the change is durable: a router restarted before
         // then would still wait for them.
-        (this.#membersSaving ?? Promise.resolve()).then(() =>
+        this.#record.settled().then(() =>
           client.conn.send(encodeForgotten(frame.id, forgotten))
         );
         return;
@@ -744,7 +737,7 @@ export class Router implements AsyncDisposable {
     if (this.#reserving !== undefined || this.#stateFile === undefined) return;
     const target = this.#sequencer.nextCeiling;
     this.#reserving = (async () => {
-      await this.#persist(target);
+      await this.#record.persist(target);
       this.#sequencer.reserve(target);
       this.#reserving = undefined;
       const waiting = this.#waitingForNumbers;
@@ -769,23 +762,16 @@ export class Router implements AsyncDisposable {
 
   /** Resolves every pending write whose acknowledgement level is met. */
   #settleWrites(): void {
-    if (this.#writes.length === 0 || this.#membersSaving) return;
-    if (!this.#weakSaved && this.#stateFile !== undefined) {
-      if (this.#writes.hasWeak) {
-        // Record, before the first weaker acknowledgement, that one may exist.
-        this.#weak = true;
-        this.#saveMembers();
-        return;
-      }
-    }
-    if (!this.#weak) {
-      // A database that could acknowledge is a member first, and members
-      // that are not ready stop being members before anything is
-      // acknowledged without them: each member must hold every acknowledged
-      // write, since a restarted router trusts the first one back.
-      if (this.#pendingMembers.size > 0) this.#admitMembers();
-      if (this.#membersSaving || this.#pruneAbsentMembers()) return;
-    }
+    if (this.#writes.length === 0) return;
+    // Each member must hold every acknowledged write: a restarted router
+    // trusts the first one back.
+    if (
+      !this.#record.mayAcknowledge(
+        this.#writes.hasWeak,
+        this.#reads.floor,
+        this.#isReadyNode,
+      )
+    ) return;
     const applied = this.#applied;
     applied.length = 0;
     for (const db of this.#databases.values()) {
@@ -841,7 +827,7 @@ export class Router implements AsyncDisposable {
           const join = decodeJoin(frame.payload);
           db.nodeId = toHex(join.nodeId) || `#${db.id}`;
           db.volatile = join.volatile ?? false;
-          this.#members.present(db.nodeId, db.conn.peer, db.volatile);
+          this.#record.members.present(db.nodeId, db.conn.peer, db.volatile);
           this.#hold?.members.present(db.nodeId, db.conn.peer, db.volatile);
           if (this.#hold !== undefined) {
             this.#hold.held.push({ db, join: kept(join) });
@@ -885,7 +871,7 @@ export class Router implements AsyncDisposable {
     const now = performance.now();
     this.#hold = new Hold(
       members,
-      this.#needed(members.size),
+      this.#record.needed(members.size),
       now,
       this.#recoveryTimeout,
     );
@@ -904,7 +890,7 @@ export class Router implements AsyncDisposable {
     }
     const decision = hold.decide({
       clusterId: this.#clusterId!,
-      weak: this.#weak,
+      weak: this.#record.weak,
       seq: this.#sequencer.seq,
       syncing,
       now,
@@ -966,7 +952,7 @@ export class Router implements AsyncDisposable {
       "Giving up on {what}, away for more than {grace} s: their data died with them ({members}). {loss}",
       {
         what: plural(gone.length, "volatile member"),
-        grace: seconds(this.#members.volatileGrace),
+        grace: seconds(this.#record.members.volatileGrace),
         members: described.join(", "),
         loss: acknowledged > present
           ? `Acknowledged writes after sequence ${present}, up to ${acknowledged} (at most ${
@@ -978,26 +964,13 @@ export class Router implements AsyncDisposable {
     this.#forgetMembers(gone);
   }
 
-  /**
-   * How many of `members` members a hold needs back: with every write
-   * acknowledged by all ready databases, any member has them all; after a
-   * weaker acknowledgement, only all members together do.
-   */
-  #needed(members: number): number {
-    return this.#weak ? members : Math.min(1, members);
-  }
-
   /** Removes members for good (the hold gave up on them); saves the change. */
   #forgetMembers(ids: string[]): void {
-    let changed = false;
-    for (const id of ids) {
-      this.#hold?.members.delete(id);
-      if (this.#members.delete(id)) changed = true;
-    }
     if (this.#hold !== undefined) {
-      this.#hold.needed = this.#needed(this.#hold.members.size);
+      for (const id of ids) this.#hold.members.delete(id);
+      this.#hold.needed = this.#record.needed(this.#hold.members.size);
     }
-    if (changed) this.#saveMembers();
+    this.#record.forget(ids);
   }
 
   /**
@@ -1046,7 +1019,8 @@ export class Router implements AsyncDisposable {
 
   /** The members, and those a hold waits for, with what is known of each. */
   #knownMembers(): Membership {
-    return (this.#hold?.members ?? this.#members).union(this.#members);
+    const members = this.#record.members;
+    return (this.#hold?.members ?? members).union(members);
   }
 
   /** Processes joins that were held, each as if it had just arrived. */
@@ -1106,52 +1080,6 @@ export class Router implements AsyncDisposable {
     );
   }
 
-  /**
-   * Saves the membership; acknowledgements wait until it is durable. A save
-   * that fails is retried every second, and acknowledgements keep waiting:
-   * better late answers than a promise the router could not keep.
-   */
-  #saveMembers(): void {
-    const saving = this.#persist();
-    this.#membersSaving = saving;
-    saving.then(() => {
-      if (this.#membersSaving === saving) this.#membersSaving = undefined;
-      this.#settleWrites();
-    });
-  }
-
-  async #persist(ceiling = this.#sequencer.reserved): Promise<void> {
-    if (this.#stateFile === undefined || this.#clusterId === undefined) return;
-    while (!this.#closed) {
-      const members = [...this.#members].filter((id) => !id.startsWith("#"));
-      const details: Record<string, MemberInfo> = {};
-      for (const id of members) details[id] = this.#members.info(id)!;
-      const weak = this.#weak;
-      try {
-        await this.#stateFile.save({
-          clusterId: this.#clusterId,
-          members: members.map((id) => fromHex(id) ?? new Uint8Array(0)),
-          seq: this.#sequencer.seq,
-          weak,
-          ceiling: Math.max(
-            ceiling,
-            this.#sequencer.reserved,
-            this.#sequencer.seq,
-          ),
-          details,
-        });
-        if (weak) this.#weakSaved = true;
-        return;
-      } catch (error) {
-        log.error(
-          "Cannot save the router state to {path}: {error}; writes wait until it can",
-          { path: this.#stateFile.path, error: String(error) },
-        );
-        await sleep(1_000, this.#closing.signal);
-      }
-    }
-  }
-
   #join(db: DatabaseLink, join: Join): void {
     log.debug(
       "Database {peer} joins: node {node}, applied {applied}, complete {complete}, reset {reset}",
@@ -1201,9 +1129,9 @@ export class Router implements AsyncDisposable {
       anyReplaying: [...this.#databases.values()].some((other) =>
         other.state === "replaying"
       ),
-      members: this.#members.size,
-      isMember: this.#members.has(db.nodeId),
-      weak: this.#weak,
+      members: this.#record.members.size,
+      isMember: this.#record.members.has(db.nodeId),
+      weak: this.#record.weak,
       reset: join.reset,
       fresh: join.clusterId.length === 0 && join.applied === 0 &&
         this.#sequencer.seq === 0,
@@ -1262,7 +1190,7 @@ export class Router implements AsyncDisposable {
           "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
           { peer: db.conn.peer },
         );
-        if (this.#hold === undefined) this.#startHold(this.#members);
+        if (this.#hold === undefined) this.#startHold(this.#record.members);
         this.#hold!.held.push({ db, join: kept(join) });
         // Members that are volatile and long gone are not waited for.
         this.#checkHold();
@@ -1319,8 +1247,7 @@ export class Router implements AsyncDisposable {
   #markReady(db: DatabaseLink): void {
     db.state = "ready";
     db.conn.send(encodeOpaque(Opcode.READY, 0));
-    this.#pendingMembers.add(db);
-    this.#admitMembers();
+    this.#record.ready(db, this.#reads.floor);
     log.info("Database {peer} is ready at sequence {applied}", {
       peer: db.conn.peer,
       applied: db.applied,
@@ -1341,62 +1268,13 @@ export class Router implements AsyncDisposable {
     this.#reads.retryWaiting();
   }
 
-  /**
-   * A ready database becomes a member (one a restarted router may trust)
-   * only once it has every acknowledged write. It counts for
-   * acknowledgements already, so it cannot fall further behind meanwhile.
-   */
-  #admitMembers(): void {
-    let changed = false;
-    for (const db of this.#pendingMembers) {
-      if (db.state !== "ready" || db.conn.isClosed) {
-        this.#pendingMembers.delete(db);
-      } else if (db.applied >= this.#reads.floor) {
-        this.#pendingMembers.delete(db);
-        if (
-          this.#members.add(db.nodeId, {
-            volatile: db.volatile,
-            address: db.conn.peer,
-          })
-        ) changed = true;
-      }
-    }
-    if (changed) this.#saveMembers();
-  }
-
-  /**
-   * Removes the members that are not ready, when a ready member remains to
-   * hold every acknowledged write; saves the change. Returns whether it did.
-   * A member that is away lacks the writes acknowledged since it left, and a
-   * restarted router may trust the first member back.
-   */
-  #pruneAbsentMembers(): boolean {
-    // On the acknowledgement path: nothing allocated unless there is work.
-    let readyMember = false;
-    let absent = 0;
-    for (const id of this.#members) {
-      if (this.#isReadyNode(id)) readyMember = true;
-      else absent++;
-    }
-    if (!readyMember || absent === 0) return false;
-    for (const id of [...this.#members]) {
-      if (!this.#isReadyNode(id)) this.#members.delete(id);
-    }
-    log.info(
-      "{count} databases that are not ready are no longer members: writes are acknowledged without them",
-      { count: absent },
-    );
-    this.#saveMembers();
-    return true;
-  }
-
   /** Whether a ready database has node id `id`. */
-  #isReadyNode(id: string): boolean {
+  #isReadyNode = (id: string): boolean => {
     for (const db of this.#databases.values()) {
       if (db.nodeId === id && db.state === "ready") return true;
     }
     return false;
-  }
+  };
 
   #startFullSync(
     db: DatabaseLink,
@@ -1427,7 +1305,7 @@ export class Router implements AsyncDisposable {
     if (db.state === "ready") {
       this.#settleWrites();
       this.#reads.retryWaiting();
-      if (this.#pendingMembers.size > 0) this.#admitMembers();
+      this.#record.admitPending(this.#reads.floor);
     }
   }
 
@@ -1438,7 +1316,7 @@ export class Router implements AsyncDisposable {
       ![...this.#databases.values()].some((other) => other.nodeId === db.nodeId)
     ) {
       const now = performance.now();
-      this.#members.absent(db.nodeId, now);
+      this.#record.members.absent(db.nodeId, now);
       this.#hold?.members.absent(db.nodeId, now);
     }
     if (this.#hold !== undefined) this.#checkHold();
@@ -1447,21 +1325,13 @@ export class Router implements AsyncDisposable {
     // write) can take over; a ready database still catching up cannot.
     const othersReady = [...this.#databases.values()].some((other) =>
       other.state === "ready" && other.nodeId !== db.nodeId &&
-      this.#members.has(other.nodeId)
+      this.#record.members.has(other.nodeId)
     );
     // The last ready database stays a member: no write can be acknowledged
-    // without one, so it still holds every acknowledged write.
-    // Once weaker acknowledgements happened, a member that leaves may hold
-    // a write no other database has: it stays a member.
-    this.#pendingMembers.delete(db);
-    if (
-      db.state === "ready" && !stillThere && othersReady && !this.#closed &&
-      !this.#weak && this.#members.delete(db.nodeId)
-    ) {
-      // Writes it may lack must not be acknowledged before the router would
-      // remember, after a crash, that it is no longer a complete copy.
-      this.#saveMembers();
-    }
+    // without one, so it still holds every acknowledged write. Once weaker
+    // acknowledgements happened, a member that leaves may hold a write no
+    // other database has: it stays a member.
+    this.#record.left(db, stillThere, othersReady);
     log.info("Database {peer} left{reason}", {
       peer: db.conn.peer,
       reason: describeReason(reason),
