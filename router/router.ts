@@ -9,7 +9,6 @@
 import { getLogger } from "@logtape/logtape";
 import {
   AckLevel,
-  type AckName,
   checkKey,
   checkValue,
   decodeForget,
@@ -21,12 +20,10 @@ import {
   DEFAULT_PORT,
   deriveScramKeys,
   describeEndpoint,
-  encodeDone,
   encodeForgotten,
   encodeJoined,
   encodeOpaque,
   encodeStatsReply,
-  encodeWrite,
   type Endpoint,
   ErrorCode,
   type Frame,
@@ -48,14 +45,14 @@ import {
   TimeoutError,
   toHex,
   toKvndbError,
-  WriteOp,
 } from "../protocol/mod.ts";
 import { Gate } from "./gate.ts";
+import type { RouterOptions } from "./options.ts";
 import { Reads } from "./reads.ts";
 import { equalBytes, Hold } from "./hold.ts";
 import { percent, Syncs } from "./syncs.ts";
 import { ClientSession, DatabaseLink } from "./_links.ts";
-import { PendingWrites } from "./writes.ts";
+import { WritePath } from "./write_path.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { BalanceMode } from "./balancer.ts";
@@ -67,70 +64,7 @@ import { RespFrontEnd } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
-/** Options for {@linkcode Router.start}. */
-export interface RouterOptions {
-  /** Where to listen. Defaults to TCP on `0.0.0.0:54565`. */
-  endpoint?: Endpoint;
-  /** Shorthand for a TCP endpoint's host, when `endpoint` is absent. */
-  hostname?: string;
-  /** Shorthand for a TCP endpoint's port (0 for any free port). */
-  port?: number;
-  /** The password peers must prove they know; none if absent. */
-  password?: string;
-  /** Default acknowledgement level for writes. Defaults to `all`. */
-  acks?: AckName;
-  /** How reads are spread. Defaults to `least-loaded`. */
-  balance?: BalanceMode;
-  /** How long a request may wait for databases, in ms. Defaults to 10 s. */
-  requestTimeout?: number;
-  /** How long a peer may take to finish its handshake, in ms. Defaults to 5 s. */
-  handshakeTimeout?: number;
-  /** Delay before answering a wrong password, in ms. Defaults to 1 s. */
-  authFailureDelay?: number;
-  /** How often the router pings each database, in ms. Defaults to 1 s. */
-  heartbeatInterval?: number;
-  /** Silence after which a database is dropped, in ms. Defaults to 5 s. */
-  heartbeatTimeout?: number;
-  /** Bytes of recent writes kept for databases that rejoin. Defaults to 64 MiB. */
-  backlogBytes?: number;
-  /** The most connections at once. Defaults to 10,000. */
-  maxConnections?: number;
-  /** Requests one client may have unanswered at once. Defaults to 10,000. */
-  maxInFlight?: number;
-  /** Unread output per connection before it is closed. Defaults to 64 MiB. */
-  maxBufferedBytes?: number;
-  /**
-   * Accept peers from other machines without a password. Without it, a
-   * router with no password that listens beyond loopback serves only
-   * loopback peers (protected mode).
-   */
-  insecure?: boolean;
-  /** Failed logins from one address before each next attempt waits longer. Defaults to 3. */
-  authFailuresAllowed?: number;
-  /** How long failed logins are remembered, in ms. Defaults to 60 s. */
-  authFailureWindow?: number;
-  /** Also serve the Redis protocol (RESP2) on this TCP port (0: any free one). */
-  respPort?: number;
-  /**
-   * Where the router keeps the cluster id and which databases are ready, so
-   * that after a restart it waits for one that holds every acknowledged write.
-   * Without it a restarted router trusts the first database that joins.
-   */
-  stateFile?: string;
-  /**
-   * After a restart, how long to wait for the databases that were ready
-   * before serving with whichever databases came back, in ms. Defaults to
-   * waiting for them however long it takes: going on without them can lose
-   * acknowledged writes.
-   */
-  recoveryTimeout?: number;
-  /**
-   * How long a volatile member (a memory database) may be away before the
-   * router stops waiting for it, in ms: its data died with it, and a live one
-   * whose link broke is back well within this. Defaults to 10 s.
-   */
-  volatileGrace?: number;
-}
+export type { RouterOptions };
 
 /**
  * A running router.
@@ -164,20 +98,10 @@ export class Router implements AsyncDisposable {
   #record: MemberRecord;
   /** The last sequence number given out, as the state file had it at start. */
   #savedSeq = 0;
-  #reserving?: Promise<void>;
-  #waitingForNumbers: {
-    client: ClientSession;
-    id: number;
-    acks: number;
-    key: Uint8Array;
-    value?: Uint8Array;
-  }[] = [];
   /** Set after a restart until the databases that were ready are back. */
   #hold?: Hold;
   #recoveryTimeout: number;
-  #writes: PendingWrites;
-  /** Reused by settling: the ready databases' positions, highest first. */
-  #applied: number[] = [];
+  #writePath!: WritePath;
   #reads: Reads;
   #syncs: Syncs;
   #operations: Record<string, number> = {
@@ -218,16 +142,6 @@ export class Router implements AsyncDisposable {
     this.#requestTimeout = options.requestTimeout ?? 10_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
-    this.#writes = new PendingWrites({
-      acknowledged: (client, id, seq) => {
-        client.inFlight--;
-        this.#reads.raiseFloor(seq);
-        const link = client.conn;
-        if (link.acknowledge !== undefined) link.acknowledge(id, seq);
-        else link.send(encodeDone(id, seq));
-      },
-      failed: (client, id, error) => this.#failRequest(client, id, error),
-    });
     this.#syncs = new Syncs(this.#databases, {
       seq: () => this.#sequencer.seq,
       finished: (db) => this.#markReady(db),
@@ -259,8 +173,22 @@ export class Router implements AsyncDisposable {
         seq: this.#sequencer.seq,
         reserved: this.#sequencer.reserved,
       }),
-      saved: () => this.#settleWrites(),
+      saved: () => this.#writePath.settle(),
       signal: this.#closing.signal,
+    });
+    this.#writePath = new WritePath({
+      databases: this.#databases,
+      sequencer: this.#sequencer,
+      record: this.#record,
+      reads: this.#reads,
+      defaultLevel: this.#defaultLevel,
+      requestTimeout: this.#requestTimeout,
+      reserves: stateFile !== undefined,
+      isReadyNode: this.#isReadyNode,
+      count: (kind, by) => this.#operations[kind]! += by,
+      answerError: (client, id, error) => this.#answerError(client, id, error),
+      fail: (client, id, error) => this.#failRequest(client, id, error),
+      noDatabase,
     });
     if (stateFile !== undefined) {
       const saved = stateFile.load();
@@ -414,7 +342,7 @@ export class Router implements AsyncDisposable {
               this.#admit(client, Opcode.SET);
               checkKey(key);
               checkValue(value);
-              this.#write(client, id, AckLevel.DEFAULT, key, value);
+              this.#writePath.write(client, id, AckLevel.DEFAULT, key, value);
             } catch (error) {
               this.#answerError(client, id, error);
             }
@@ -481,12 +409,12 @@ export class Router implements AsyncDisposable {
       }),
       members: this.#knownMembers().stats(now),
       operations: { ...this.#operations },
-      pendingWrites: this.#writes.length,
+      pendingWrites: this.#writePath.pending,
       // Writes held until the state file has room for more sequence numbers,
       // and whether a save is under way (acknowledgements wait for it).
-      waitingForState: this.#waitingForNumbers.length,
+      waitingForState: this.#writePath.held,
       savingState: this.#record.saving ||
-        this.#reserving !== undefined,
+        this.#writePath.reserving,
       waitingReads: this.#reads.waiting,
       readFloor: this.#reads.floor,
       backlog: {
@@ -640,7 +568,7 @@ export class Router implements AsyncDisposable {
       case Opcode.SET:
       case Opcode.DELETE: {
         const request = decodeWriteRequest(frame.opcode, frame.payload);
-        this.#write(
+        this.#writePath.write(
           client,
           frame.id,
           request.acks,
@@ -674,111 +602,6 @@ export class Router implements AsyncDisposable {
           `Unexpected ${opcodeName(frame.opcode)} frame from a client`,
         );
     }
-  }
-
-  /**
-   * Numbers a write (a SET with `value`, else a DELETE), sends it to every
-   * database past its join, and waits for its acknowledgement level.
-   * `key` and `value` may view a read buffer: they are copied into the
-   * write's frame, or into the queue when sequence numbers must be saved
-   * first.
-   */
-  #write(
-    client: ClientSession,
-    id: number,
-    acks: number,
-    key: Uint8Array,
-    value: Uint8Array | undefined,
-  ): void {
-    const isSet = value !== undefined;
-    this.#operations[isSet ? "set" : "delete"]!++;
-    if (!this.#hasWritableDatabase()) {
-      throw noDatabase();
-    }
-    if (!this.#sequencer.canNumber) {
-      // Wait for more sequence numbers to be saved.
-      this.#operations[isSet ? "set" : "delete"]!--;
-      this.#waitingForNumbers.push({
-        client,
-        id,
-        acks,
-        key: key.slice(),
-        value: value?.slice(),
-      });
-      this.#reserve();
-      return;
-    }
-    if (this.#sequencer.wantsReservation) this.#reserve();
-    const seq = this.#sequencer.next();
-    const bytes = encodeWrite({
-      seq,
-      op: isSet ? WriteOp.SET : WriteOp.DELETE,
-      key,
-      value,
-    });
-    this.#sequencer.keep(seq, bytes);
-    for (const db of this.#databases.values()) {
-      if (db.state !== "joining") db.conn.send(bytes);
-    }
-    const level = acks === AckLevel.DEFAULT ? this.#defaultLevel : acks;
-    client.inFlight++;
-    this.#writes.push(
-      seq,
-      level,
-      client,
-      id,
-      taskNow() + this.#requestTimeout,
-    );
-    client.lastWriteSeq = seq;
-  }
-
-  /** Saves a higher ceiling for sequence numbers, then lets waiting writes go. */
-  #reserve(): void {
-    if (this.#reserving !== undefined || this.#stateFile === undefined) return;
-    const target = this.#sequencer.nextCeiling;
-    this.#reserving = (async () => {
-      await this.#record.persist(target);
-      this.#sequencer.reserve(target);
-      this.#reserving = undefined;
-      const waiting = this.#waitingForNumbers;
-      this.#waitingForNumbers = [];
-      for (const { client, id, acks, key, value } of waiting) {
-        if (client.conn.isClosed) continue;
-        try {
-          this.#write(client, id, acks, key, value);
-        } catch (error) {
-          this.#answerError(client, id, error);
-        }
-      }
-    })();
-  }
-
-  #hasWritableDatabase(): boolean {
-    for (const db of this.#databases.values()) {
-      if (db.state === "ready" || db.state === "replaying") return true;
-    }
-    return false;
-  }
-
-  /** Resolves every pending write whose acknowledgement level is met. */
-  #settleWrites(): void {
-    if (this.#writes.length === 0) return;
-    // Each member must hold every acknowledged write: a restarted router
-    // trusts the first one back.
-    if (
-      !this.#record.mayAcknowledge(
-        this.#writes.hasWeak,
-        this.#reads.floor,
-        this.#isReadyNode,
-      )
-    ) return;
-    const applied = this.#applied;
-    applied.length = 0;
-    for (const db of this.#databases.values()) {
-      if (db.state === "ready") applied.push(db.applied);
-    }
-    applied.sort(descending);
-    this.#writes.settle(applied);
   }
 
   #hasPendingDatabase(): boolean {
@@ -1054,13 +877,13 @@ export class Router implements AsyncDisposable {
     // After a restart the numbers up to the ceiling were never given out in
     // this run: nothing to give up.
     const givingUp = this.#sequencer.backlog.bytesAfter(applied) > 0 ||
-      this.#writes.hasAbove(applied);
+      this.#writePath.hasPendingAbove(applied);
     if (givingUp) {
       log.warn(
         "Writes {from} to {to} reached no database that is here: giving them up",
         { from: applied + 1, to: this.#sequencer.seq },
       );
-      this.#failPendingWrites(
+      this.#writePath.failAbove(
         "The database that had this write left before it was acknowledged; it may or may not have been applied",
         applied,
       );
@@ -1160,7 +983,7 @@ export class Router implements AsyncDisposable {
           where,
         );
         this.#sequencer.adopt(join.applied);
-        this.#failPendingWrites(
+        this.#writePath.failAbove(
           "The cluster's position changed before the write was acknowledged; it may or may not have been applied",
         );
         this.#dropOthers(
@@ -1264,7 +1087,7 @@ export class Router implements AsyncDisposable {
       this.#joinAll(held);
     }
     this.#syncs.startWaiting(this.#readyDatabases());
-    this.#settleWrites();
+    this.#writePath.settle();
     this.#reads.retryWaiting();
   }
 
@@ -1303,7 +1126,7 @@ export class Router implements AsyncDisposable {
       return;
     }
     if (db.state === "ready") {
-      this.#settleWrites();
+      this.#writePath.settle();
       this.#reads.retryWaiting();
       this.#record.admitPending(this.#reads.floor);
     }
@@ -1350,21 +1173,13 @@ export class Router implements AsyncDisposable {
 
   #afterMembershipChange(): void {
     this.#syncs.startWaiting(this.#readyDatabases());
-    if (!this.#hasWritableDatabase() && !this.#hasPendingDatabase()) {
-      this.#failPendingWrites(
+    if (!this.#hasPendingDatabase()) {
+      this.#writePath.failAbove(
         "Every database left before the write was acknowledged; it may or may not have been applied",
       );
     }
-    this.#settleWrites();
+    this.#writePath.settle();
     this.#reads.retryWaiting();
-  }
-
-  /** Fails the pending writes numbered above `after` (all by default). */
-  #failPendingWrites(message: string, after = 0): void {
-    this.#writes.failAbove(
-      after,
-      () => new KvndbError(ErrorCode.UNAVAILABLE, message),
-    );
   }
 
   // ------------------------------------------------------------ timers
@@ -1392,13 +1207,7 @@ export class Router implements AsyncDisposable {
       }
     }
     // Request timeouts.
-    this.#writes.expire(
-      now,
-      () =>
-        new TimeoutError(
-          `Write not acknowledged within ${this.#requestTimeout} ms; it may or may not have been applied`,
-        ),
-    );
+    this.#writePath.expire(now);
     this.#reads.expire(now);
   }
 }
@@ -1424,8 +1233,4 @@ function kept(join: Join): Join {
     clusterId: join.clusterId.slice(),
     nodeId: join.nodeId.slice(),
   };
-}
-
-function descending(a: number, b: number): number {
-  return b - a;
 }

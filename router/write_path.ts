@@ -1,0 +1,250 @@
+/**
+ * The write path: a client's SET or DELETE numbered, sent to every database
+ * past its join, kept in the backlog, and answered once its acknowledgement
+ * level is met. See `docs/architecture.md`, "Write path".
+ *
+ * @module
+ */
+
+import {
+  AckLevel,
+  encodeDone,
+  encodeWrite,
+  ErrorCode,
+  KvndbError,
+  taskNow,
+  TimeoutError,
+  WriteOp,
+} from "../protocol/mod.ts";
+import type { ClientSession, DatabaseLink } from "./_links.ts";
+import type { MemberRecord } from "./member_record.ts";
+import type { Reads } from "./reads.ts";
+import type { Sequencer } from "./sequencer.ts";
+import { PendingWrites } from "./writes.ts";
+
+/** What the write path needs from the router. */
+export interface WritePathOptions {
+  databases: Map<number, DatabaseLink>;
+  sequencer: Sequencer;
+  record: MemberRecord;
+  reads: Reads;
+  /** The level of a write that asks for the default. */
+  defaultLevel: number;
+  /** How long a write may wait for its acknowledgement, in ms. */
+  requestTimeout: number;
+  /** Whether sequence numbers must be reserved in a state file. */
+  reserves: boolean;
+  /** Whether a ready database has node id `id`. */
+  isReadyNode(id: string): boolean;
+  /** Counts a write by kind, for the router's stats. */
+  count(kind: "set" | "delete", by: number): void;
+  /** Answers request `id` of `client` with an error (not yet counted in flight). */
+  answerError(client: ClientSession, id: number, error: unknown): void;
+  /** Answers an accepted request of `client` with an error. */
+  fail(client: ClientSession, id: number, error: unknown): void;
+  /** The error for a write that no database can take. */
+  noDatabase(): KvndbError;
+}
+
+/** A write held until more sequence numbers are saved (its bytes copied). */
+interface Held {
+  client: ClientSession;
+  id: number;
+  acks: number;
+  key: Uint8Array;
+  value?: Uint8Array;
+}
+
+/**
+ * The router's writes from numbering to acknowledgement.
+ *
+ * @example
+ * ```ts ignore
+ * const path = new WritePath(options);
+ * path.write(client, id, AckLevel.DEFAULT, key, value);
+ * path.settle(); // after an APPLIED
+ * ```
+ */
+export class WritePath {
+  #options: WritePathOptions;
+  #pending: PendingWrites;
+  #held: Held[] = [];
+  #reserving?: Promise<void>;
+  /** Reused by settling: the ready databases' positions, highest first. */
+  #applied: number[] = [];
+
+  /**
+   * Creates the write path.
+   *
+   * @param options The router's parts it works with, and its policies.
+   */
+  constructor(options: WritePathOptions) {
+    this.#options = options;
+    this.#pending = new PendingWrites({
+      acknowledged: (client, id, seq) => {
+        client.inFlight--;
+        options.reads.raiseFloor(seq);
+        const link = client.conn;
+        if (link.acknowledge !== undefined) link.acknowledge(id, seq);
+        else link.send(encodeDone(id, seq));
+      },
+      failed: (client, id, error) => options.fail(client, id, error),
+    });
+  }
+
+  /** Writes waiting for their acknowledgement. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  /** Writes held until more sequence numbers are saved. */
+  get held(): number {
+    return this.#held.length;
+  }
+
+  /** Whether a reservation of sequence numbers is being saved. */
+  get reserving(): boolean {
+    return this.#reserving !== undefined;
+  }
+
+  /** Whether a write numbered above `seq` waits for its acknowledgement. */
+  hasPendingAbove(seq: number): boolean {
+    return this.#pending.hasAbove(seq);
+  }
+
+  /**
+   * Numbers a write (a SET with `value`, else a DELETE), sends it to every
+   * database past its join, and waits for its acknowledgement level.
+   * `key` and `value` may view a read buffer: they are copied into the
+   * write's frame, or into the queue when sequence numbers must be saved
+   * first.
+   *
+   * @throws {KvndbError} `NO_DATABASE` when no database can take it.
+   */
+  write(
+    client: ClientSession,
+    id: number,
+    acks: number,
+    key: Uint8Array,
+    value: Uint8Array | undefined,
+  ): void {
+    const options = this.#options;
+    const kind = value === undefined ? "delete" : "set";
+    if (!this.#writable()) {
+      options.count(kind, 1);
+      throw options.noDatabase();
+    }
+    const sequencer = options.sequencer;
+    if (!sequencer.canNumber) {
+      this.#held.push({
+        client,
+        id,
+        acks,
+        key: key.slice(),
+        value: value?.slice(),
+      });
+      this.#reserve();
+      return;
+    }
+    options.count(kind, 1);
+    if (sequencer.wantsReservation) this.#reserve();
+    const seq = sequencer.next();
+    const bytes = encodeWrite({
+      seq,
+      op: value === undefined ? WriteOp.DELETE : WriteOp.SET,
+      key,
+      value,
+    });
+    sequencer.keep(seq, bytes);
+    for (const db of options.databases.values()) {
+      if (db.state !== "joining") db.conn.send(bytes);
+    }
+    const level = acks === AckLevel.DEFAULT ? options.defaultLevel : acks;
+    client.inFlight++;
+    this.#pending.push(
+      seq,
+      level,
+      client,
+      id,
+      taskNow() + options.requestTimeout,
+    );
+    client.lastWriteSeq = seq;
+  }
+
+  /** Answers every pending write whose acknowledgement level is met. */
+  settle(): void {
+    if (this.#pending.length === 0) return;
+    const options = this.#options;
+    // Each member must hold every acknowledged write: a restarted router
+    // trusts the first one back.
+    if (
+      !options.record.mayAcknowledge(
+        this.#pending.hasWeak,
+        options.reads.floor,
+        options.isReadyNode,
+      )
+    ) return;
+    const applied = this.#applied;
+    applied.length = 0;
+    for (const db of options.databases.values()) {
+      if (db.state === "ready") applied.push(db.applied);
+    }
+    applied.sort(descending);
+    this.#pending.settle(applied);
+  }
+
+  /**
+   * Fails the pending writes numbered above `after` (all by default) with
+   * `UNAVAILABLE` and `message`.
+   */
+  failAbove(message: string, after = 0): void {
+    this.#pending.failAbove(
+      after,
+      () => new KvndbError(ErrorCode.UNAVAILABLE, message),
+    );
+  }
+
+  /** Fails the pending writes past their deadline. */
+  expire(now: number): void {
+    this.#pending.expire(
+      now,
+      () =>
+        new TimeoutError(
+          `Write not acknowledged within ${this.#options.requestTimeout} ms; it may or may not have been applied`,
+        ),
+    );
+  }
+
+  #writable(): boolean {
+    for (const db of this.#options.databases.values()) {
+      if (db.state === "ready" || db.state === "replaying") return true;
+    }
+    return false;
+  }
+
+  /** Saves a higher ceiling for sequence numbers, then lets held writes go. */
+  #reserve(): void {
+    if (this.#reserving !== undefined || !this.#options.reserves) return;
+    const { sequencer, record } = this.#options;
+    const target = sequencer.nextCeiling;
+    this.#reserving = (async () => {
+      await record.persist(target);
+      sequencer.reserve(target);
+      this.#reserving = undefined;
+      const held = this.#held;
+      this.#held = [];
+      for (const { client, id, acks, key, value } of held) {
+        if (client.conn.isClosed) continue;
+        try {
+          this.write(client, id, acks, key, value);
+        } catch (error) {
+          this.#options.answerError(client, id, error);
+        }
+      }
+    })();
+  }
+}
+
+function descending(a: number, b: number): number {
+  return b - a;
+}
