@@ -8,22 +8,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
-  AckLevel,
-  checkKey,
-  checkValue,
-  decodeForget,
-  decodeGet,
   decodeJoin,
-  decodeKeys,
   decodeU64,
-  decodeWriteRequest,
   DEFAULT_PORT,
   deriveScramKeys,
   describeEndpoint,
-  encodeForgotten,
   encodeJoined,
   encodeOpaque,
-  encodeStatsReply,
   type Endpoint,
   ErrorCode,
   type Frame,
@@ -51,8 +42,9 @@ import type { RouterOptions } from "./options.ts";
 import { Reads } from "./reads.ts";
 import { equalBytes, Hold } from "./hold.ts";
 import { percent, Syncs } from "./syncs.ts";
-import { ClientSession, DatabaseLink } from "./_links.ts";
+import { DatabaseLink } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
+import { Requests } from "./requests.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
 import type { BalanceMode } from "./balancer.ts";
@@ -88,7 +80,6 @@ export class Router implements AsyncDisposable {
   #maxConnections: number;
   #maxInFlight: number;
   #maxBufferedBytes: number;
-  #clients = new Set<ClientSession>();
   #databases = new Map<number, DatabaseLink>();
   #nextDatabaseId = 1;
   #clusterId?: Uint8Array;
@@ -104,16 +95,7 @@ export class Router implements AsyncDisposable {
   #writePath!: WritePath;
   #reads: Reads;
   #syncs: Syncs;
-  #operations: Record<string, number> = {
-    get: 0,
-    set: 0,
-    delete: 0,
-    keys: 0,
-    count: 0,
-    ping: 0,
-    stats: 0,
-    errors: 0,
-  };
+  #requests!: Requests;
   #started = performance.now();
   #timer: ReturnType<typeof setInterval>;
   #closed = false;
@@ -149,7 +131,7 @@ export class Router implements AsyncDisposable {
     this.#reads = new Reads(this.#databases, {
       balance: this.#balance,
       requestTimeout: this.#requestTimeout,
-      fail: (client, id, error) => this.#failRequest(client, id, error),
+      fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
     });
     this.#maxInFlight = options.maxInFlight ?? 10_000;
@@ -185,10 +167,20 @@ export class Router implements AsyncDisposable {
       requestTimeout: this.#requestTimeout,
       reserves: stateFile !== undefined,
       isReadyNode: this.#isReadyNode,
-      count: (kind, by) => this.#operations[kind]! += by,
-      answerError: (client, id, error) => this.#answerError(client, id, error),
-      fail: (client, id, error) => this.#failRequest(client, id, error),
+      count: (kind, by) => this.#requests.operations[kind] += by,
+      answerError: (client, id, error) =>
+        this.#requests.answerError(client, id, error),
+      fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
+    });
+    this.#requests = new Requests({
+      maxInFlight: this.#maxInFlight,
+      reads: this.#reads,
+      writePath: this.#writePath,
+      holdError: () => this.#hold === undefined ? undefined : this.#holdError(),
+      forget: (ids) => this.#forget(ids),
+      saved: () => this.#record.settled(),
+      stats: () => this.stats(),
     });
     if (stateFile !== undefined) {
       const saved = stateFile.load();
@@ -236,7 +228,7 @@ export class Router implements AsyncDisposable {
         allowed: options.authFailuresAllowed ?? 3,
         window: options.authFailureWindow ?? 60_000,
       },
-      onClient: (conn) => this.#addClient(conn),
+      onClient: (conn) => this.#requests.addClient(conn),
       onDatabase: (conn) => this.#addDatabase(conn),
     });
   }
@@ -314,42 +306,7 @@ export class Router implements AsyncDisposable {
 
   #startResp(hostname: string, port: number): void {
     this.#resp = new RespFrontEnd({ hostname, port }, {
-      attach: (link) => {
-        const client = new ClientSession(link);
-        this.#clients.add(client);
-        return {
-          submit: (frame) => {
-            try {
-              this.#onClientFrame(client, frame);
-            } catch (error) {
-              this.#answerError(client, frame.id, error);
-            }
-          },
-          // A plain GET or SET goes straight to the read or write path,
-          // without a native frame built and decoded in between.
-          get: (id, payload) => {
-            try {
-              this.#admit(client, Opcode.GET);
-              checkKey(payload.subarray(2));
-              this.#operations.get!++;
-              this.#reads.readKept(client, id, Opcode.GET, payload);
-            } catch (error) {
-              this.#answerError(client, id, error);
-            }
-          },
-          set: (id, key, value) => {
-            try {
-              this.#admit(client, Opcode.SET);
-              checkKey(key);
-              checkValue(value);
-              this.#writePath.write(client, id, AckLevel.DEFAULT, key, value);
-            } catch (error) {
-              this.#answerError(client, id, error);
-            }
-          },
-          detach: () => this.#clients.delete(client),
-        };
-      },
+      attach: (link) => this.#requests.attach(link),
       passwordRequired: this.#keys !== undefined,
       checkPassword: (password, address) =>
         this.#gate.checkPlainPassword(password, address),
@@ -380,7 +337,7 @@ export class Router implements AsyncDisposable {
     return {
       clusterId: this.#clusterId ? toHex(this.#clusterId) : "",
       seq: this.#sequencer.seq,
-      clients: this.#clients.size,
+      clients: this.#requests.clients,
       databases: [...this.#databases.values()].map((db) => ({
         id: db.id,
         peer: db.conn.peer,
@@ -408,7 +365,7 @@ export class Router implements AsyncDisposable {
         },
       }),
       members: this.#knownMembers().stats(now),
-      operations: { ...this.#operations },
+      operations: { ...this.#requests.operations },
       pendingWrites: this.#writePath.pending,
       // Writes held until the state file has room for more sequence numbers,
       // and whether a save is under way (acknowledgements wait for it).
@@ -470,138 +427,6 @@ export class Router implements AsyncDisposable {
       throw new KvndbError(ErrorCode.UNAVAILABLE, "The router is closed");
     }
     return this.#gate.connectInProcess();
-  }
-
-  #addClient(conn: FramedConnection): void {
-    const client = new ClientSession(conn);
-    this.#clients.add(client);
-    log.info("Client {peer} connected", { peer: conn.peer });
-    conn.setHandler((frame) => {
-      try {
-        this.#onClientFrame(client, frame);
-      } catch (error) {
-        this.#answerError(client, frame.id, error);
-      }
-    });
-    conn.closed.then((reason) => {
-      this.#clients.delete(client);
-      log.info("Client {peer} disconnected{reason}", {
-        peer: conn.peer,
-        reason: describeReason(reason),
-      });
-    });
-  }
-
-  /** Answers an accepted request with an error. */
-  #failRequest(client: ClientSession, id: number, error: unknown): void {
-    client.inFlight--;
-    this.#answerError(client, id, error);
-  }
-
-  #answerError(client: ClientSession, id: number, error: unknown): void {
-    this.#operations.errors!++;
-    const kvndbError = toKvndbError(error);
-    if (kvndbError.code === ErrorCode.INTERNAL) {
-      log.error("Internal error serving {peer}: {error}", {
-        peer: client.conn.peer,
-        error: String(error),
-      });
-    }
-    if (kvndbError.code === ErrorCode.PROTOCOL) {
-      // A malformed frame ends the connection: nothing after it can be trusted.
-      log.warn("Closing {peer}: {reason}", {
-        peer: client.conn.peer,
-        reason: kvndbError.message,
-      });
-      client.conn.fail(kvndbError);
-      return;
-    }
-    client.conn.sendError(id, kvndbError);
-  }
-
-  // ------------------------------------------------------------ clients
-
-  /**
-   * Refuses a request the router cannot take now: too many in flight on the
-   * connection, or a hold (only PING, STATS and FORGET pass one).
-   */
-  #admit(client: ClientSession, opcode: number): void {
-    if (
-      client.inFlight >= this.#maxInFlight &&
-      (opcode === Opcode.GET || opcode === Opcode.KEYS ||
-        opcode === Opcode.SET || opcode === Opcode.DELETE ||
-        opcode === Opcode.COUNT)
-    ) {
-      throw new KvndbError(
-        ErrorCode.UNAVAILABLE,
-        `Too many requests in flight on this connection (the limit is ${this.#maxInFlight}): wait for answers before sending more`,
-      );
-    }
-    if (
-      this.#hold !== undefined && opcode !== Opcode.PING &&
-      opcode !== Opcode.STATS && opcode !== Opcode.FORGET
-    ) {
-      throw this.#holdError();
-    }
-  }
-
-  #onClientFrame(client: ClientSession, frame: Frame): void {
-    this.#admit(client, frame.opcode);
-    switch (frame.opcode) {
-      case Opcode.GET:
-        decodeGet(frame.payload);
-        this.#operations.get!++;
-        this.#reads.read(client, frame);
-        return;
-      case Opcode.KEYS:
-        decodeKeys(frame.payload);
-        this.#operations.keys!++;
-        this.#reads.read(client, frame);
-        return;
-      case Opcode.COUNT:
-        if (frame.payload.length !== 0) {
-          throw new ProtocolError("Malformed COUNT frame: it has no payload");
-        }
-        this.#operations.count!++;
-        this.#reads.read(client, frame);
-        return;
-      case Opcode.SET:
-      case Opcode.DELETE: {
-        const request = decodeWriteRequest(frame.opcode, frame.payload);
-        this.#writePath.write(
-          client,
-          frame.id,
-          request.acks,
-          request.key,
-          request.value,
-        );
-        return;
-      }
-      case Opcode.PING:
-        this.#operations.ping!++;
-        client.conn.send(encodeOpaque(Opcode.PONG, frame.id, frame.payload));
-        return;
-      case Opcode.STATS:
-        this.#operations.stats!++;
-        client.conn.send(encodeStatsReply(frame.id, this.stats()));
-        return;
-      case Opcode.FORGET: {
-        const request = decodeForget(frame.payload);
-        const forgotten = this.#forget(
-          request.allAbsent ? "absent" : request.nodeIds.map(toHex),
-        );
-        // Answered once the change is durable: a router restarted before
-        // then would still wait for them.
-        this.#record.settled().then(() =>
-          client.conn.send(encodeForgotten(frame.id, forgotten))
-        );
-        return;
-      }
-      default:
-        throw new ProtocolError(
-          `Unexpected ${opcodeName(frame.opcode)} frame from a client`,
-        );
-    }
   }
 
   #hasPendingDatabase(): boolean {
