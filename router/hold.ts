@@ -2,7 +2,7 @@
  * A hold: after a restart, or when no database known to have every
  * acknowledged write is connected, joins and requests wait for members to
  * return. This file owns what a hold knows and the rule for when it ends;
- * the router carries the decision out. See `docs/architecture.md`,
+ * `router/recovery.ts` carries the decision out. See `docs/architecture.md`,
  * "Recovery".
  *
  * @module

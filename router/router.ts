@@ -19,12 +19,10 @@ import {
   ErrorCode,
   type Frame,
   type FramedConnection,
-  InvalidArgumentError,
   type Join,
   JoinMode,
   KvndbError,
   listen,
-  type MemberStats,
   Opcode,
   opcodeName,
   parseAckLevel,
@@ -40,7 +38,8 @@ import {
 import { Gate } from "./gate.ts";
 import type { RouterOptions } from "./options.ts";
 import { Reads } from "./reads.ts";
-import { equalBytes, Hold } from "./hold.ts";
+import { equalBytes } from "./hold.ts";
+import { type Recovered, Recovery } from "./recovery.ts";
 import { percent, Syncs } from "./syncs.ts";
 import { DatabaseLink } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
@@ -50,7 +49,7 @@ import { Sequencer } from "./sequencer.ts";
 import type { BalanceMode } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
-import { Membership, plural, seconds } from "./membership.ts";
+import { Membership } from "./membership.ts";
 import { MemberRecord } from "./member_record.ts";
 import { RespFrontEnd } from "./resp_front_end.ts";
 
@@ -90,8 +89,7 @@ export class Router implements AsyncDisposable {
   /** The last sequence number given out, as the state file had it at start. */
   #savedSeq = 0;
   /** Set after a restart until the databases that were ready are back. */
-  #hold?: Hold;
-  #recoveryTimeout: number;
+  #recovery!: Recovery;
   #writePath!: WritePath;
   #reads: Reads;
   #syncs: Syncs;
@@ -145,7 +143,6 @@ export class Router implements AsyncDisposable {
       backlogBytes: options.backlogBytes ?? 64 * 1024 * 1024,
       reserved: stateFile === undefined ? Infinity : 0,
     });
-    this.#recoveryTimeout = options.recoveryTimeout ?? Infinity;
     this.#stateFile = stateFile;
     this.#record = new MemberRecord({
       stateFile,
@@ -173,12 +170,20 @@ export class Router implements AsyncDisposable {
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
     });
+    this.#recovery = new Recovery({
+      record: this.#record,
+      databases: this.#databases,
+      timeout: options.recoveryTimeout ?? Infinity,
+      view: () => ({ clusterId: this.#clusterId!, seq: this.#sequencer.seq }),
+      acknowledged: () => Math.max(this.#reads.floor, this.#savedSeq),
+      recover: (decision) => this.#recover(decision),
+    });
     this.#requests = new Requests({
       maxInFlight: this.#maxInFlight,
       reads: this.#reads,
       writePath: this.#writePath,
-      holdError: () => this.#hold === undefined ? undefined : this.#holdError(),
-      forget: (ids) => this.#forget(ids),
+      holdError: () => this.#recovery.error(),
+      forget: (ids) => this.#recovery.forget(ids),
       saved: () => this.#record.settled(),
       stats: () => this.stats(),
     });
@@ -203,7 +208,7 @@ export class Router implements AsyncDisposable {
           );
         }
         this.#record.restore(members, saved.weak ?? false);
-        if (members.size > 0) this.#startHold(members);
+        if (members.size > 0) this.#recovery.start(members);
       }
     }
     this.#timer = setInterval(
@@ -334,6 +339,7 @@ export class Router implements AsyncDisposable {
    */
   stats(): RouterStats {
     const now = performance.now();
+    const hold = this.#recovery.current;
     return {
       clusterId: this.#clusterId ? toHex(this.#clusterId) : "",
       seq: this.#sequencer.seq,
@@ -355,16 +361,16 @@ export class Router implements AsyncDisposable {
           },
         }),
       })),
-      recovering: this.#hold !== undefined,
-      ...(this.#hold === undefined ? {} : {
+      recovering: hold !== undefined,
+      ...(hold === undefined ? {} : {
         hold: {
-          seconds: Math.round((now - this.#hold.started) / 1000),
-          needed: this.#hold.needed,
-          held: this.#hold.held.length,
-          reason: this.#hold.describe(now),
+          seconds: Math.round((now - hold.started) / 1000),
+          needed: hold.needed,
+          held: hold.held.length,
+          reason: hold.describe(now),
         },
       }),
-      members: this.#knownMembers().stats(now),
+      members: this.#recovery.known().stats(now),
       operations: { ...this.#requests.operations },
       pendingWrites: this.#writePath.pending,
       // Writes held until the state file has room for more sequence numbers,
@@ -476,10 +482,9 @@ export class Router implements AsyncDisposable {
           db.nodeId = toHex(join.nodeId) || `#${db.id}`;
           db.volatile = join.volatile ?? false;
           this.#record.members.present(db.nodeId, db.conn.peer, db.volatile);
-          this.#hold?.members.present(db.nodeId, db.conn.peer, db.volatile);
-          if (this.#hold !== undefined) {
-            this.#hold.held.push({ db, join: kept(join) });
-            this.#checkHold();
+          this.#recovery.present(db);
+          if (this.#recovery.current !== undefined) {
+            this.#recovery.hold(db, join);
             return;
           }
           this.#join(db, join);
@@ -514,49 +519,8 @@ export class Router implements AsyncDisposable {
     }
   }
 
-  /** Holds joins until enough of `members` (the last ready set) are back. */
-  #startHold(members: Membership): void {
-    const now = performance.now();
-    this.#hold = new Hold(
-      members,
-      this.#record.needed(members.size),
-      now,
-      this.#recoveryTimeout,
-    );
-    log.warn("{hold}", { hold: this.#hold.describe(now) });
-  }
-
-  /** Ends the hold when {@linkcode Hold.decide} says it can. */
-  #checkHold(): void {
-    const hold = this.#hold;
-    if (hold === undefined) return;
-    const now = performance.now();
-    this.#giveUpGoneMembers(hold, now);
-    const syncing = new Set<string>();
-    for (const db of this.#databases.values()) {
-      if (db.state === "syncing") syncing.add(db.nodeId);
-    }
-    const decision = hold.decide({
-      clusterId: this.#clusterId!,
-      weak: this.#record.weak,
-      seq: this.#sequencer.seq,
-      syncing,
-      now,
-    });
-    if (decision.kind === "wait") {
-      if (decision.remind) log.warn("{hold}", { hold: hold.describe(now) });
-      return;
-    }
-    this.#hold = undefined;
-    if (decision.kind === "end") return;
-    if (decision.timedOut !== undefined) {
-      log.warn(
-        "Recovery timed out with {back} of {needed} ready databases back: serving from the most advanced database present; acknowledged writes held only by the missing ones are lost until they return",
-        decision.timedOut,
-      );
-      // They are no longer waited for, now or after a restart.
-      this.#forgetMembers(decision.timedOut.away);
-    }
+  /** Serves again after a hold, as its decision says. */
+  #recover(decision: Recovered): void {
     if (decision.seq > this.#sequencer.seq) {
       this.#sequencer.adopt(decision.seq);
     }
@@ -583,92 +547,6 @@ export class Router implements AsyncDisposable {
       }
     }
     this.#joinAll(decision.joins);
-  }
-
-  /**
-   * Stops waiting for the volatile members that have been away past the
-   * grace period: their data died with them, so waiting protects nothing.
-   * Logs what was lost with them.
-   */
-  #giveUpGoneMembers(hold: Hold, now: number): void {
-    const gone = hold.gone(now);
-    if (gone.length === 0) return;
-    const described = gone.map((id) => hold.members.describe(id, now));
-    const present = hold.heldApplied;
-    const acknowledged = Math.max(this.#reads.floor, this.#savedSeq);
-    log.warn(
-      "Giving up on {what}, away for more than {grace} s: their data died with them ({members}). {loss}",
-      {
-        what: plural(gone.length, "volatile member"),
-        grace: seconds(this.#record.members.volatileGrace),
-        members: described.join(", "),
-        loss: acknowledged > present
-          ? `Acknowledged writes after sequence ${present}, up to ${acknowledged} (at most ${
-            acknowledged - present
-          } writes), were held only by them and are lost`
-          : "No acknowledged write is known to be lost with them",
-      },
-    );
-    this.#forgetMembers(gone);
-  }
-
-  /** Removes members for good (the hold gave up on them); saves the change. */
-  #forgetMembers(ids: string[]): void {
-    if (this.#hold !== undefined) {
-      for (const id of ids) this.#hold.members.delete(id);
-      this.#hold.needed = this.#record.needed(this.#hold.members.size);
-    }
-    this.#record.forget(ids);
-  }
-
-  /**
-   * Gives up on absent members, on an operator's word (`kvndb forget`):
-   * `ids` (node ids as hex), or every member not connected. Acknowledged
-   * writes that only they hold are lost.
-   *
-   * @returns The ids forgotten, with what was known of each.
-   * @throws {InvalidArgumentError} For an id that is not a member, or one
-   * whose database is connected.
-   */
-  #forget(ids: string[] | "absent"): MemberStats[] {
-    const now = performance.now();
-    const known = this.#knownMembers();
-    const all = known.stats(now);
-    const chosen = ids === "absent"
-      ? all.filter((member) => !member.present)
-      : ids.map((id) => {
-        const member = all.find((m) => m.id === id);
-        if (member === undefined) {
-          throw new InvalidArgumentError(
-            `${id} is not a member: 'stats' lists the members`,
-          );
-        }
-        if (member.present) {
-          throw new InvalidArgumentError(
-            `${
-              known.describe(id, now)
-            } is connected: only an absent member can be forgotten`,
-          );
-        }
-        return member;
-      });
-    if (chosen.length === 0) return [];
-    log.warn(
-      "Forgetting {what} on request: {members}; acknowledged writes that only they held are lost",
-      {
-        what: plural(chosen.length, "absent member"),
-        members: chosen.map((m) => known.describe(m.id, now)).join(", "),
-      },
-    );
-    this.#forgetMembers(chosen.map((member) => member.id));
-    this.#checkHold();
-    return chosen;
-  }
-
-  /** The members, and those a hold waits for, with what is known of each. */
-  #knownMembers(): Membership {
-    const members = this.#record.members;
-    return (this.#hold?.members ?? members).union(members);
   }
 
   /** Processes joins that were held, each as if it had just arrived. */
@@ -719,13 +597,6 @@ export class Router implements AsyncDisposable {
     }
     this.#sequencer.giveUpBacklog();
     this.#admitDatabase(db, JoinMode.READY, this.#sequencer.seq);
-  }
-
-  #holdError(): KvndbError {
-    return new KvndbError(
-      ErrorCode.UNAVAILABLE,
-      this.#hold!.describe(performance.now()),
-    );
   }
 
   #join(db: DatabaseLink, join: Join): void {
@@ -838,10 +709,7 @@ export class Router implements AsyncDisposable {
           "Database {peer} is behind and no database known to have every acknowledged write is here: holding it until they return",
           { peer: db.conn.peer },
         );
-        if (this.#hold === undefined) this.#startHold(this.#record.members);
-        this.#hold!.held.push({ db, join: kept(join) });
-        // Members that are volatile and long gone are not waited for.
-        this.#checkHold();
+        this.#recovery.hold(db, join);
         return;
       case "empty-sync":
       case "jump":
@@ -900,11 +768,10 @@ export class Router implements AsyncDisposable {
       peer: db.conn.peer,
       applied: db.applied,
     });
-    if (this.#hold !== undefined) {
+    if (this.#recovery.current !== undefined) {
       // Joins held for want of a database with every write can go on: this
       // one follows the stream, so it can be their source.
-      const held = this.#hold.held;
-      this.#hold = undefined;
+      const held = this.#recovery.release();
       log.info("Database {peer} can sync the {count} held databases", {
         peer: db.conn.peer,
         count: held.length,
@@ -965,9 +832,9 @@ export class Router implements AsyncDisposable {
     ) {
       const now = performance.now();
       this.#record.members.absent(db.nodeId, now);
-      this.#hold?.members.absent(db.nodeId, now);
+      this.#recovery.absent(db.nodeId, now);
     }
-    if (this.#hold !== undefined) this.#checkHold();
+    this.#recovery.check();
     const stillThere = this.#isReadyNode(db.nodeId);
     // Only another ready *member* (one known to have every acknowledged
     // write) can take over; a ready database still catching up cannot.
@@ -1011,7 +878,7 @@ export class Router implements AsyncDisposable {
 
   #tick(): void {
     const now = performance.now();
-    if (this.#hold !== undefined) this.#checkHold();
+    this.#recovery.check();
     this.#syncs.report(now);
     this.#gate.prune(now);
     // Heartbeats: a database silent for too long is dropped.
@@ -1049,13 +916,4 @@ function noDatabase(): KvndbError {
 function describeReason(reason: unknown): string {
   if (reason === undefined) return "";
   return `: ${reason instanceof Error ? reason.message : String(reason)}`;
-}
-
-/** A JOIN to keep past its frame: its ids copied out of the read buffer. */
-function kept(join: Join): Join {
-  return {
-    ...join,
-    clusterId: join.clusterId.slice(),
-    nodeId: join.nodeId.slice(),
-  };
 }
