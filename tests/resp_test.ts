@@ -190,3 +190,28 @@ Deno.test("RESP: a GET or SET over the limits gets an error and the connection g
       "+OK\r\n$1\r\nv\r\n",
   );
 });
+
+Deno.test("RESP: command names are case-blind, and near misses of GET and SET are unknown commands, worded as Redis words them", async () => {
+  await using cluster = await Cluster.start({ respPort: 0 });
+  const port = cluster.router.respPort!;
+  assert.equal(
+    await exchange(port, command("set", "a", "1") + command("gEt", "a")),
+    "+OK\r\n$1\r\n1\r\n",
+  );
+  assert.equal(
+    await exchange(port, command("SeT", "a", "2") + command("get", "a")),
+    "+OK\r\n$1\r\n2\r\n",
+  );
+  // The texts below are redis-server 7.0's, byte for byte.
+  assert.equal(
+    await exchange(
+      port,
+      command("GEX", "a") + command("SEU", "a", "1") + command("FLUSHALX") +
+        command("FOO", "a", "b", "c", "d", "e"),
+    ),
+    "-ERR unknown command 'GEX', with args beginning with: 'a' \r\n" +
+      "-ERR unknown command 'SEU', with args beginning with: 'a' '1' \r\n" +
+      "-ERR unknown command 'FLUSHALX', with args beginning with: \r\n" +
+      "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' 'c' 'd' 'e' \r\n",
+  );
+});
