@@ -189,6 +189,8 @@ const RESP_OK = encoder.encode("+OK\r\n");
 /** One command's answer; replies leave in the order commands came. */
 interface Reply {
   bytes?: Uint8Array;
+  /** Called once a read's answer is in, for the writes waiting behind it. */
+  onDone?: (() => void)[];
 }
 
 /** A plain GET or SET waiting for the router: its answer fills the slot. */
@@ -200,6 +202,21 @@ type Waiter = FastReply | ((answer: Frame | KvndbError) => void);
 
 /** Commands that take more than one round of requests, or change the session. */
 const MULTI_STEP = new Set(["DEL", "UNLINK", "KEYS", "AUTH", "HELLO", "QUIT"]);
+
+/** Commands that read keys. */
+const READS = new Set([
+  "GET",
+  "MGET",
+  "EXISTS",
+  "KEYS",
+  "SCAN",
+  "DBSIZE",
+  "DEL",
+  "UNLINK",
+]);
+
+/** Commands that write keys: each waits for the reads sent before it. */
+const WRITES = new Set(["SET", "MSET", "DEL", "UNLINK"]);
 
 class RespSession implements ClientLink {
   readonly peer: string;
@@ -224,6 +241,13 @@ class RespSession implements ClientLink {
   #writing = false;
   #quit = false;
   #barrier?: Promise<void>;
+  /**
+   * Reads sent and not yet answered. A write waits for them: otherwise the
+   * router, which serves a read from a database that has every earlier
+   * write, could serve it after this later one too, and the read would see
+   * a write pipelined after it (Redis runs a pipeline one command at a time).
+   */
+  #pendingReads = new Set<Reply>();
 
   constructor(conn: Deno.Conn, host: RespHost, address?: string) {
     this.#conn = conn;
@@ -326,6 +350,9 @@ class RespSession implements ClientLink {
         const chunk = this.#readBuffer.slice(0, count);
         for (const command of this.#parser.push(chunk)) {
           const name = commandName(command[0]!);
+          if (this.#pendingReads.size > 0 && WRITES.has(name)) {
+            this.#waitForReads();
+          }
           if (
             this.#barrier === undefined && this.#authenticated &&
             ((name === "GET" && command.length === 2) ||
@@ -371,6 +398,7 @@ class RespSession implements ClientLink {
     const id = this.#id();
     this.#waiting.set(id, slot);
     if (get) {
+      this.#pendingReads.add(slot);
       this.#router.get(id, encodeGetPayload(key));
     } else {
       this.#router.set(id, key, command[2]!);
@@ -380,6 +408,7 @@ class RespSession implements ClientLink {
 
   /** Turns the router's answer to a plain GET or SET into its reply. */
   #fill(slot: FastReply, answer: Frame | KvndbError): void {
+    if (slot.get) this.#readDone(slot);
     if (answer instanceof KvndbError) {
       slot.bytes = respError(errorText(answer));
     } else if (answer.opcode === Opcode.ERROR) {
@@ -413,6 +442,8 @@ class RespSession implements ClientLink {
    */
   #schedule(name: string, command: Uint8Array[]): Reply {
     const slot: Reply = {};
+    const read = READS.has(name);
+    if (read) this.#pendingReads.add(slot);
     const run = () =>
       this.#execute(name, command).catch((error) =>
         respError(errorText(error))
@@ -420,6 +451,7 @@ class RespSession implements ClientLink {
     const reply = this.#barrier === undefined ? run() : this.#barrier.then(run);
     reply.then((bytes) => {
       slot.bytes = bytes;
+      if (read) this.#readDone(slot);
       this.#flush();
     });
     if (MULTI_STEP.has(name)) {
@@ -430,6 +462,39 @@ class RespSession implements ClientLink {
       });
     }
     return slot;
+  }
+
+  /**
+   * Holds back every later command until the reads sent so far are
+   * answered. Only those: a read sent later waits behind this barrier, so
+   * waiting for it as well would wait forever.
+   */
+  #waitForReads(): void {
+    const reads = [...this.#pendingReads];
+    const done = new Promise<void>((resolve) => {
+      let left = reads.length;
+      const one = () => {
+        if (--left === 0) resolve();
+      };
+      for (const slot of reads) (slot.onDone ??= []).push(one);
+    });
+    const before = this.#barrier;
+    const barrier = before === undefined
+      ? done
+      : Promise.all([before, done]).then(() => {});
+    this.#barrier = barrier;
+    barrier.then(() => {
+      if (this.#barrier === barrier) this.#barrier = undefined;
+    });
+  }
+
+  #readDone(slot: Reply): void {
+    this.#pendingReads.delete(slot);
+    const onDone = slot.onDone;
+    if (onDone !== undefined) {
+      slot.onDone = undefined;
+      for (const done of onDone) done();
+    }
   }
 
   async #flush(): Promise<void> {

@@ -215,3 +215,34 @@ Deno.test("RESP: command names are case-blind, and near misses of GET and SET ar
       "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' 'c' 'd' 'e' \r\n",
   );
 });
+
+Deno.test("RESP: a read in a pipeline sees the writes before it and none after it, as in Redis", async () => {
+  await using cluster = await Cluster.start({ respPort: 0, databases: 2 });
+  const port = cluster.router.respPort!;
+  let text = "";
+  let expected = "";
+  for (let i = 0; i < 300; i++) {
+    // Writes and reads of one key in turn, with runs of each, and reads of
+    // several kinds.
+    if (i % 7 !== 3) {
+      text += command("SET", "k", `v${i}`);
+      expected += "+OK\r\n";
+    }
+    const value = `v${i % 7 === 3 ? i - 1 : i}`;
+    if (i % 5 === 0) {
+      text += command("MGET", "k", "k");
+      expected +=
+        `*2\r\n$${value.length}\r\n${value}\r\n$${value.length}\r\n${value}\r\n`;
+    } else {
+      text += command("GET", "k");
+      expected += `$${value.length}\r\n${value}\r\n`;
+    }
+    if (i % 11 === 0) {
+      text += command("GET", "k") + command("GET", "k");
+      expected += `$${value.length}\r\n${value}\r\n`.repeat(2);
+    }
+  }
+  text += command("DEL", "k") + command("EXISTS", "k");
+  expected += ":1\r\n:0\r\n";
+  assert.equal(await exchange(port, text), expected);
+});
