@@ -21,9 +21,9 @@ export function toBinary(bytes: Uint8Array): string {
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
-/** Turns a binary string back into bytes. */
-export function fromBinary(text: string): Uint8Array {
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+/** Turns a binary string, from character `from` on, back into bytes. */
+export function fromBinary(text: string, from = 0): Uint8Array {
+  const out = new Uint8Array(text.length - from);
+  for (let i = 0; i < out.length; i++) out[i] = text.charCodeAt(i + from);
   return out;
 }

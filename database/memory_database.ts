@@ -52,11 +52,7 @@ function versionOf(stored: Stored): number {
 }
 
 function valueOf(stored: Stored): Uint8Array {
-  const out = new Uint8Array(stored.length - VERSION_BYTES);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = stored.charCodeAt(i + VERSION_BYTES);
-  }
-  return out;
+  return fromBinary(stored, VERSION_BYTES);
 }
 
 /**

@@ -58,3 +58,12 @@ export class DatabaseLink {
     return this.reads.size;
   }
 }
+
+/**
+ * Why a link closed, for a log line: `: message`, or nothing for a clean
+ * close.
+ */
+export function describeReason(reason: unknown): string {
+  if (reason === undefined) return "";
+  return `: ${reason instanceof Error ? reason.message : String(reason)}`;
+}

@@ -215,14 +215,19 @@ export class MemberRecord {
       const { clusterId, seq, reserved } = this.#options.position();
       if (clusterId === undefined) return;
       // Databases without a node id of their own cannot be recognized later.
-      const ids = [...this.#members].filter((id) => fromHex(id) !== undefined);
+      const members: Uint8Array[] = [];
       const details: Record<string, MemberInfo> = {};
-      for (const id of ids) details[id] = this.#members.info(id)!;
+      for (const id of this.#members) {
+        const bytes = fromHex(id);
+        if (bytes === undefined) continue;
+        members.push(bytes);
+        details[id] = this.#members.info(id)!;
+      }
       const weak = this.#weak;
       try {
         await stateFile.save({
           clusterId,
-          members: ids.map((id) => fromHex(id)!),
+          members,
           seq,
           weak,
           ceiling: Math.max(ceiling, reserved, seq),

@@ -31,7 +31,7 @@ import {
   toHex,
   toKvndbError,
 } from "../protocol/mod.ts";
-import { ClientSession } from "./_links.ts";
+import { ClientSession, describeReason } from "./_links.ts";
 import type { Reads } from "./reads.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 import type { WritePath } from "./write_path.ts";
@@ -116,9 +116,7 @@ export class Requests {
       this.#clients.delete(client);
       log.info("Client {peer} disconnected{reason}", {
         peer: conn.peer,
-        reason: reason === undefined
-          ? ""
-          : `: ${reason instanceof Error ? reason.message : String(reason)}`,
+        reason: describeReason(reason),
       });
     });
   }

@@ -41,7 +41,7 @@ import { Reads } from "./reads.ts";
 import { equalBytes } from "./hold.ts";
 import { type Recovered, Recovery } from "./recovery.ts";
 import { percent, Syncs } from "./syncs.ts";
-import { DatabaseLink } from "./_links.ts";
+import { DatabaseLink, describeReason } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
 import { planJoin } from "./join_policy.ts";
@@ -164,7 +164,7 @@ export class Router implements AsyncDisposable {
       requestTimeout: this.#requestTimeout,
       reserves: stateFile !== undefined,
       isReadyNode: this.#isReadyNode,
-      count: (kind, by) => this.#requests.operations[kind] += by,
+      count: (kind) => this.#requests.operations[kind]++,
       answerError: (client, id, error) =>
         this.#requests.answerError(client, id, error),
       fail: (client, id, error) => this.#requests.fail(client, id, error),
@@ -904,16 +904,9 @@ export class Router implements AsyncDisposable {
   }
 }
 
-/** Sequence numbers reserved in the state file at a time. */
-
 function noDatabase(): KvndbError {
   return new KvndbError(
     ErrorCode.NO_DATABASE,
     "No database available: start one with 'kvndb memory HOST PORT' or 'kvndb kv HOST PORT'",
   );
-}
-
-function describeReason(reason: unknown): string {
-  if (reason === undefined) return "";
-  return `: ${reason instanceof Error ? reason.message : String(reason)}`;
 }

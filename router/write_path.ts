@@ -37,7 +37,7 @@ export interface WritePathOptions {
   /** Whether a ready database has node id `id`. */
   isReadyNode(id: string): boolean;
   /** Counts a write by kind, for the router's stats. */
-  count(kind: "set" | "delete", by: number): void;
+  count(kind: "set" | "delete"): void;
   /** Answers request `id` of `client` with an error (not yet counted in flight). */
   answerError(client: ClientSession, id: number, error: unknown): void;
   /** Answers an accepted request of `client` with an error. */
@@ -131,7 +131,7 @@ export class WritePath {
     const options = this.#options;
     const kind = value === undefined ? "delete" : "set";
     if (!this.#writable()) {
-      options.count(kind, 1);
+      options.count(kind);
       throw options.noDatabase();
     }
     const sequencer = options.sequencer;
@@ -146,7 +146,7 @@ export class WritePath {
       this.#reserve();
       return;
     }
-    options.count(kind, 1);
+    options.count(kind);
     if (sequencer.wantsReservation) this.#reserve();
     const seq = sequencer.next();
     const bytes = encodeWrite({
