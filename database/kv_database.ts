@@ -9,7 +9,7 @@
  * - `["d", k]`: the entry of KVNDB key `k`. Its value is a `Uint8Array`
  *   holding a 9-byte header (a kind byte, then the version as a big-endian
  *   u64) followed either by the value itself (kind 0, values up to
- *   {@linkcode INLINE_MAX_BYTES}) or by the value's size as a u32 (kind 1).
+ *   `INLINE_MAX_BYTES` (in `_kv_layout.ts`)) or by the value's size as a u32 (kind 1).
  * - `["c", k, i]`: chunk `i` of a kind 1 value, 64 KiB each, the last one
  *   shorter. Chunks are only ever written in the same atomic operation as
  *   their entry, so every chunk carries its entry's versionstamp; a reader
@@ -36,7 +36,6 @@ import {
   checkValue,
   InvalidArgumentError,
   MAX_KEY_SIZE,
-  MAX_VALUE_SIZE,
   type SyncEntry,
   type Write,
   WriteOp,
@@ -49,61 +48,34 @@ import type {
   SnapshotOptions,
   StoredEntry,
 } from "./types.ts";
-
-// Deno KV's limits, as measured on Deno 2.9.6 (the messages quoted are what it
-// throws one past each limit). A KV Connect server applies the same defaults.
-
-/** Bytes in one value: "Value too large (max 65536 bytes)". A `Uint8Array` is stored raw, so this is its length. */
-const KV_MAX_VALUE_BYTES = 65_536;
-/** Bytes in one encoded key, for writes: "Key too large for write (max 2048 bytes)". */
-const KV_MAX_KEY_BYTES = 2_048;
-/** Mutations in one atomic operation: "Too many mutations (max 1000)". */
-const KV_MAX_MUTATIONS = 1_000;
-/**
- * Bytes in one atomic operation: "Total mutation size too large (max 819200
- * bytes)". A set counts its encoded key twice plus its value; a delete counts
- * its key once.
- */
-const KV_MAX_MUTATION_BYTES = 819_200;
-/** Bytes of the keys of the sets in one atomic operation: "Total key size too large (max 81920 bytes)". Deletes do not count. */
-const KV_MAX_SET_KEY_BYTES = 81_920;
-/** Keys in one `getMany`: "Too many ranges (max 10)". */
-const KV_MAX_GET_MANY = 10;
-// Also measured, and the reason apply() and merge() use no versionstamp
-// checks: "Too many checks (max 100)" would cap a group commit at 100 keys.
-
-/** Bytes of the entry header: kind (1) and version (8). */
-const HEADER_BYTES = 9;
-/** The largest value stored inside its entry; larger ones go to chunks. */
-const INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES - HEADER_BYTES;
-/** Bytes in a chunk (the last one of a value may be shorter). */
-const CHUNK_BYTES = KV_MAX_VALUE_BYTES;
-/** The entry kind of a value stored inline. */
-const KIND_INLINE = 0;
-/** The entry kind of a value stored in chunks. */
-const KIND_CHUNKED = 1;
-
-/** The key part under which entries live. */
-const DATA = "d";
-/** The key part under which chunks live. */
-const CHUNK = "c";
-/** The key part under which the chunk counts of large values live. */
-const LARGE = "l";
-/** The key of the state. */
-const STATE_KEY: Deno.KvKey = ["s"];
-
-// Encoded sizes of our keys, for the per-operation budgets. Deno KV encodes a
-// string part as 0x02, its bytes, 0x00; a byte part as 0x01, its bytes (0x00
-// escaped, which a packed key never contains), 0x00; a number as 0x21 and 8
-// bytes.
-/** Bytes of `["d", k]` (and of `["l", k]`) beyond the packed key's own. */
-const ENTRY_KEY_OVERHEAD = 3 + 2;
-/** Bytes of `["c", k, i]` beyond the packed key's own. */
-const CHUNK_KEY_OVERHEAD = 3 + 2 + 9;
-/** Bytes of `["s"]`. */
-const STATE_KEY_BYTES = 3;
-/** Bytes of the state before the cluster id: complete (1) and applied (8). */
-const STATE_HEADER_BYTES = 10 + 16;
+import {
+  bytesOf,
+  CHUNK,
+  CHUNK_BYTES,
+  CHUNK_KEY_OVERHEAD,
+  compareBytes,
+  DATA,
+  decodeInfo,
+  decodeKey,
+  decodeState,
+  encodeKey,
+  encodeState,
+  ENTRY_KEY_OVERHEAD,
+  HEADER_BYTES,
+  KV_MAX_GET_MANY,
+  KV_MAX_KEY_BYTES,
+  KV_MAX_MUTATION_BYTES,
+  KV_MAX_MUTATIONS,
+  LARGE,
+  packedKeyOf,
+  readU32,
+  selector,
+  STATE_HEADER_BYTES,
+  STATE_KEY,
+  STATE_KEY_BYTES,
+  successor,
+} from "./_kv_layout.ts";
+import { Batch, emptyCost, type KeyState } from "./_kv_batch.ts";
 
 /**
  * Entries fetched per round trip when listing. Entries carry their values (up
@@ -116,59 +88,6 @@ const LIST_BATCH_SIZE = 256;
  * time in 30 ms, 100 at a time no faster.
  */
 const READ_CONCURRENCY = 16;
-
-// Every write must fit an atomic operation of its own, beside the state (its
-// cluster id aside), or apply() could never commit it. The worst case, more
-// than any one write needs: a maximal key, its entry, chunk count and chunks
-// set, and as many chunks deleted.
-{
-  const packed = Math.ceil(MAX_KEY_SIZE * 8 / 7);
-  const chunks = Math.ceil(MAX_VALUE_SIZE / CHUNK_BYTES);
-  const entryKey = packed + ENTRY_KEY_OVERHEAD;
-  const chunkKey = packed + CHUNK_KEY_OVERHEAD;
-  const setKeys = 2 * entryKey + chunks * chunkKey + STATE_KEY_BYTES;
-  const bytes = 2 * setKeys + HEADER_BYTES + 4 + 1 + MAX_VALUE_SIZE +
-    chunks * chunkKey + STATE_HEADER_BYTES;
-  if (
-    chunkKey > KV_MAX_KEY_BYTES || 1 + chunks > KV_MAX_GET_MANY ||
-    3 + 2 * chunks > KV_MAX_MUTATIONS || setKeys > KV_MAX_SET_KEY_BYTES ||
-    bytes > KV_MAX_MUTATION_BYTES
-  ) {
-    throw new Error("MAX_KEY_SIZE or MAX_VALUE_SIZE outgrew Deno KV's limits");
-  }
-}
-
-/** What an entry says about the value stored under a key. */
-interface EntryInfo {
-  /** The value's version. */
-  version: number;
-  /** How many chunks it has (0 when inline). */
-  chunks: number;
-}
-
-/** The mutations that store (or delete) one key, and what they cost. */
-interface KeyPlan {
-  /** Sets, in order. */
-  sets: [Deno.KvKey, Uint8Array][];
-  /** Deletes. */
-  deletes: Deno.KvKey[];
-  /** The chunks the key has once committed. */
-  chunks: number;
-  /** The version the key has once committed; `null` once deleted. */
-  version: number | null;
-  /** Its cost against the per-operation limits. */
-  cost: Cost;
-}
-
-/** A cost against the per-operation limits. */
-interface Cost {
-  /** Mutations. */
-  mutations: number;
-  /** Bytes, counted as Deno KV counts them. */
-  bytes: number;
-  /** Bytes of the keys of sets. */
-  setKeyBytes: number;
-}
 
 /**
  * A database in Deno KV.
@@ -778,343 +697,8 @@ export class KvDatabase implements Database {
   }
 }
 
-/** One key of a batch: its packed form and what the store holds for it. */
-interface KeyState {
-  /** The packed key. */
-  packed: Uint8Array;
-  /** How many chunks the store may hold for it (an overstatement is harmless). */
-  chunks: number;
-  /** The stored version; `null` when absent, or unknown to `apply()`, which needs none. */
-  version: number | null;
-}
-
-/**
- * Writes grouped into one pending atomic operation at a time, one plan per
- * key: a later write to a key replaces the earlier one's plan, since only the
- * last one's result survives the operation anyway.
- */
-class Batch {
-  #keys: Map<string, KeyState>;
-  #large: Map<string, number>;
-  #reserved: Cost;
-  #pending = new Map<string, KeyPlan>();
-  #cost: Cost;
-  #lastVersion = 0;
-
-  /**
-   * @param keys Every key the batch will write, with what the store holds.
-   * @param large The database's map of chunk counts, kept up to date.
-   * @param reserved What each operation needs beside the writes (the state).
-   */
-  constructor(
-    keys: Map<string, KeyState>,
-    large: Map<string, number>,
-    reserved: Cost,
-  ) {
-    this.#keys = keys;
-    this.#large = large;
-    this.#reserved = reserved;
-    this.#cost = { ...reserved };
-  }
-
-  get empty(): boolean {
-    return this.#pending.size === 0;
-  }
-
-  /** The version (or `seq`) of the last write added since the last commit. */
-  get lastVersion(): number {
-    return this.#lastVersion;
-  }
-
-  /** The version a key has once the pending operation commits. */
-  version(key: Uint8Array): number | null {
-    const id = toBinary(key);
-    return (this.#pending.get(id) ?? this.#keys.get(id)!).version;
-  }
-
-  /**
-   * Plans a write into the pending operation; `false` when it would break a
-   * limit, and the operation must be committed first.
-   */
-  add(key: Uint8Array, value: Uint8Array | null, version: number): boolean {
-    const id = toBinary(key);
-    const plan = planWrite(this.#keys.get(id)!, value, version);
-    const replaced = this.#pending.get(id)?.cost ?? emptyCost();
-    const cost: Cost = {
-      mutations: this.#cost.mutations - replaced.mutations +
-        plan.cost.mutations,
-      bytes: this.#cost.bytes - replaced.bytes + plan.cost.bytes,
-      setKeyBytes: this.#cost.setKeyBytes - replaced.setKeyBytes +
-        plan.cost.setKeyBytes,
-    };
-    if (!fits(cost)) return false;
-    this.#pending.set(id, plan);
-    this.#cost = cost;
-    this.#lastVersion = version;
-    return true;
-  }
-
-  plans(): IterableIterator<KeyPlan> {
-    return this.#pending.values();
-  }
-
-  /** Records the pending operation as committed and starts a new one. */
-  committed(): void {
-    for (const [id, plan] of this.#pending) {
-      const state = this.#keys.get(id)!;
-      state.chunks = plan.chunks;
-      state.version = plan.version;
-      if (plan.chunks > 0) this.#large.set(id, plan.chunks);
-      else this.#large.delete(id);
-    }
-    this.#reset();
-  }
-
-  /** Records that the pending operation may or may not have committed. */
-  failed(): void {
-    for (const [id, plan] of this.#pending) {
-      const state = this.#keys.get(id)!;
-      state.chunks = Math.max(state.chunks, plan.chunks);
-      if (state.chunks > 0) this.#large.set(id, state.chunks);
-    }
-    this.#reset();
-  }
-
-  #reset(): void {
-    this.#pending.clear();
-    this.#cost = { ...this.#reserved };
-  }
-}
-
-/** The cost of nothing. */
-function emptyCost(): Cost {
-  return { mutations: 0, bytes: 0, setKeyBytes: 0 };
-}
-
-/** Whether an atomic operation of this cost stays within Deno KV's limits. */
-function fits(cost: Cost): boolean {
-  return cost.mutations <= KV_MAX_MUTATIONS &&
-    cost.bytes <= KV_MAX_MUTATION_BYTES &&
-    cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES;
-}
-
-/**
- * Plans the mutations that leave `value` (or nothing) under a key: its entry,
- * its chunks and chunk count, and deletes for the chunks (and count) of the
- * stored value that it does not overwrite.
- */
-function planWrite(
-  state: KeyState,
-  value: Uint8Array | null,
-  version: number,
-): KeyPlan {
-  const { packed } = state;
-  const entryKey: Deno.KvKey = [DATA, packed];
-  const largeKey: Deno.KvKey = [LARGE, packed];
-  const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
-  const chunkKeyBytes = packed.length + CHUNK_KEY_OVERHEAD;
-  const plan: KeyPlan = {
-    sets: [],
-    deletes: [],
-    chunks: 0,
-    version: value === null ? null : version,
-    cost: emptyCost(),
-  };
-  const set = (key: Deno.KvKey, keyBytes: number, bytes: Uint8Array) => {
-    plan.sets.push([key, bytes]);
-    plan.cost.bytes += 2 * keyBytes + bytes.length;
-    plan.cost.setKeyBytes += keyBytes;
-  };
-  const remove = (key: Deno.KvKey, keyBytes: number) => {
-    plan.deletes.push(key);
-    plan.cost.bytes += keyBytes;
-  };
-  if (value === null) {
-    remove(entryKey, entryKeyBytes);
-  } else if (value.length <= INLINE_MAX_BYTES) {
-    set(entryKey, entryKeyBytes, encodeInlineEntry(version, value));
-  } else {
-    plan.chunks = Math.ceil(value.length / CHUNK_BYTES);
-    set(entryKey, entryKeyBytes, encodeChunkedEntry(version, value.length));
-    set(largeKey, entryKeyBytes, new Uint8Array([plan.chunks]));
-    for (let i = 0; i < plan.chunks; i++) {
-      // A copy: the caller's buffer may change before the commit.
-      const chunk = value.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      set([CHUNK, packed, i], chunkKeyBytes, chunk);
-    }
-  }
-  if (plan.chunks === 0 && state.chunks > 0) remove(largeKey, entryKeyBytes);
-  for (let i = plan.chunks; i < state.chunks; i++) {
-    remove([CHUNK, packed, i], chunkKeyBytes);
-  }
-  plan.cost.mutations = plan.sets.length + plan.deletes.length;
-  return plan;
-}
-
 /** Commits an atomic operation that has no checks, so cannot be refused. */
 async function commitOrThrow(atomic: Deno.AtomicOperation): Promise<void> {
   const result = await atomic.commit();
   if (!result.ok) throw new Error("Deno KV refused an unchecked commit");
-}
-
-/** Encodes the entry of a value stored inline: the header, then a copy of the value. */
-function encodeInlineEntry(version: number, value: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + value.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, KIND_INLINE);
-  view.setBigUint64(1, BigInt(version));
-  out.set(value, HEADER_BYTES);
-  return out;
-}
-
-/** Encodes the entry of a value stored in chunks: the header, then the size. */
-function encodeChunkedEntry(version: number, size: number): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + 4);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, KIND_CHUNKED);
-  view.setBigUint64(1, BigInt(version));
-  view.setUint32(HEADER_BYTES, size);
-  return out;
-}
-
-/** Reads an entry's version and chunk count. */
-function decodeInfo(entry: Uint8Array): EntryInfo {
-  const version = readU64(entry, 1);
-  if (entry[0] === KIND_INLINE) return { version, chunks: 0 };
-  if (entry[0] === KIND_CHUNKED) {
-    return {
-      version,
-      chunks: Math.ceil(readU32(entry, HEADER_BYTES) / CHUNK_BYTES),
-    };
-  }
-  throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
-}
-
-/** Encodes the state: complete, applied, cluster id. */
-function encodeState(state: DatabaseState): Uint8Array {
-  const idLength = state.nodeId.length;
-  const out = new Uint8Array(10 + idLength + state.clusterId.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, state.complete ? 1 : 0);
-  view.setBigUint64(1, BigInt(state.applied));
-  view.setUint8(9, idLength);
-  out.set(state.nodeId, 10);
-  out.set(state.clusterId, 10 + idLength);
-  return out;
-}
-
-/** Decodes the state. */
-function decodeState(bytes: Uint8Array): DatabaseState {
-  const idLength = bytes[9] ?? 0;
-  return {
-    complete: bytes[0] === 1,
-    applied: readU64(bytes, 1),
-    nodeId: bytes.slice(10, 10 + idLength),
-    clusterId: bytes.slice(10 + idLength),
-  };
-}
-
-/** Reads a big-endian u64 that fits a JavaScript number. */
-function readU64(bytes: Uint8Array, offset: number): number {
-  return Number(
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-      .getBigUint64(offset),
-  );
-}
-
-/** Reads a big-endian u32. */
-function readU32(bytes: Uint8Array, offset: number): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    .getUint32(offset);
-}
-
-/** Checks that a stored value is bytes, as everything KVNDB writes is. */
-function bytesOf(value: unknown, key: Deno.KvKey): Uint8Array {
-  if (!(value instanceof Uint8Array)) {
-    throw new Error(
-      `Deno KV entry ${Deno.inspect(key)} is not KVNDB data (not bytes)`,
-    );
-  }
-  return value;
-}
-
-/** Takes the packed key out of `["d", packed]`. */
-function packedKeyOf(key: Deno.KvKey): Uint8Array {
-  const part = key[1];
-  if (!(part instanceof Uint8Array)) {
-    throw new Error(`Deno KV key ${Deno.inspect(key)} is not a KVNDB key`);
-  }
-  return part;
-}
-
-/**
- * Packs key bytes seven bits to a byte, each with its top bit set: no byte is
- * 0x00 (which Deno KV would escape into two), and byte order is kept, since
- * the packed bits are the key's bits in order, padded with zeros. The length
- * is ⌈8n/7⌉, which grows strictly with n, so the key's length can be
- * recovered.
- */
-function encodeKey(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.ceil(key.length * 8 / 7));
-  let bits = 0;
-  let pending = 0;
-  let o = 0;
-  for (const byte of key) {
-    pending = (pending << 8) | byte;
-    bits += 8;
-    while (bits >= 7) {
-      bits -= 7;
-      out[o++] = 0x80 | ((pending >>> bits) & 0x7f);
-    }
-    pending &= (1 << bits) - 1;
-  }
-  if (bits > 0) out[o] = 0x80 | ((pending << (7 - bits)) & 0x7f);
-  return out;
-}
-
-/** Unpacks a key packed by {@linkcode encodeKey}. */
-function decodeKey(packed: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.floor(packed.length * 7 / 8));
-  let bits = 0;
-  let pending = 0;
-  let o = 0;
-  for (const byte of packed) {
-    pending = (pending << 7) | (byte & 0x7f);
-    bits += 7;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (pending >>> bits) & 0xff;
-      pending &= (1 << bits) - 1;
-    }
-  }
-  return out;
-}
-
-/** The selector for packed keys from `start` (inclusive) to `end` (exclusive, or the last key). */
-function selector(
-  start: Uint8Array,
-  end: Uint8Array | null,
-): Deno.KvListSelector {
-  if (end !== null) return { start: [DATA, start], end: [DATA, end] };
-  if (start.length > 0) return { prefix: [DATA], start: [DATA, start] };
-  return { prefix: [DATA] };
-}
-
-/** The least key greater than every key that starts with `prefix`; `null` when there is none. */
-function successor(prefix: Uint8Array): Uint8Array | null {
-  let end = prefix.length;
-  while (end > 0 && prefix[end - 1] === 0xff) end--;
-  if (end === 0) return null;
-  const out = prefix.slice(0, end);
-  out[end - 1] = prefix[end - 1]! + 1;
-  return out;
-}
-
-/** Compares byte strings in byte order. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
 }

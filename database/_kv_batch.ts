@@ -1,0 +1,216 @@
+// The Deno KV backend's write batcher: writes grouped into one atomic
+// operation at a time within Deno KV's per-operation limits, one plan of sets
+// and deletes per key. `kv_database.ts` commits the batches.
+
+import {
+  CHUNK,
+  CHUNK_BYTES,
+  CHUNK_KEY_OVERHEAD,
+  DATA,
+  encodeChunkedEntry,
+  encodeInlineEntry,
+  ENTRY_KEY_OVERHEAD,
+  INLINE_MAX_BYTES,
+  KV_MAX_MUTATION_BYTES,
+  KV_MAX_MUTATIONS,
+  KV_MAX_SET_KEY_BYTES,
+  LARGE,
+} from "./_kv_layout.ts";
+import { toBinary } from "./_binary_key.ts";
+
+/** The mutations that store (or delete) one key, and what they cost. */
+export interface KeyPlan {
+  /** Sets, in order. */
+  sets: [Deno.KvKey, Uint8Array][];
+  /** Deletes. */
+  deletes: Deno.KvKey[];
+  /** The chunks the key has once committed. */
+  chunks: number;
+  /** The version the key has once committed; `null` once deleted. */
+  version: number | null;
+  /** Its cost against the per-operation limits. */
+  cost: Cost;
+}
+
+/** A cost against the per-operation limits. */
+export interface Cost {
+  /** Mutations. */
+  mutations: number;
+  /** Bytes, counted as Deno KV counts them. */
+  bytes: number;
+  /** Bytes of the keys of sets. */
+  setKeyBytes: number;
+}
+
+/** One key of a batch: its packed form and what the store holds for it. */
+export interface KeyState {
+  /** The packed key. */
+  packed: Uint8Array;
+  /** How many chunks the store may hold for it (an overstatement is harmless). */
+  chunks: number;
+  /** The stored version; `null` when absent, or unknown to `apply()`, which needs none. */
+  version: number | null;
+}
+
+/**
+ * Writes grouped into one pending atomic operation at a time, one plan per
+ * key: a later write to a key replaces the earlier one's plan, since only the
+ * last one's result survives the operation anyway.
+ */
+export class Batch {
+  #keys: Map<string, KeyState>;
+  #large: Map<string, number>;
+  #reserved: Cost;
+  #pending = new Map<string, KeyPlan>();
+  #cost: Cost;
+  #lastVersion = 0;
+
+  /**
+   * @param keys Every key the batch will write, with what the store holds.
+   * @param large The database's map of chunk counts, kept up to date.
+   * @param reserved What each operation needs beside the writes (the state).
+   */
+  constructor(
+    keys: Map<string, KeyState>,
+    large: Map<string, number>,
+    reserved: Cost,
+  ) {
+    this.#keys = keys;
+    this.#large = large;
+    this.#reserved = reserved;
+    this.#cost = { ...reserved };
+  }
+
+  get empty(): boolean {
+    return this.#pending.size === 0;
+  }
+
+  /** The version (or `seq`) of the last write added since the last commit. */
+  get lastVersion(): number {
+    return this.#lastVersion;
+  }
+
+  /** The version a key has once the pending operation commits. */
+  version(key: Uint8Array): number | null {
+    const id = toBinary(key);
+    return (this.#pending.get(id) ?? this.#keys.get(id)!).version;
+  }
+
+  /**
+   * Plans a write into the pending operation; `false` when it would break a
+   * limit, and the operation must be committed first.
+   */
+  add(key: Uint8Array, value: Uint8Array | null, version: number): boolean {
+    const id = toBinary(key);
+    const plan = planWrite(this.#keys.get(id)!, value, version);
+    const replaced = this.#pending.get(id)?.cost ?? emptyCost();
+    const cost: Cost = {
+      mutations: this.#cost.mutations - replaced.mutations +
+        plan.cost.mutations,
+      bytes: this.#cost.bytes - replaced.bytes + plan.cost.bytes,
+      setKeyBytes: this.#cost.setKeyBytes - replaced.setKeyBytes +
+        plan.cost.setKeyBytes,
+    };
+    if (!fits(cost)) return false;
+    this.#pending.set(id, plan);
+    this.#cost = cost;
+    this.#lastVersion = version;
+    return true;
+  }
+
+  plans(): IterableIterator<KeyPlan> {
+    return this.#pending.values();
+  }
+
+  /** Records the pending operation as committed and starts a new one. */
+  committed(): void {
+    for (const [id, plan] of this.#pending) {
+      const state = this.#keys.get(id)!;
+      state.chunks = plan.chunks;
+      state.version = plan.version;
+      if (plan.chunks > 0) this.#large.set(id, plan.chunks);
+      else this.#large.delete(id);
+    }
+    this.#reset();
+  }
+
+  /** Records that the pending operation may or may not have committed. */
+  failed(): void {
+    for (const [id, plan] of this.#pending) {
+      const state = this.#keys.get(id)!;
+      state.chunks = Math.max(state.chunks, plan.chunks);
+      if (state.chunks > 0) this.#large.set(id, state.chunks);
+    }
+    this.#reset();
+  }
+
+  #reset(): void {
+    this.#pending.clear();
+    this.#cost = { ...this.#reserved };
+  }
+}
+
+/** The cost of nothing. */
+export function emptyCost(): Cost {
+  return { mutations: 0, bytes: 0, setKeyBytes: 0 };
+}
+
+/** Whether an atomic operation of this cost stays within Deno KV's limits. */
+export function fits(cost: Cost): boolean {
+  return cost.mutations <= KV_MAX_MUTATIONS &&
+    cost.bytes <= KV_MAX_MUTATION_BYTES &&
+    cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES;
+}
+
+/**
+ * Plans the mutations that leave `value` (or nothing) under a key: its entry,
+ * its chunks and chunk count, and deletes for the chunks (and count) of the
+ * stored value that it does not overwrite.
+ */
+export function planWrite(
+  state: KeyState,
+  value: Uint8Array | null,
+  version: number,
+): KeyPlan {
+  const { packed } = state;
+  const entryKey: Deno.KvKey = [DATA, packed];
+  const largeKey: Deno.KvKey = [LARGE, packed];
+  const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
+  const chunkKeyBytes = packed.length + CHUNK_KEY_OVERHEAD;
+  const plan: KeyPlan = {
+    sets: [],
+    deletes: [],
+    chunks: 0,
+    version: value === null ? null : version,
+    cost: emptyCost(),
+  };
+  const set = (key: Deno.KvKey, keyBytes: number, bytes: Uint8Array) => {
+    plan.sets.push([key, bytes]);
+    plan.cost.bytes += 2 * keyBytes + bytes.length;
+    plan.cost.setKeyBytes += keyBytes;
+  };
+  const remove = (key: Deno.KvKey, keyBytes: number) => {
+    plan.deletes.push(key);
+    plan.cost.bytes += keyBytes;
+  };
+  if (value === null) {
+    remove(entryKey, entryKeyBytes);
+  } else if (value.length <= INLINE_MAX_BYTES) {
+    set(entryKey, entryKeyBytes, encodeInlineEntry(version, value));
+  } else {
+    plan.chunks = Math.ceil(value.length / CHUNK_BYTES);
+    set(entryKey, entryKeyBytes, encodeChunkedEntry(version, value.length));
+    set(largeKey, entryKeyBytes, new Uint8Array([plan.chunks]));
+    for (let i = 0; i < plan.chunks; i++) {
+      // A copy: the caller's buffer may change before the commit.
+      const chunk = value.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
+      set([CHUNK, packed, i], chunkKeyBytes, chunk);
+    }
+  }
+  if (plan.chunks === 0 && state.chunks > 0) remove(largeKey, entryKeyBytes);
+  for (let i = plan.chunks; i < state.chunks; i++) {
+    remove([CHUNK, packed, i], chunkKeyBytes);
+  }
+  plan.cost.mutations = plan.sets.length + plan.deletes.length;
+  return plan;
+}
