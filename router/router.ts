@@ -46,7 +46,6 @@ import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
 import { planJoin } from "./join_policy.ts";
 import { Sequencer } from "./sequencer.ts";
-import type { BalanceMode } from "./balancer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
 import { Membership } from "./membership.ts";
@@ -72,11 +71,9 @@ export class Router implements AsyncDisposable {
   #endpoint: Endpoint;
   #keys?: ScramKeys;
   #defaultLevel: number;
-  #balance: BalanceMode;
   #requestTimeout: number;
   #heartbeatInterval: number;
   #heartbeatTimeout: number;
-  #maxConnections: number;
   #maxInFlight: number;
   #maxBufferedBytes: number;
   #databases = new Map<number, DatabaseLink>();
@@ -118,7 +115,6 @@ export class Router implements AsyncDisposable {
       );
     }
     this.#defaultLevel = level;
-    this.#balance = options.balance ?? "least-loaded";
     this.#requestTimeout = options.requestTimeout ?? 10_000;
     this.#heartbeatInterval = options.heartbeatInterval ?? 1_000;
     this.#heartbeatTimeout = options.heartbeatTimeout ?? 5_000;
@@ -127,7 +123,7 @@ export class Router implements AsyncDisposable {
       finished: (db) => this.#markReady(db),
     });
     this.#reads = new Reads(this.#databases, {
-      balance: this.#balance,
+      balance: options.balance ?? "least-loaded",
       requestTimeout: this.#requestTimeout,
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
@@ -215,7 +211,6 @@ export class Router implements AsyncDisposable {
       () => this.#tick(),
       Math.min(250, this.#heartbeatInterval),
     );
-    this.#maxConnections = options.maxConnections ?? 10_000;
     this.#gate = new Gate(listener, {
       keys,
       protectedMode: options.password === undefined &&
@@ -224,7 +219,7 @@ export class Router implements AsyncDisposable {
       isLocalPeer: (options as { [IS_LOCAL_PEER]?: (a: string) => boolean })[
         IS_LOCAL_PEER
       ] ?? isLoopback,
-      maxConnections: this.#maxConnections,
+      maxConnections: options.maxConnections ?? 10_000,
       otherConnections: () => this.#resp?.sessions ?? 0,
       maxBufferedBytes: this.#maxBufferedBytes,
       handshakeTimeout: options.handshakeTimeout ?? 5_000,
