@@ -34,11 +34,11 @@ function cluster() {
     backlogBytes: 1 << 20,
     reserved: Infinity,
   });
-  let databases: Databases;
-  let writePath: WritePath;
+  // The parts call each other back, as in the router: filled in below.
+  const late: { databases?: Databases; writePath?: WritePath } = {};
   const syncs = new Syncs(links, {
     seq: () => sequencer.seq,
-    finished: (db) => databases.markReady(db),
+    finished: (db) => late.databases!.markReady(db),
   });
   const fail = () => {};
   const reads = new Reads(links, {
@@ -50,14 +50,14 @@ function cluster() {
   const record = new MemberRecord({
     volatileGrace: 1_000,
     position: () => ({
-      clusterId: databases.clusterId,
+      clusterId: late.databases?.clusterId,
       seq: sequencer.seq,
       reserved: sequencer.reserved,
     }),
-    saved: () => writePath.settle(),
+    saved: () => late.writePath!.settle(),
     signal: closing.signal,
   });
-  writePath = new WritePath({
+  const writePath = new WritePath({
     databases: links,
     sequencer,
     record,
@@ -65,7 +65,7 @@ function cluster() {
     defaultLevel: 0,
     requestTimeout: 1_000,
     reserves: false,
-    isReadyNode: (id) => databases.isReadyNode(id),
+    isReadyNode: (id) => late.databases!.isReadyNode(id),
     count: () => {},
     answerError: fail,
     fail,
@@ -75,11 +75,11 @@ function cluster() {
     record,
     databases: links,
     timeout: Infinity,
-    view: () => ({ clusterId: databases.clusterId!, seq: sequencer.seq }),
+    view: () => ({ clusterId: late.databases!.clusterId!, seq: sequencer.seq }),
     acknowledged: () => reads.floor,
-    recover: (decision) => databases.recover(decision),
+    recover: (decision) => late.databases!.recover(decision),
   });
-  databases = new Databases(links, {
+  const databases = new Databases(links, {
     sequencer,
     record,
     recovery,
@@ -90,6 +90,8 @@ function cluster() {
     heartbeatInterval: 100,
     heartbeatTimeout: 500,
   });
+  late.databases = databases;
+  late.writePath = writePath;
   const peers: FramedConnection[] = [];
   /** Connects a database: the test holds its end. */
   const connect = () => {
