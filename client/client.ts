@@ -7,10 +7,13 @@
 import {
   AckLevel,
   type AckName,
+  type AtomicReply,
+  type AtomicStep,
   checkKey,
   checkValue,
   connect as connectTransport,
   ConnectionClosedError,
+  decodeAtomicReply,
   decodeError,
   decodeForgotten,
   decodeKeyPage,
@@ -18,6 +21,7 @@ import {
   decodeU64,
   decodeValue,
   DEFAULT_PORT,
+  encodeAtomic,
   encodeForget,
   encodeGet,
   encodeKeys,
@@ -42,6 +46,8 @@ import {
   TimeoutError,
   type TransportType,
 } from "../protocol/mod.ts";
+
+import { AtomicOperation } from "./atomic.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -309,6 +315,69 @@ export class Client implements AsyncDisposable {
       options,
     );
     return decodeU64(frame.payload, "DONE");
+  }
+
+  /**
+   * Starts an atomic operation: checks and mutations committed as one.
+   *
+   * @returns An operation to add steps to, then `commit()`.
+   * @example A counter and a lock
+   * ```ts ignore
+   * const bumped = await client.atomic().sum("visits", 1).commit();
+   * const lock = await client.atomic().check({ key: "lock", version: null })
+   *   .set("lock", "me").commit();
+   * console.log(lock.ok ? "locked" : "someone else holds it");
+   * ```
+   */
+  atomic(): AtomicOperation {
+    return new AtomicOperation((flags, steps, options) =>
+      this.#atomic(flags, steps, options)
+    );
+  }
+
+  /**
+   * Adds `by` to a decimal integer value (a missing key counts as 0), as
+   * Redis's INCRBY does.
+   *
+   * @param key The key.
+   * @param by What to add; negative subtracts. Defaults to 1.
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns The new value.
+   * @throws {InvalidArgumentError} When the value is not an integer, or the
+   *   sum would overflow 64 bits.
+   */
+  async increment(
+    key: Bytes,
+    by: bigint | number = 1,
+    options?: WriteOptions,
+  ): Promise<bigint> {
+    const result = await this.atomic().sum(key, by).commit(options);
+    const value = result.ok ? result.results[0] : undefined;
+    if (value?.kind !== "integer") {
+      throw new ProtocolError(
+        "The router answered an increment without a number",
+      );
+    }
+    return value.value;
+  }
+
+  async #atomic(
+    flags: number,
+    steps: AtomicStep[],
+    options?: WriteOptions,
+  ): Promise<AtomicReply> {
+    const acks = ackLevel(options?.acks);
+    const frame = await this.#request(
+      (id) => encodeAtomic(id, { acks, flags, steps }),
+      Opcode.ATOMIC_REPLY,
+      options,
+    );
+    const reply = decodeAtomicReply(frame.payload);
+    // Copy out of the read buffer so that keeping a result keeps nothing else.
+    for (const result of reply.results) {
+      if (result.kind === "bytes") result.value = result.value.slice();
+    }
+    return reply;
   }
 
   /**

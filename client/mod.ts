@@ -23,13 +23,21 @@ export {
   type WriteOptions,
 } from "./client.ts";
 export {
+  type AtomicCheck,
+  type AtomicCommitted,
+  type AtomicFailed,
+  AtomicOperation,
+} from "./atomic.ts";
+export {
   AuthError,
   ConnectionClosedError,
   type DatabaseStats,
   ErrorCode,
+  InvalidArgumentError,
   KvndbError,
   type MemberStats,
   type RouterStats,
+  type StepResult,
   TimeoutError,
   TooLargeError,
   VersionMismatchError,

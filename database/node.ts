@@ -14,16 +14,18 @@ import {
   decodeGet,
   decodeJoined,
   decodeKeys,
+  decodeResolved,
   decodeSyncChunk,
   decodeU64,
   decodeWrite,
   DEFAULT_KEYS_LIMIT,
   DEFAULT_PORT,
   describeEndpoint,
+  encodeAtomicReplyPayload,
   encodeJoin,
   encodeKeyPage,
   encodeOpaque,
-  encodeSyncChunk,
+  encodeOutcome,
   encodeU64,
   encodeValue,
   type Endpoint,
@@ -34,10 +36,8 @@ import {
   handshake,
   JoinMode,
   KvndbError,
-  MAX_FRAME_SIZE,
   MAX_KEY_SIZE,
   MAX_PAGE_BYTES,
-  MAX_VALUE_SIZE,
   Opcode,
   opcodeName,
   ProtocolError,
@@ -51,7 +51,9 @@ import {
   type Write,
   WriteOp,
 } from "../protocol/mod.ts";
+import { evaluate } from "./_atomic.ts";
 import { toBinary } from "./_binary_key.ts";
+import { streamSnapshot, type SyncSource } from "./_sync_source.ts";
 import type { Database } from "./types.ts";
 
 const log = getLogger(["kvndb", "database"]);
@@ -61,13 +63,6 @@ const MAX_CONCURRENT_READS = 64;
 
 /** Answers queued for the router past which the node serves no more reads until they leave. */
 const READ_HIGH_WATER = 4 * 1024 * 1024;
-
-/** Bytes an entry takes in a SYNC_CHUNK besides its key and value. */
-const SYNC_ENTRY_OVERHEAD = 2 + 8 + 4;
-
-/** The most entry bytes in one SYNC_CHUNK: a maximal entry still fits a frame. */
-const MAX_SYNC_CHUNK_BYTES = MAX_FRAME_SIZE - MAX_KEY_SIZE - MAX_VALUE_SIZE -
-  64;
 
 /** Options for {@linkcode DatabaseNode.start}. */
 export interface DatabaseNodeOptions {
@@ -149,8 +144,10 @@ export class DatabaseNode implements AsyncDisposable {
   /** A start of the work loop is queued for the end of this turn. */
   #workScheduled = false;
   #tombstones?: Map<string, number>;
+  /** Effects of atomic operations, by seq, received while being synced. */
+  #resolutions = new Map<number, Write[]>();
   #syncId = 0;
-  #sources = new Map<number, { acks: number; wake?: () => void }>();
+  #sources = new Map<number, SyncSource>();
   #appliedWaiters: { seq: number; resolve: () => void }[] = [];
   #keysCount = 0;
   #counting = false;
@@ -436,6 +433,7 @@ export class DatabaseNode implements AsyncDisposable {
   async #prepare(mode: number, clusterId: Uint8Array, from: number) {
     const state = await this.#db.state();
     this.#syncId = 0;
+    this.#resolutions.clear();
     if (mode === JoinMode.FULL_SYNC) {
       this.#setStatus("syncing");
       this.#applied = from - 1;
@@ -546,6 +544,23 @@ export class DatabaseNode implements AsyncDisposable {
       case Opcode.SNAPSHOT:
         this.#stream(conn, frame.id, decodeU64(frame.payload, "SNAPSHOT"));
         return;
+      case Opcode.RESOLVED: {
+        // What a database with every write found for an atomic operation
+        // this node, being synced, cannot evaluate itself.
+        const { seq, effects } = decodeResolved(frame.payload);
+        if (seq <= this.#applied) return;
+        // Copy: the effects view the frame, and may wait in the map.
+        this.#resolutions.set(
+          seq,
+          effects.map((write) => ({
+            ...write,
+            key: write.key.slice(),
+            value: write.value?.slice(),
+          })),
+        );
+        if (!this.#working) this.#work(conn);
+        return;
+      }
       case Opcode.SYNC_ACK: {
         const source = this.#sources.get(frame.id);
         if (source !== undefined) {
@@ -707,13 +722,17 @@ export class DatabaseNode implements AsyncDisposable {
     try {
       while (this.#tasks.length > 0 && !conn.isClosed) {
         const task = this.#tasks[0]!;
-        if (task.kind === "write") {
+        if (task.kind === "write" && task.write.op === WriteOp.ATOMIC) {
+          if (!await this.#applyAtomic(conn, task.write)) break;
+        } else if (task.kind === "write") {
           const batch: Write[] = [];
           let count = 0;
           const maxBatch = this.#options.maxBatch ?? 4096;
           while (count < this.#tasks.length && batch.length < maxBatch) {
             const next = this.#tasks[count]!;
-            if (next.kind !== "write") break;
+            if (next.kind !== "write" || next.write.op === WriteOp.ATOMIC) {
+              break;
+            }
             count++;
             if (next.write.seq <= this.#applied) continue; // Already have it.
             const expected = this.#applied + 1 + batch.length;
@@ -740,13 +759,7 @@ export class DatabaseNode implements AsyncDisposable {
             }
           }
           this.#applied = batch[batch.length - 1]!.seq;
-          conn.send(encodeU64(Opcode.APPLIED, 0, this.#applied));
-          if (this.#heldAnswers.length > 0) {
-            const held = this.#heldAnswers;
-            this.#heldAnswers = [];
-            for (const answer of held) conn.send(answer.bytes);
-          }
-          this.#wakeAppliedWaiters();
+          this.#reportApplied(conn);
         } else if (task.kind === "chunk") {
           this.#tasks.shift();
           const tombstones = this.#tombstones;
@@ -794,6 +807,79 @@ export class DatabaseNode implements AsyncDisposable {
     }
   }
 
+  /** Tells the router what is applied, then sends the answers held for it. */
+  #reportApplied(conn: FramedConnection): void {
+    conn.send(encodeU64(Opcode.APPLIED, 0, this.#applied));
+    if (this.#heldAnswers.length > 0) {
+      const held = this.#heldAnswers;
+      this.#heldAnswers = [];
+      for (const answer of held) conn.send(answer.bytes);
+    }
+    this.#wakeAppliedWaiters();
+  }
+
+  /**
+   * Applies the atomic operation at the head of the queue: evaluated here,
+   * or, while this node is being synced (its data partial), as a database
+   * with every write evaluated it. `false` when that is not known yet: the
+   * work stops until RESOLVED brings it.
+   */
+  async #applyAtomic(conn: FramedConnection, write: Write): Promise<boolean> {
+    if (write.seq <= this.#applied) {
+      this.#tasks.shift();
+      return true;
+    }
+    if (write.seq !== this.#applied + 1) {
+      throw new ProtocolError(
+        `Write ${write.seq} arrived where ${this.#applied + 1} was expected`,
+      );
+    }
+    let effects: Write[];
+    let outcome: Uint8Array | undefined;
+    if (this.#tombstones !== undefined) {
+      const resolved = this.#resolutions.get(write.seq);
+      if (resolved === undefined) return false;
+      this.#resolutions.delete(write.seq);
+      effects = resolved;
+    } else {
+      const evaluated = await evaluate(
+        write.seq,
+        write.flags ?? 0,
+        write.steps!,
+        (key) => this.#db.get(key),
+      );
+      effects = evaluated.effects;
+      outcome = encodeOutcome({
+        seq: write.seq,
+        reply: encodeAtomicReplyPayload(evaluated.reply),
+        effects,
+      });
+    }
+    this.#tasks.shift();
+    if (effects.length > 0) {
+      // One apply, so that a Deno KV backend commits all of it at once.
+      this.#applyingUpTo = write.seq;
+      try {
+        await this.#db.apply(effects);
+      } finally {
+        this.#applyingUpTo = 0;
+      }
+      if (this.#tombstones !== undefined) {
+        for (const effect of effects) {
+          if (effect.op === WriteOp.DELETE) {
+            this.#tombstones.set(toBinary(effect.key), effect.seq);
+          }
+        }
+      }
+    }
+    this.#applied = write.seq;
+    // The outcome first: the router answers the client once the APPLIED
+    // that follows meets the operation's level.
+    if (outcome !== undefined) conn.send(outcome);
+    this.#reportApplied(conn);
+    return true;
+  }
+
   #wakeAppliedWaiters(): void {
     if (this.#appliedWaiters.length === 0) return;
     const kept = [];
@@ -812,7 +898,7 @@ export class DatabaseNode implements AsyncDisposable {
     id: number,
     from: number,
   ): Promise<void> {
-    const source: { acks: number; wake?: () => void } = { acks: 0 };
+    const source: SyncSource = { acks: 0 };
     this.#sources.set(id, source);
     const active = () => this.#sources.get(id) === source && !conn.isClosed;
     try {
@@ -826,44 +912,11 @@ export class DatabaseNode implements AsyncDisposable {
         });
       }
       if (!active()) return;
-      let sent = 0;
-      let keys = 0;
-      const chunkBytes = Math.min(
-        this.#options.syncChunkBytes ?? 256 * 1024,
-        MAX_SYNC_CHUNK_BYTES,
-      );
-      const send = async (entries: SyncEntry[]) => {
-        // At most two chunks unacknowledged: memory stays flat on both sides.
-        while (active() && sent - source.acks >= 2) {
-          await new Promise<void>((resolve) => source.wake = resolve);
-        }
-        if (!active()) return;
-        conn.send(encodeSyncChunk(id, entries));
-        sent++;
-        keys += entries.length;
-      };
-      // Re-chunk by encoded size, whatever the backend's chunks are, so that
-      // no frame exceeds the frame limit however small the entries.
-      let pending: SyncEntry[] = [];
-      let pendingBytes = 0;
-      for await (const chunk of this.#db.snapshot({ chunkBytes })) {
-        for (const entry of chunk) {
-          const size = SYNC_ENTRY_OVERHEAD + entry.key.length +
-            entry.value.length;
-          if (pending.length > 0 && pendingBytes + size > chunkBytes) {
-            await send(pending);
-            pending = [];
-            pendingBytes = 0;
-          }
-          if (!active()) return;
-          pending.push(entry);
-          pendingBytes += size;
-        }
-      }
-      if (pending.length > 0) await send(pending);
-      if (!active()) return;
-      conn.send(encodeU64(Opcode.SYNC_END, id, keys));
-      log.info("Sent {keys} keys for sync {id}", { keys, id });
+      await streamSnapshot(conn, this.#db, id, {
+        source,
+        active,
+        chunkBytes: this.#options.syncChunkBytes ?? 256 * 1024,
+      });
     } catch (error) {
       log.error("Streaming sync {id} failed: {error}", {
         id,

@@ -933,7 +933,7 @@ Deno.test({
         /acknowledgement level/.test(error.message),
     );
     assert.throws(
-      () => decodeWrite(new Uint8Array([...u64Bytes(0, 1), 3, 0, 1, 97])),
+      () => decodeWrite(new Uint8Array([...u64Bytes(0, 1), 4, 0, 1, 97])),
       (error) =>
         error instanceof ProtocolError && /write operation/.test(error.message),
     );

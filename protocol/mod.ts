@@ -19,6 +19,7 @@ export * from "./errors.ts";
 export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./replication_messages.ts";
+export * from "./atomic.ts";
 export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";

@@ -47,6 +47,11 @@ export const Opcode = {
   SYNC_END: 0x26,
   SYNC_ACK: 0x27,
   READY: 0x28,
+  OUTCOME: 0x29,
+  RESOLVED: 0x2a,
+  // Atomic operations ("Atomic operations").
+  ATOMIC: 0x30,
+  ATOMIC_REPLY: 0x31,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */
@@ -196,6 +201,8 @@ export function parseAckLevel(name: string): AckLevel | undefined {
 export const WriteOp = {
   SET: 1,
   DELETE: 2,
+  /** An atomic operation's steps, evaluated by each database. */
+  ATOMIC: 3,
 } as const;
 
 /** One of the values of {@linkcode WriteOp}. */

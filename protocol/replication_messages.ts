@@ -11,6 +11,7 @@ import { ProtocolError } from "./errors.ts";
 import { FrameWriter, PayloadReader } from "./frame.ts";
 import { checkKey, checkValue, encodeU64 } from "./messages.ts";
 import { Opcode, WriteOp } from "./opcodes.ts";
+import { type AtomicStep, readAtomicWriteSteps } from "./atomic.ts";
 
 /** JOIN: a database says where it stands in the write stream. */
 export interface Join {
@@ -140,6 +141,10 @@ export interface Write {
   key: Uint8Array;
   /** The value, for a set. */
   value?: Uint8Array;
+  /** The steps, for an atomic operation (whose `key` is empty). */
+  steps?: AtomicStep[];
+  /** The atomic operation's `AtomicFlag` bits. */
+  flags?: number;
 }
 
 /**
@@ -196,6 +201,11 @@ export function decodeWrite(payload: Uint8Array): Write {
   const reader = new PayloadReader(payload, "WRITE");
   const seq = reader.u64();
   const op = reader.u8();
+  if (op === WriteOp.ATOMIC) {
+    const { flags, steps } = readAtomicWriteSteps(reader);
+    reader.end();
+    return { seq, op, key: new Uint8Array(0), flags, steps };
+  }
   const key = reader.bytes16();
   checkKey(key);
   if (op === WriteOp.DELETE) {

@@ -189,6 +189,9 @@ export class Databases {
       case Opcode.SYNC_END:
         this.#syncs.onFrame(db, frame);
         return;
+      case Opcode.OUTCOME:
+        this.#writePath.outcome(frame.payload);
+        return;
       default:
         throw new ProtocolError(
           `Unexpected ${opcodeName(frame.opcode)} frame from a database`,
@@ -542,6 +545,17 @@ export class Databases {
 
   #afterMembershipChange(): void {
     this.#syncs.startWaiting(this.#readyDatabases());
+    this.#writePath.checkUnresolved(() => {
+      for (const db of this.#databases.values()) {
+        if (db.state !== "syncing") continue;
+        db.conn.fail(
+          new KvndbError(
+            ErrorCode.UNAVAILABLE,
+            "No database left can evaluate an atomic operation this database, being synced, waits for: rejoin to copy the cluster",
+          ),
+        );
+      }
+    });
     if (!this.#hasPendingDatabase()) {
       this.#writePath.failAbove(
         "Every database left before the write was acknowledged; it may or may not have been applied",

@@ -12,6 +12,7 @@ import {
   AckLevel,
   checkKey,
   checkValue,
+  decodeAtomic,
   decodeForget,
   decodeGet,
   decodeKeys,
@@ -60,6 +61,7 @@ const LIMITED = new Set<number>([
   Opcode.SET,
   Opcode.DELETE,
   Opcode.COUNT,
+  Opcode.ATOMIC,
 ]);
 
 /** Opcodes served during a hold. */
@@ -79,12 +81,21 @@ export class Requests {
   #clients = new Set<ClientSession>();
   /** Requests served, by kind, for the router's stats. */
   readonly operations: Record<
-    "get" | "set" | "delete" | "keys" | "count" | "ping" | "stats" | "errors",
+    | "get"
+    | "set"
+    | "delete"
+    | "atomic"
+    | "keys"
+    | "count"
+    | "ping"
+    | "stats"
+    | "errors",
     number
   > = {
     get: 0,
     set: 0,
     delete: 0,
+    atomic: 0,
     keys: 0,
     count: 0,
     ping: 0,
@@ -241,6 +252,17 @@ export class Requests {
           request.acks,
           request.key,
           request.value,
+        );
+        return;
+      }
+      case Opcode.ATOMIC: {
+        // Decoded to check it: databases trust what the router sends them.
+        decodeAtomic(frame.payload);
+        writePath.atomic(
+          client,
+          frame.id,
+          frame.payload[0]!,
+          frame.payload.subarray(1),
         );
         return;
       }

@@ -1,17 +1,24 @@
 /**
- * The write path: a client's SET or DELETE numbered, sent to every database
- * past its join, kept in the backlog, and answered once its acknowledgement
- * level is met. See `docs/architecture.md`, "Write path".
+ * The write path: a client's SET, DELETE or atomic operation numbered, sent
+ * to every database past its join, kept in the backlog, and answered once its
+ * acknowledgement level is met (an atomic operation with the outcome the
+ * databases report). See `docs/architecture.md`, "Write path".
  *
  * @module
  */
 
 import {
   AckLevel,
+  decodeOutcome,
+  encodeAtomicReply,
+  encodeAtomicWrite,
   encodeDone,
+  encodeResolved,
   encodeWrite,
   ErrorCode,
   KvndbError,
+  Opcode,
+  outcomeEffects,
   taskNow,
   TimeoutError,
   WriteOp,
@@ -37,7 +44,7 @@ export interface WritePathOptions {
   /** Whether a ready database has node id `id`. */
   isReadyNode(id: string): boolean;
   /** Counts a write by kind, for the router's stats. */
-  count(kind: "set" | "delete"): void;
+  count(kind: "set" | "delete" | "atomic"): void;
   /** Answers request `id` of `client` with an error (not yet counted in flight). */
   answerError(client: ClientSession, id: number, error: unknown): void;
   /** Answers an accepted request of `client` with an error. */
@@ -53,6 +60,18 @@ interface Held {
   acks: number;
   key: Uint8Array;
   value?: Uint8Array;
+  /** The encoded steps, for an atomic operation. */
+  steps?: Uint8Array;
+}
+
+/** An atomic operation numbered and not yet answered. */
+interface PendingAtomic {
+  /** The reply payload, from the first database that evaluated it. */
+  reply?: Uint8Array;
+  /** Whether a database being synced waits for its effects (RESOLVED). */
+  unresolved: boolean;
+  /** Whether the client has had its answer. */
+  answered: boolean;
 }
 
 /**
@@ -72,6 +91,10 @@ export class WritePath {
   #reserving?: Promise<void>;
   /** Reused by settling: the ready databases' positions, highest first. */
   #applied: number[] = [];
+  /** Atomic operations waiting for their acknowledgement, by seq. */
+  #atomics = new Map<number, PendingAtomic>();
+  /** How many of those a database being synced waits to be resolved. */
+  #unresolved = 0;
 
   /**
    * Creates the write path.
@@ -85,10 +108,35 @@ export class WritePath {
         client.inFlight--;
         options.reads.raiseFloor(seq);
         const link = client.conn;
+        const atomic = this.#atomics.get(seq);
+        if (atomic !== undefined) {
+          const reply = atomic.reply;
+          this.#answered(seq, atomic);
+          if (reply === undefined) {
+            // Cannot happen: a database that counts for the level reported
+            // the outcome before the APPLIED that covers it. Say so rather
+            // than guess.
+            options.answerError(
+              client,
+              id,
+              new KvndbError(
+                ErrorCode.INTERNAL,
+                "The atomic operation was applied but its outcome did not reach the router",
+              ),
+            );
+          } else if (link.answer !== undefined) {
+            link.answer(id, Opcode.ATOMIC_REPLY, reply);
+          } else link.send(encodeAtomicReply(id, reply));
+          return;
+        }
         if (link.acknowledge !== undefined) link.acknowledge(id, seq);
         else link.send(encodeDone(id, seq));
       },
-      failed: (client, id, error) => options.fail(client, id, error),
+      failed: (client, id, seq, error) => {
+        const atomic = this.#atomics.get(seq);
+        if (atomic !== undefined) this.#answered(seq, atomic);
+        options.fail(client, id, error);
+      },
     });
   }
 
@@ -171,6 +219,110 @@ export class WritePath {
     client.lastWriteSeq = seq;
   }
 
+  /**
+   * Numbers an atomic operation, sends it to every database past its join
+   * (each evaluates it at its position), and answers with the outcome once
+   * its acknowledgement level is met. `steps` (checked by the caller) may
+   * view a read buffer: it is copied.
+   *
+   * @throws {KvndbError} `NO_DATABASE` when no database can take it.
+   */
+  atomic(
+    client: ClientSession,
+    id: number,
+    acks: number,
+    steps: Uint8Array,
+  ): void {
+    const options = this.#options;
+    if (!this.#writable()) {
+      options.count("atomic");
+      throw options.noDatabase();
+    }
+    const sequencer = options.sequencer;
+    if (!sequencer.canNumber) {
+      this.#held.push({
+        client,
+        id,
+        acks,
+        key: new Uint8Array(0),
+        steps: steps.slice(),
+      });
+      this.#reserve();
+      return;
+    }
+    options.count("atomic");
+    if (sequencer.wantsReservation) this.#reserve();
+    const seq = sequencer.next();
+    const bytes = encodeAtomicWrite(seq, steps);
+    sequencer.keep(seq, bytes);
+    let syncing = false;
+    for (const db of options.databases.values()) {
+      if (db.state === "joining") continue;
+      db.conn.send(bytes);
+      if (db.state === "syncing") syncing = true;
+    }
+    this.#atomics.set(seq, { unresolved: syncing, answered: false });
+    if (syncing) this.#unresolved++;
+    const level = acks === AckLevel.DEFAULT ? options.defaultLevel : acks;
+    client.inFlight++;
+    this.#pending.push(
+      seq,
+      level,
+      client,
+      id,
+      taskNow() + options.requestTimeout,
+    );
+    client.lastWriteSeq = seq;
+  }
+
+  /**
+   * Takes a database's OUTCOME: the first for an operation is its reply
+   * (every database with every write reaches the same one), and its effects
+   * go to the databases being synced, which cannot evaluate it themselves.
+   */
+  outcome(payload: Uint8Array): void {
+    const { seq, reply } = decodeOutcome(payload);
+    const atomic = this.#atomics.get(seq);
+    if (atomic === undefined || atomic.reply !== undefined) return;
+    if (!atomic.answered) atomic.reply = reply.slice();
+    if (atomic.unresolved) {
+      atomic.unresolved = false;
+      this.#unresolved--;
+      const resolved = encodeResolved(seq, outcomeEffects(payload));
+      for (const db of this.#options.databases.values()) {
+        if (db.state === "syncing") db.conn.send(resolved);
+      }
+    }
+    if (atomic.answered) this.#atomics.delete(seq);
+  }
+
+  /**
+   * After a database left: when none is being synced any more, no one waits
+   * for effects; when some are and no database can evaluate for them, they
+   * are stranded and `drop` is told to drop them (they rejoin and copy).
+   */
+  checkUnresolved(drop: () => void): void {
+    if (this.#unresolved === 0) return;
+    let syncing = false;
+    for (const db of this.#options.databases.values()) {
+      if (db.state === "syncing") syncing = true;
+    }
+    if (syncing && this.#writable()) return;
+    if (syncing) drop();
+    for (const [seq, atomic] of this.#atomics) {
+      atomic.unresolved = false;
+      if (atomic.answered) this.#atomics.delete(seq);
+    }
+    this.#unresolved = 0;
+  }
+
+  /** The client has its answer; the entry stays while a sync target waits. */
+  #answered(seq: number, atomic: PendingAtomic): void {
+    atomic.answered = true;
+    atomic.reply = undefined;
+    if (!atomic.unresolved) this.#atomics.delete(seq);
+  }
+
   /** Answers every pending write whose acknowledgement level is met. */
   settle(): void {
     if (this.#pending.length === 0) return;
@@ -233,10 +385,11 @@ export class WritePath {
       this.#reserving = undefined;
       const held = this.#held;
       this.#held = [];
-      for (const { client, id, acks, key, value } of held) {
+      for (const { client, id, acks, key, value, steps } of held) {
         if (client.conn.isClosed) continue;
         try {
-          this.write(client, id, acks, key, value);
+          if (steps !== undefined) this.atomic(client, id, acks, steps);
+          else this.write(client, id, acks, key, value);
         } catch (error) {
           this.#options.answerError(client, id, error);
         }

@@ -14,8 +14,8 @@ import { acknowledgedUpTo } from "./quorum.ts";
 export interface WritesOptions {
   /** The write numbered `seq` for request `id` of `client` is acknowledged. */
   acknowledged(client: ClientSession, id: number, seq: number): void;
-  /** The write for request `id` of `client` fails with `error`. */
-  failed(client: ClientSession, id: number, error: unknown): void;
+  /** The write numbered `seq` for request `id` of `client` fails with `error`. */
+  failed(client: ClientSession, id: number, seq: number, error: unknown): void;
 }
 
 const INITIAL_CAPACITY = 1024;
@@ -147,7 +147,7 @@ export class PendingWrites {
         const client = this.#client[at]!;
         const id = this.#id[at]!;
         this.#answer(at);
-        this.#options.failed(client, id, error());
+        this.#options.failed(client, id, this.#seq[at]!, error());
       }
     }
     // Every failed entry is above every kept one: trim the tail.
@@ -173,7 +173,7 @@ export class PendingWrites {
         const client = this.#client[at]!;
         const id = this.#id[at]!;
         this.#answer(at);
-        this.#options.failed(client, id, error());
+        this.#options.failed(client, id, this.#seq[at]!, error());
       }
     }
     this.#dropAnsweredHead();

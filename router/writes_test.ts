@@ -15,7 +15,10 @@ function ring() {
       assert.equal(id, seq * 10);
       acked.push(seq);
     },
-    failed: (_client, id, error) => failed.push([id / 10, String(error)]),
+    failed: (_client, id, seq, error) => {
+      assert.equal(seq, id / 10);
+      failed.push([id / 10, String(error)]);
+    },
   });
   return { writes, acked, failed };
 }

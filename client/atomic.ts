@@ -1,0 +1,240 @@
+/**
+ * Atomic operations from the client library, in the style of
+ * `Deno.AtomicOperation`: checks of versions, then mutations, committed as
+ * one write that every database applies whole or not at all.
+ *
+ * @module
+ */
+
+import {
+  AtomicFlag,
+  type AtomicReply,
+  type AtomicStep,
+  checkKey,
+  checkValue,
+  InvalidArgumentError,
+  SetFlag,
+  StepKind,
+  type StepResult,
+} from "../protocol/mod.ts";
+import type { Bytes, WriteOptions } from "./client.ts";
+
+const encoder = new TextEncoder();
+
+function toBytes(value: Bytes): Uint8Array {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/** A check: the key has this version, or (`null`) does not exist. */
+export interface AtomicCheck {
+  /** The key. */
+  key: Bytes;
+  /** Its expected version (from `getEntry`), or `null` for absent. */
+  version: number | null;
+}
+
+/** A committed atomic operation. */
+export interface AtomicCommitted {
+  ok: true;
+  /** Its sequence number: the version of every key it wrote. */
+  version: number;
+  /** What each step other than a check returned, in order. */
+  results: StepResult[];
+}
+
+/** An atomic operation whose checks did not hold: nothing was written. */
+export interface AtomicFailed {
+  ok: false;
+}
+
+/** Runs steps on the router, for {@linkcode AtomicOperation}. */
+export type AtomicRunner = (
+  flags: number,
+  steps: AtomicStep[],
+  options?: WriteOptions,
+) => Promise<AtomicReply>;
+
+function toBigInt(n: bigint | number, what: string): bigint {
+  if (typeof n === "bigint") return n;
+  if (!Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`${what} must be an integer, got ${n}`);
+  }
+  return BigInt(n);
+}
+
+/**
+ * An atomic operation being built. Get one from `client.atomic()`.
+ *
+ * Values that `sum`, `min` and `max` work on are decimal integers as text
+ * (`"42"`), as Redis's INCR keeps them; a missing key counts as 0 for `sum`
+ * and takes the operand for `min` and `max`. A step on a value that is not
+ * such an integer fails the whole operation with an
+ * {@linkcode InvalidArgumentError}.
+ *
+ * @example A compare-and-set
+ * ```ts ignore
+ * const entry = await client.getEntry("config");
+ * const result = await client.atomic()
+ *   .check({ key: "config", version: entry?.version ?? null })
+ *   .set("config", "new")
+ *   .commit();
+ * if (!result.ok) console.log("changed meanwhile: read again and retry");
+ * ```
+ */
+export class AtomicOperation {
+  #run: AtomicRunner;
+  #steps: AtomicStep[] = [];
+
+  /**
+   * Creates an operation that `run` commits.
+   *
+   * @param run How the steps reach the router.
+   */
+  constructor(run: AtomicRunner) {
+    this.#run = run;
+  }
+
+  /**
+   * Adds checks: the operation commits only if every key has the version
+   * given (or, for `null`, does not exist).
+   *
+   * @param checks The keys and versions.
+   * @returns This operation.
+   */
+  check(...checks: AtomicCheck[]): this {
+    for (const { key, version } of checks) {
+      const bytes = toBytes(key);
+      checkKey(bytes);
+      this.#steps.push({ kind: StepKind.CHECK, key: bytes, version });
+    }
+    return this;
+  }
+
+  /**
+   * Sets a key.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @returns This operation.
+   */
+  set(key: Bytes, value: Bytes): this {
+    const keyBytes = toBytes(key);
+    const valueBytes = toBytes(value);
+    checkKey(keyBytes);
+    checkValue(valueBytes);
+    this.#steps.push({
+      kind: StepKind.SET,
+      key: keyBytes,
+      value: valueBytes,
+      flags: 0,
+    });
+    return this;
+  }
+
+  /**
+   * Deletes a key (a missing key is no error).
+   *
+   * @param key The key.
+   * @returns This operation.
+   */
+  delete(key: Bytes): this {
+    const bytes = toBytes(key);
+    checkKey(bytes);
+    this.#steps.push({ kind: StepKind.DELETE, key: bytes });
+    return this;
+  }
+
+  /**
+   * Adds `n` to a decimal integer value (signed 64-bit; overflow fails).
+   *
+   * @param key The key.
+   * @param n What to add; negative subtracts.
+   * @returns This operation.
+   */
+  sum(key: Bytes, n: bigint | number): this {
+    return this.#integer(StepKind.ADD, key, n);
+  }
+
+  /**
+   * Keeps the smaller of a decimal integer value and `n`.
+   *
+   * @param key The key.
+   * @param n The operand.
+   * @returns This operation.
+   */
+  min(key: Bytes, n: bigint | number): this {
+    return this.#integer(StepKind.MIN, key, n);
+  }
+
+  /**
+   * Keeps the larger of a decimal integer value and `n`.
+   *
+   * @param key The key.
+   * @param n The operand.
+   * @returns This operation.
+   */
+  max(key: Bytes, n: bigint | number): this {
+    return this.#integer(StepKind.MAX, key, n);
+  }
+
+  /**
+   * Sets a key only if it does not exist; its result is `1n` when it was
+   * set, `0n` when it existed.
+   *
+   * @param key The key.
+   * @param value The value.
+   * @returns This operation.
+   */
+  setIfAbsent(key: Bytes, value: Bytes): this {
+    const keyBytes = toBytes(key);
+    const valueBytes = toBytes(value);
+    checkKey(keyBytes);
+    checkValue(valueBytes);
+    this.#steps.push({
+      kind: StepKind.SET,
+      key: keyBytes,
+      value: valueBytes,
+      flags: SetFlag.NX,
+    });
+    return this;
+  }
+
+  /**
+   * Commits the operation.
+   *
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns `{ ok: true, version, results }`, or `{ ok: false }` when a
+   *   check did not hold (nothing was written).
+   * @throws {InvalidArgumentError} When a step cannot apply (a value that is
+   *   not an integer, an overflow); nothing was written.
+   */
+  async commit(
+    options?: WriteOptions,
+  ): Promise<AtomicCommitted | AtomicFailed> {
+    if (this.#steps.length === 0) {
+      throw new InvalidArgumentError("An atomic operation needs a step");
+    }
+    const reply = await this.#run(
+      AtomicFlag.ALL_OR_NOTHING,
+      this.#steps,
+      options,
+    );
+    const failed = reply.results.find((result) => result.kind === "error");
+    if (failed !== undefined && failed.kind === "error") {
+      throw new InvalidArgumentError(failed.message.replace(/^ERR /, ""));
+    }
+    if (!reply.committed) return { ok: false };
+    return { ok: true, version: reply.version, results: reply.results };
+  }
+
+  #integer(
+    kind: typeof StepKind.ADD | typeof StepKind.MIN | typeof StepKind.MAX,
+    key: Bytes,
+    n: bigint | number,
+  ): this {
+    const bytes = toBytes(key);
+    checkKey(bytes);
+    this.#steps.push({ kind, key: bytes, delta: toBigInt(n, "The operand") });
+    return this;
+  }
+}

@@ -1,0 +1,251 @@
+// Evaluating an atomic operation against a database's state at the
+// operation's position in the write stream. Pure given what `read` returns:
+// every database with the same data reaches the same outcome and effects,
+// which is what lets each evaluate on its own (docs/architecture.md,
+// "Atomic operations").
+
+import {
+  AtomicFlag,
+  type AtomicReply,
+  type AtomicStep,
+  MAX_ATOMIC_BYTES,
+  MAX_VALUE_SIZE,
+  SetFlag,
+  StepKind,
+  type StepResult,
+  type Write,
+  WriteOp,
+} from "../protocol/mod.ts";
+import { toBinary } from "./_binary_key.ts";
+import type { StoredEntry } from "./types.ts";
+
+/** What evaluating an operation gives: the reply, and the writes to apply. */
+export interface Evaluated {
+  reply: AtomicReply;
+  /** Plain writes numbered with the operation's seq; empty when nothing changed. */
+  effects: Write[];
+}
+
+interface Slot {
+  key: Uint8Array;
+  value: Uint8Array | null;
+  version: number | null;
+  existed: boolean;
+  changed: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+/** A decimal integer as Redis accepts one: no sign on zero, no leading zeros. */
+const INTEGER = /^(0|-?[1-9][0-9]{0,19})$/;
+
+/** Redis's texts, so that RESP clients see what redis-server says. */
+export const NOT_INTEGER = "ERR value is not an integer or out of range";
+export const OVERFLOW = "ERR increment or decrement would overflow";
+export const NOT_FLOAT = "ERR value is not a valid float";
+export const NOT_FINITE = "ERR increment would produce NaN or Infinity";
+export const TOO_BIG =
+  `ERR string exceeds maximum allowed size (${MAX_VALUE_SIZE} bytes)`;
+
+function parseInteger(value: Uint8Array): bigint | undefined {
+  if (value.length > 20) return undefined;
+  const text = decoder.decode(value);
+  if (!INTEGER.test(text)) return undefined;
+  const n = BigInt(text);
+  return n < I64_MIN || n > I64_MAX ? undefined : n;
+}
+
+function parseFloatStrict(text: string): number | undefined {
+  // Redis refuses spaces, and empty or partial numbers.
+  if (text.length === 0 || text.trim() !== text) return undefined;
+  const n = Number(text);
+  return Number.isNaN(n) ? undefined : n;
+}
+
+/**
+ * Evaluates `steps` numbered `seq` against the entries `read` returns (the
+ * state after every earlier write).
+ */
+export async function evaluate(
+  seq: number,
+  flags: number,
+  steps: readonly AtomicStep[],
+  read: (key: Uint8Array) => Promise<StoredEntry | null>,
+): Promise<Evaluated> {
+  const slots = new Map<string, Slot>();
+  for (const step of steps) {
+    const id = toBinary(step.key);
+    if (slots.has(id)) continue;
+    const entry = await read(step.key);
+    slots.set(id, {
+      key: step.key,
+      value: entry?.value ?? null,
+      version: entry?.version ?? null,
+      existed: entry !== null,
+      changed: false,
+    });
+  }
+  const slotOf = (key: Uint8Array) => slots.get(toBinary(key))!;
+  // Every check holds, wherever it stands among the steps, or nothing applies.
+  for (const step of steps) {
+    if (step.kind !== StepKind.CHECK) continue;
+    if (slotOf(step.key).version !== step.version) {
+      return {
+        reply: { committed: false, version: seq, results: [] },
+        effects: [],
+      };
+    }
+  }
+  const results: StepResult[] = [];
+  const bytes = (value: Uint8Array | null): StepResult =>
+    value === null ? { kind: "nil" } : { kind: "bytes", value };
+  const set = (slot: Slot, value: Uint8Array | null) => {
+    slot.value = value;
+    slot.changed = true;
+  };
+  for (const step of steps) {
+    const slot = slotOf(step.key);
+    switch (step.kind) {
+      case StepKind.CHECK:
+        break;
+      case StepKind.GET:
+        results.push(bytes(slot.value));
+        break;
+      case StepKind.SET: {
+        const exists = slot.value !== null;
+        const old = slot.value;
+        const skip = (step.flags & SetFlag.NX && exists) ||
+          (step.flags & SetFlag.XX && !exists);
+        if (!skip) set(slot, step.value);
+        results.push(
+          step.flags & SetFlag.GET
+            ? bytes(old)
+            : { kind: "integer", value: skip ? 0n : 1n },
+        );
+        break;
+      }
+      case StepKind.DELETE:
+        results.push({ kind: "integer", value: slot.value === null ? 0n : 1n });
+        if (slot.value !== null) set(slot, null);
+        break;
+      case StepKind.ADD: {
+        const current = slot.value === null ? 0n : parseInteger(slot.value);
+        if (current === undefined) {
+          results.push({ kind: "error", message: NOT_INTEGER });
+          break;
+        }
+        const next = current + step.delta;
+        if (next < I64_MIN || next > I64_MAX) {
+          results.push({ kind: "error", message: OVERFLOW });
+          break;
+        }
+        set(slot, encoder.encode(next.toString()));
+        results.push({ kind: "integer", value: next });
+        break;
+      }
+      case StepKind.MIN:
+      case StepKind.MAX: {
+        if (slot.value === null) {
+          set(slot, encoder.encode(step.delta.toString()));
+          results.push({ kind: "integer", value: step.delta });
+          break;
+        }
+        const current = parseInteger(slot.value);
+        if (current === undefined) {
+          results.push({ kind: "error", message: NOT_INTEGER });
+          break;
+        }
+        const keep = step.kind === StepKind.MIN
+          ? (current < step.delta ? current : step.delta)
+          : (current > step.delta ? current : step.delta);
+        if (keep !== current) set(slot, encoder.encode(keep.toString()));
+        results.push({ kind: "integer", value: keep });
+        break;
+      }
+      case StepKind.ADD_FLOAT: {
+        const current = slot.value === null
+          ? 0
+          : parseFloatStrict(decoder.decode(slot.value));
+        const delta = parseFloatStrict(step.delta);
+        if (current === undefined || delta === undefined) {
+          results.push({ kind: "error", message: NOT_FLOAT });
+          break;
+        }
+        const next = current + delta;
+        if (!Number.isFinite(next)) {
+          results.push({ kind: "error", message: NOT_FINITE });
+          break;
+        }
+        const value = encoder.encode(formatFloat(next));
+        set(slot, value);
+        results.push({ kind: "bytes", value });
+        break;
+      }
+      case StepKind.APPEND: {
+        const old = slot.value ?? new Uint8Array(0);
+        const length = old.length + step.value.length;
+        if (length > MAX_VALUE_SIZE) {
+          results.push({ kind: "error", message: TOO_BIG });
+          break;
+        }
+        const value = new Uint8Array(length);
+        value.set(old);
+        value.set(step.value, old.length);
+        set(slot, value);
+        results.push({ kind: "integer", value: BigInt(length) });
+        break;
+      }
+    }
+  }
+  if (
+    flags & AtomicFlag.ALL_OR_NOTHING &&
+    results.some((result) => result.kind === "error")
+  ) {
+    return { reply: { committed: false, version: seq, results }, effects: [] };
+  }
+  const effects: Write[] = [];
+  let size = 0;
+  for (const slot of slots.values()) {
+    if (!slot.changed) continue;
+    if (slot.value === null) {
+      if (slot.existed) {
+        effects.push({ seq, op: WriteOp.DELETE, key: slot.key });
+        size += slot.key.length;
+      }
+    } else {
+      effects.push({ seq, op: WriteOp.SET, key: slot.key, value: slot.value });
+      size += slot.key.length + slot.value.length;
+    }
+  }
+  if (size > MAX_ATOMIC_BYTES) {
+    // Every database refuses it alike: the same state gives the same size.
+    return {
+      reply: {
+        committed: false,
+        version: seq,
+        results: [{
+          kind: "error",
+          message:
+            `ERR the atomic operation would write ${size} bytes, more than the limit of ${MAX_ATOMIC_BYTES}`,
+        }],
+      },
+      effects: [],
+    };
+  }
+  return { reply: { committed: true, version: seq, results }, effects };
+}
+
+/**
+ * A float as INCRBYFLOAT answers it: plain decimal, no exponent, no
+ * trailing zeros. Redis computes in long double; this is a double, so the
+ * last digits of long fractions can differ.
+ */
+export function formatFloat(n: number): string {
+  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  const text = String(n);
+  if (!text.includes("e")) return text;
+  // Expand an exponent into plain digits, as Redis never prints one.
+  return n.toFixed(20).replace(/\.?0+$/, "");
+}

@@ -1,0 +1,689 @@
+/**
+ * Atomic operations on the wire: the steps a client sends (ATOMIC), the
+ * reply it gets (ATOMIC_REPLY), and what databases and router exchange about
+ * an operation once it is numbered (the WRITE frame's atomic form, OUTCOME,
+ * RESOLVED). See `docs/protocol.md`, "Atomic operations".
+ *
+ * @module
+ */
+
+import { FrameWriter, PayloadReader } from "./frame.ts";
+import { ProtocolError, TooLargeError } from "./errors.ts";
+import { checkKey, checkValue } from "./messages.ts";
+import { Opcode, WriteOp } from "./opcodes.ts";
+import type { Write } from "./replication_messages.ts";
+
+/**
+ * The kinds of step. See `docs/protocol.md`, "Atomic operations".
+ *
+ * @example
+ * ```ts
+ * import { StepKind } from "./atomic.ts";
+ * console.log(StepKind.CHECK); // 1
+ * ```
+ */
+export const StepKind = {
+  /** The key must have a version (or be absent), or nothing applies. */
+  CHECK: 1,
+  /** Returns the key's value at this point. */
+  GET: 2,
+  /** Sets the key, unconditionally or under a condition (`SetFlag`). */
+  SET: 3,
+  /** Deletes the key; returns 1 when it existed, else 0. */
+  DELETE: 4,
+  /** Adds a signed 64-bit integer to a decimal integer value. */
+  ADD: 5,
+  /** Appends bytes to the value; returns the new length. */
+  APPEND: 6,
+  /** Adds a decimal number to a decimal number value. */
+  ADD_FLOAT: 7,
+  /** Keeps the smaller of a decimal integer value and the operand. */
+  MIN: 8,
+  /** Keeps the larger of a decimal integer value and the operand. */
+  MAX: 9,
+} as const;
+
+/**
+ * Options of a whole atomic operation, as bits.
+ *
+ * @example
+ * ```ts
+ * import { AtomicFlag } from "./atomic.ts";
+ * console.log(AtomicFlag.ALL_OR_NOTHING); // 1
+ * ```
+ */
+export const AtomicFlag = {
+  /**
+   * A step that fails (ADD on a value that is not an integer) undoes the
+   * whole operation. Without it, as in Redis's EXEC, that step alone has no
+   * effect and returns its error.
+   */
+  ALL_OR_NOTHING: 1,
+} as const;
+
+/**
+ * Conditions and options of a SET step, as bits.
+ *
+ * @example
+ * ```ts
+ * import { SetFlag } from "./atomic.ts";
+ * console.log(SetFlag.NX | SetFlag.GET); // 5
+ * ```
+ */
+export const SetFlag = {
+  /** Only when the key is absent. */
+  NX: 1,
+  /** Only when the key exists. */
+  XX: 2,
+  /** Return the value the key had before. */
+  GET: 4,
+} as const;
+
+/** One step of an atomic operation. */
+export type AtomicStep =
+  | { kind: typeof StepKind.CHECK; key: Uint8Array; version: number | null }
+  | { kind: typeof StepKind.GET; key: Uint8Array }
+  | {
+    kind: typeof StepKind.SET;
+    key: Uint8Array;
+    value: Uint8Array;
+    flags: number;
+  }
+  | { kind: typeof StepKind.DELETE; key: Uint8Array }
+  | {
+    kind: typeof StepKind.ADD | typeof StepKind.MIN | typeof StepKind.MAX;
+    key: Uint8Array;
+    delta: bigint;
+  }
+  | { kind: typeof StepKind.APPEND; key: Uint8Array; value: Uint8Array }
+  | { kind: typeof StepKind.ADD_FLOAT; key: Uint8Array; delta: string };
+
+/** What a step returns. CHECK steps return nothing. */
+export type StepResult =
+  | { kind: "nil" }
+  | { kind: "bytes"; value: Uint8Array }
+  | { kind: "integer"; value: bigint }
+  | { kind: "error"; message: string };
+
+/** The answer to an atomic operation. */
+export interface AtomicReply {
+  /** Whether every check held, so that the steps applied. */
+  committed: boolean;
+  /** The operation's sequence number: the version of every key it wrote. */
+  version: number;
+  /**
+   * One result per step other than CHECK, in order. When not committed:
+   * empty if a check failed, else the results with the error that stopped
+   * the operation (a failed step under `ALL_OR_NOTHING`, or a size limit).
+   */
+  results: StepResult[];
+}
+
+/** Most steps in one atomic operation. */
+export const MAX_ATOMIC_STEPS = 128;
+/**
+ * Most bytes in an atomic operation's steps, and in the values it leaves
+ * written: small enough that a Deno KV database commits all of it at once.
+ */
+export const MAX_ATOMIC_BYTES = 640 * 1024;
+
+const RESULT_NIL = 0;
+const RESULT_BYTES = 1;
+const RESULT_INTEGER = 2;
+const RESULT_ERROR = 3;
+
+const MAX_FLOAT_TEXT = 64;
+
+function stepSize(step: AtomicStep): number {
+  const base = 1 + 2 + step.key.length;
+  switch (step.kind) {
+    case StepKind.CHECK:
+      return base + 1 + 8;
+    case StepKind.GET:
+    case StepKind.DELETE:
+      return base;
+    case StepKind.SET:
+      return base + 1 + 4 + step.value.length;
+    case StepKind.ADD:
+    case StepKind.MIN:
+    case StepKind.MAX:
+      return base + 8;
+    case StepKind.APPEND:
+      return base + 4 + step.value.length;
+    case StepKind.ADD_FLOAT:
+      return base + 1 + step.delta.length;
+  }
+}
+
+/**
+ * Returns the encoded size of a list of steps.
+ *
+ * @param steps The steps.
+ * @returns Their size in bytes.
+ * @example
+ * ```ts
+ * import { stepsSize, StepKind } from "./atomic.ts";
+ * console.log(stepsSize([{ kind: StepKind.GET, key: new Uint8Array(1) }])); // 7
+ * ```
+ */
+export function stepsSize(steps: readonly AtomicStep[]): number {
+  let size = 1 + 2;
+  for (const step of steps) size += stepSize(step);
+  return size;
+}
+
+function writeI64(writer: FrameWriter, value: bigint): void {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, value);
+  writer.raw(bytes);
+}
+
+function readI64(reader: PayloadReader): bigint {
+  const bytes = reader.raw(8);
+  return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0);
+}
+
+function writeSteps(
+  writer: FrameWriter,
+  flags: number,
+  steps: readonly AtomicStep[],
+): void {
+  writer.u8(flags).u16(steps.length);
+  for (const step of steps) {
+    writer.u8(step.kind).bytes16(step.key);
+    switch (step.kind) {
+      case StepKind.CHECK:
+        writer.u8(step.version === null ? 0 : 1).u64(step.version ?? 0);
+        break;
+      case StepKind.SET:
+        writer.u8(step.flags).bytes32(step.value);
+        break;
+      case StepKind.ADD:
+      case StepKind.MIN:
+      case StepKind.MAX:
+        writeI64(writer, step.delta);
+        break;
+      case StepKind.APPEND:
+        writer.bytes32(step.value);
+        break;
+      case StepKind.ADD_FLOAT:
+        writer.bytes8(new TextEncoder().encode(step.delta));
+        break;
+    }
+  }
+}
+
+/** Checks steps against the limits before anything is sent or numbered. */
+function checkSteps(steps: readonly AtomicStep[]): void {
+  if (steps.length === 0) {
+    throw new ProtocolError("An atomic operation needs at least one step");
+  }
+  if (steps.length > MAX_ATOMIC_STEPS) {
+    throw new TooLargeError(
+      `An atomic operation of ${steps.length} steps exceeds the limit of ${MAX_ATOMIC_STEPS}`,
+    );
+  }
+  const size = stepsSize(steps);
+  if (size > MAX_ATOMIC_BYTES) {
+    throw new TooLargeError(
+      `An atomic operation of ${size} bytes exceeds the limit of ${MAX_ATOMIC_BYTES} bytes`,
+    );
+  }
+  for (const step of steps) {
+    checkKey(step.key);
+    if (step.kind === StepKind.SET || step.kind === StepKind.APPEND) {
+      checkValue(step.value);
+    }
+    if (
+      step.kind === StepKind.SET &&
+      (step.flags & ~7 || (step.flags & 3) === 3)
+    ) {
+      throw new ProtocolError(`Invalid SET step flags ${step.flags}`);
+    }
+    if (
+      step.kind === StepKind.ADD_FLOAT &&
+      (step.delta.length > MAX_FLOAT_TEXT || !Number.isFinite(+step.delta))
+    ) {
+      throw new ProtocolError(`Invalid ADD_FLOAT step delta '${step.delta}'`);
+    }
+  }
+}
+
+/**
+ * Decodes the steps of an ATOMIC request or an atomic WRITE, checking their
+ * limits.
+ *
+ * @param reader A reader at the steps.
+ * @returns The steps; keys and values are views.
+ * @throws {ProtocolError} When a step is malformed.
+ * @throws {TooLargeError} When a limit is exceeded.
+ */
+function readSteps(
+  reader: PayloadReader,
+): { flags: number; steps: AtomicStep[] } {
+  const flags = reader.u8();
+  if (flags & ~AtomicFlag.ALL_OR_NOTHING) {
+    throw new ProtocolError(`Unknown atomic operation flags ${flags}`);
+  }
+  const count = reader.u16();
+  if (count > MAX_ATOMIC_STEPS) {
+    throw new TooLargeError(
+      `An atomic operation of ${count} steps exceeds the limit of ${MAX_ATOMIC_STEPS}`,
+    );
+  }
+  if (count * 3 > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed atomic operation: ${count} steps cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const steps: AtomicStep[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const kind = reader.u8();
+    const key = reader.bytes16();
+    switch (kind) {
+      case StepKind.CHECK: {
+        const present = reader.u8();
+        const version = reader.u64();
+        if (present > 1) {
+          throw new ProtocolError(`Invalid CHECK step flag ${present}`);
+        }
+        steps[i] = { kind, key, version: present === 1 ? version : null };
+        break;
+      }
+      case StepKind.GET:
+      case StepKind.DELETE:
+        steps[i] = { kind, key };
+        break;
+      case StepKind.SET: {
+        const flags = reader.u8();
+        steps[i] = { kind, key, flags, value: reader.bytes32() };
+        break;
+      }
+      case StepKind.ADD:
+      case StepKind.MIN:
+      case StepKind.MAX:
+        steps[i] = { kind, key, delta: readI64(reader) };
+        break;
+      case StepKind.APPEND:
+        steps[i] = { kind, key, value: reader.bytes32() };
+        break;
+      case StepKind.ADD_FLOAT:
+        steps[i] = {
+          kind,
+          key,
+          delta: new TextDecoder().decode(reader.bytes8()),
+        };
+        break;
+      default:
+        throw new ProtocolError(`Unknown atomic step kind ${kind}`);
+    }
+  }
+  checkSteps(steps);
+  return { flags, steps };
+}
+
+/** An atomic operation as a client requests it. */
+export interface AtomicRequest {
+  /** {@linkcode AckLevel}; 0 defers to the router's default. */
+  acks: number;
+  /** {@linkcode AtomicFlag} bits. */
+  flags: number;
+  /** The steps, checks first by convention (a check anywhere applies to all). */
+  steps: AtomicStep[];
+}
+
+/**
+ * Encodes ATOMIC.
+ *
+ * @param id The request id.
+ * @param request The acknowledgement level and the steps.
+ * @returns The frame's bytes.
+ * @throws {TooLargeError} When a limit is exceeded.
+ * @example
+ * ```ts
+ * import { encodeAtomic, StepKind } from "./atomic.ts";
+ * const key = new TextEncoder().encode("n");
+ * encodeAtomic(1, { acks: 0, flags: 0, steps: [{ kind: StepKind.ADD, key, delta: 1n }] });
+ * ```
+ */
+export function encodeAtomic(id: number, request: AtomicRequest): Uint8Array {
+  checkSteps(request.steps);
+  const writer = new FrameWriter(
+    Opcode.ATOMIC,
+    id,
+    1 + stepsSize(request.steps),
+  ).u8(request.acks);
+  writeSteps(writer, request.flags, request.steps);
+  return writer.finish();
+}
+
+/**
+ * Decodes ATOMIC.
+ *
+ * @param payload The frame's payload.
+ * @returns The request; the steps' keys and values are views.
+ * @throws {ProtocolError} When the frame is malformed.
+ * @throws {TooLargeError} When a limit is exceeded.
+ * @example
+ * ```ts
+ * import { decodeAtomic, encodeAtomic, StepKind } from "./atomic.ts";
+ * const key = new TextEncoder().encode("n");
+ * const bytes = encodeAtomic(1, { acks: 0, flags: 0, steps: [{ kind: StepKind.GET, key }] });
+ * console.log(decodeAtomic(bytes.subarray(10)).steps.length); // 1
+ * ```
+ */
+export function decodeAtomic(payload: Uint8Array): AtomicRequest {
+  const reader = new PayloadReader(payload, "ATOMIC");
+  const acks = reader.u8();
+  if (acks > 3) {
+    throw new ProtocolError(`Unknown acknowledgement level ${acks}`);
+  }
+  const { flags, steps } = readSteps(reader);
+  reader.end();
+  return { acks, flags, steps };
+}
+
+/**
+ * Encodes the WRITE frame of a numbered atomic operation, from the steps as
+ * the client sent them (already checked by {@linkcode decodeAtomic}).
+ *
+ * @param seq The operation's sequence number.
+ * @param steps The encoded flags and steps: an ATOMIC payload after its
+ *   level byte.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeAtomic, encodeAtomicWrite, StepKind } from "./atomic.ts";
+ * const key = new TextEncoder().encode("n");
+ * const request = encodeAtomic(1, { acks: 0, flags: 0, steps: [{ kind: StepKind.GET, key }] });
+ * encodeAtomicWrite(7, request.subarray(11));
+ * ```
+ */
+export function encodeAtomicWrite(seq: number, steps: Uint8Array): Uint8Array {
+  return new FrameWriter(Opcode.WRITE, 0, 8 + 1 + steps.length, {
+    kept: true,
+  }).u64(seq).u8(WriteOp.ATOMIC).raw(steps).finish();
+}
+
+/**
+ * Decodes the flags and steps of an atomic WRITE (after its sequence number
+ * and op).
+ *
+ * @param reader A reader at the flags.
+ * @returns The flags and the steps.
+ * @throws {ProtocolError} When they are malformed.
+ */
+export function readAtomicWriteSteps(
+  reader: PayloadReader,
+): { flags: number; steps: AtomicStep[] } {
+  return readSteps(reader);
+}
+
+function resultSize(result: StepResult): number {
+  switch (result.kind) {
+    case "nil":
+      return 1;
+    case "bytes":
+      return 1 + 4 + result.value.length;
+    case "integer":
+      return 1 + 8;
+    case "error":
+      return 1 + 2 + new TextEncoder().encode(result.message).length;
+  }
+}
+
+/**
+ * Encodes an atomic operation's reply payload: what ATOMIC_REPLY carries,
+ * and what a database reports in OUTCOME.
+ *
+ * @param reply The outcome.
+ * @returns The payload's bytes.
+ * @example
+ * ```ts
+ * import { encodeAtomicReplyPayload } from "./atomic.ts";
+ * encodeAtomicReplyPayload({ committed: false, version: 3, results: [] }).length; // 11
+ * ```
+ */
+export function encodeAtomicReplyPayload(reply: AtomicReply): Uint8Array {
+  let size = 1 + 8 + 2;
+  for (const result of reply.results) size += resultSize(result);
+  const writer = new FrameWriter(Opcode.ATOMIC_REPLY, 0, size);
+  writer.u8(reply.committed ? 1 : 0).u64(reply.version).u16(
+    reply.results.length,
+  );
+  for (const result of reply.results) {
+    switch (result.kind) {
+      case "nil":
+        writer.u8(RESULT_NIL);
+        break;
+      case "bytes":
+        writer.u8(RESULT_BYTES).bytes32(result.value);
+        break;
+      case "integer":
+        writer.u8(RESULT_INTEGER);
+        writeI64(writer, result.value);
+        break;
+      case "error":
+        writer.u8(RESULT_ERROR).bytes16(
+          new TextEncoder().encode(result.message),
+        );
+        break;
+    }
+  }
+  return writer.finish().subarray(10);
+}
+
+/**
+ * Encodes ATOMIC_REPLY from a reply payload.
+ *
+ * @param id The request id.
+ * @param payload What {@linkcode encodeAtomicReplyPayload} made.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeAtomicReply, encodeAtomicReplyPayload } from "./atomic.ts";
+ * encodeAtomicReply(1, encodeAtomicReplyPayload({ committed: true, version: 3, results: [] }));
+ * ```
+ */
+export function encodeAtomicReply(id: number, payload: Uint8Array): Uint8Array {
+  return new FrameWriter(Opcode.ATOMIC_REPLY, id, payload.length).raw(payload)
+    .finish();
+}
+
+/**
+ * Decodes an ATOMIC_REPLY payload.
+ *
+ * @param payload The payload.
+ * @returns The outcome; byte results are views.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { decodeAtomicReply, encodeAtomicReplyPayload } from "./atomic.ts";
+ * const bytes = encodeAtomicReplyPayload({ committed: true, version: 3, results: [{ kind: "nil" }] });
+ * console.log(decodeAtomicReply(bytes).results[0]?.kind); // "nil"
+ * ```
+ */
+export function decodeAtomicReply(payload: Uint8Array): AtomicReply {
+  const reader = new PayloadReader(payload, "ATOMIC_REPLY");
+  const committed = reader.u8();
+  if (committed > 1) throw new ProtocolError(`Invalid committed flag`);
+  const version = reader.u64();
+  const count = reader.u16();
+  if (count > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed ATOMIC_REPLY frame: ${count} results cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const results: StepResult[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const tag = reader.u8();
+    if (tag === RESULT_NIL) results[i] = { kind: "nil" };
+    else if (tag === RESULT_BYTES) {
+      results[i] = { kind: "bytes", value: reader.bytes32() };
+    } else if (tag === RESULT_INTEGER) {
+      results[i] = { kind: "integer", value: readI64(reader) };
+    } else if (tag === RESULT_ERROR) {
+      results[i] = {
+        kind: "error",
+        message: new TextDecoder().decode(reader.bytes16()),
+      };
+    } else throw new ProtocolError(`Unknown atomic result tag ${tag}`);
+  }
+  reader.end();
+  return { committed: committed === 1, version, results };
+}
+
+function effectsSize(effects: readonly Write[]): number {
+  let size = 2;
+  for (const write of effects) {
+    size += 1 + 2 + write.key.length +
+      (write.op === WriteOp.SET ? 4 + write.value!.length : 0);
+  }
+  return size;
+}
+
+function writeEffects(writer: FrameWriter, effects: readonly Write[]): void {
+  writer.u16(effects.length);
+  for (const write of effects) {
+    writer.u8(write.op).bytes16(write.key);
+    if (write.op === WriteOp.SET) writer.bytes32(write.value!);
+  }
+}
+
+function readEffects(reader: PayloadReader, seq: number): Write[] {
+  const count = reader.u16();
+  if (count * 3 > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed effects: ${count} writes cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const effects: Write[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const op = reader.u8();
+    const key = reader.bytes16();
+    checkKey(key);
+    if (op === WriteOp.SET) {
+      const value = reader.bytes32();
+      checkValue(value);
+      effects[i] = { seq, op, key, value };
+    } else if (op === WriteOp.DELETE) {
+      effects[i] = { seq, op, key };
+    } else throw new ProtocolError(`Unknown write operation ${op}`);
+  }
+  return effects;
+}
+
+/** What a database reports once it has evaluated an atomic operation. */
+export interface Outcome {
+  /** The operation's sequence number. */
+  seq: number;
+  /** The reply payload, for the client. */
+  reply: Uint8Array;
+  /** What it wrote, as plain writes numbered `seq`: for sync targets. */
+  effects: Write[];
+}
+
+/**
+ * Encodes OUTCOME (database to router).
+ *
+ * @param outcome The outcome.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeAtomicReplyPayload, encodeOutcome } from "./atomic.ts";
+ * const reply = encodeAtomicReplyPayload({ committed: true, version: 3, results: [] });
+ * encodeOutcome({ seq: 3, reply, effects: [] });
+ * ```
+ */
+export function encodeOutcome(outcome: Outcome): Uint8Array {
+  const writer = new FrameWriter(
+    Opcode.OUTCOME,
+    0,
+    8 + 4 + outcome.reply.length + effectsSize(outcome.effects),
+  ).u64(outcome.seq).bytes32(outcome.reply);
+  writeEffects(writer, outcome.effects);
+  return writer.finish();
+}
+
+/**
+ * Decodes OUTCOME.
+ *
+ * @param payload The frame's payload.
+ * @returns The outcome; its parts are views.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { decodeOutcome, encodeAtomicReplyPayload, encodeOutcome } from "./atomic.ts";
+ * const reply = encodeAtomicReplyPayload({ committed: true, version: 3, results: [] });
+ * console.log(decodeOutcome(encodeOutcome({ seq: 3, reply, effects: [] }).subarray(10)).seq); // 3
+ * ```
+ */
+export function decodeOutcome(payload: Uint8Array): Outcome {
+  const reader = new PayloadReader(payload, "OUTCOME");
+  const seq = reader.u64();
+  const reply = reader.bytes32();
+  const effects = readEffects(reader, seq);
+  reader.end();
+  return { seq, reply, effects };
+}
+
+/**
+ * Encodes RESOLVED (router to a database being synced): the effects of the
+ * atomic operation numbered `seq`, as a database that had every earlier
+ * write evaluated it.
+ *
+ * @param seq The operation's sequence number.
+ * @param effects Its effects, as OUTCOME carried them (encoded).
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeResolved } from "./atomic.ts";
+ * encodeResolved(3, new Uint8Array([0, 0]));
+ * ```
+ */
+export function encodeResolved(seq: number, effects: Uint8Array): Uint8Array {
+  return new FrameWriter(Opcode.RESOLVED, 0, 8 + effects.length).u64(seq).raw(
+    effects,
+  ).finish();
+}
+
+/**
+ * Returns the encoded effects inside an OUTCOME payload, for RESOLVED.
+ *
+ * @param payload An OUTCOME payload.
+ * @returns A view of its effects.
+ * @example
+ * ```ts
+ * import { encodeAtomicReplyPayload, encodeOutcome, outcomeEffects } from "./atomic.ts";
+ * const reply = encodeAtomicReplyPayload({ committed: true, version: 3, results: [] });
+ * console.log(outcomeEffects(encodeOutcome({ seq: 3, reply, effects: [] }).subarray(10)).length); // 2
+ * ```
+ */
+export function outcomeEffects(payload: Uint8Array): Uint8Array {
+  const reader = new PayloadReader(payload, "OUTCOME");
+  reader.u64();
+  reader.bytes32();
+  return reader.raw(reader.remaining);
+}
+
+/**
+ * Decodes RESOLVED.
+ *
+ * @param payload The frame's payload.
+ * @returns The sequence number and the effects, numbered with it.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { decodeResolved, encodeResolved } from "./atomic.ts";
+ * console.log(decodeResolved(encodeResolved(3, new Uint8Array([0, 0])).subarray(10)).seq); // 3
+ * ```
+ */
+export function decodeResolved(
+  payload: Uint8Array,
+): { seq: number; effects: Write[] } {
+  const reader = new PayloadReader(payload, "RESOLVED");
+  const seq = reader.u64();
+  const effects = readEffects(reader, seq);
+  reader.end();
+  return { seq, effects };
+}
