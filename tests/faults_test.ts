@@ -3,7 +3,10 @@
 // the router; then heal and check three things:
 //   1. lost writes: every acknowledged unique key is on every database;
 //   2. per-key linearizability of a register workload (Wing–Gong–Lowe);
-//   3. convergence: every database has the same digest.
+//   3. convergence: every database has the same digest;
+//   4. counters: increments and compare-and-set updates (atomic operations)
+//      leave each counter between its acknowledged updates and those plus
+//      the ones whose outcome is unknown, on every database.
 // `deno task test` runs a short version; `deno task test:faults` the long one
 // (KVNDB_FAULTS=long). KVNDB_SEED=N replays one run.
 
@@ -29,6 +32,8 @@ const MODES: ("all" | "majority" | "one")[] = LONG
   ? ["all", "majority", "one"]
   : ["all"];
 const REGISTERS = 5;
+const decoder = new TextDecoder();
+const zero = new TextEncoder().encode("0");
 
 /** A client that reconnects whenever its connection is gone. */
 class Worker {
@@ -48,11 +53,18 @@ class Worker {
   }
 }
 
+/** A counter's updates: acknowledged, and of unknown outcome. */
+interface Tally {
+  acknowledged: number;
+  unknown: number;
+}
+
 interface RunReport {
   seed: number;
   acks: string;
   operations: number;
   acknowledgedKeys: number;
+  atomicOperations: number;
   unknown: number;
   faults: Record<string, number>;
   linearizable: boolean;
@@ -139,9 +151,48 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     await worker.close();
   };
 
+  // Counters updated by atomic operations: `ctr:inc` by increments from
+  // two lanes, `ctr:cas` by read, then compare-and-set, from two lanes.
+  const tallies = new Map<string, Tally>([
+    ["ctr:inc", { acknowledged: 0, unknown: 0 }],
+    ["ctr:cas", { acknowledged: 0, unknown: 0 }],
+  ]);
+  let atomicOperations = 0;
+  const counterLane = async (lane: number) => {
+    const worker = new Worker(cluster.port);
+    const key = lane < 2 ? "ctr:inc" : "ctr:cas";
+    const tally = tallies.get(key)!;
+    while (running) {
+      try {
+        if (key === "ctr:inc") {
+          await worker.use((c) => c.increment(key));
+          tally.acknowledged++;
+          atomicOperations++;
+          continue;
+        }
+        const entry = await worker.use((c) => c.getEntry(key));
+        const next = Number(decoder.decode(entry?.value ?? zero)) + 1;
+        const result = await worker.use((c) =>
+          c.atomic().check({ key, version: entry?.version ?? null }).set(
+            key,
+            String(next),
+          ).commit()
+        );
+        atomicOperations++;
+        if (result.ok) tally.acknowledged++;
+      } catch {
+        // It may or may not have been applied.
+        tally.unknown++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await worker.close();
+  };
+
   const load = [
     ...[0, 1, 2].map(setLane),
     ...[0, 1, 2, 3].map(registerClient),
+    ...[0, 1, 2, 3].map(counterLane),
   ];
   const end = performance.now() + DURATION;
   while (performance.now() < end) {
@@ -198,6 +249,20 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     }
   }
   if (lost > 0) console.log(`Lost, e.g.: ${JSON.stringify(lostKeys)}`);
+  const counters: string[] = [];
+  for (const [key, tally] of tallies) {
+    for (const db of contents) {
+      const value = Number(db.get(key) ?? "0");
+      if (
+        value < tally.acknowledged || value > tally.acknowledged + tally.unknown
+      ) {
+        counters.push(
+          `${key} is ${value}, acknowledged ${tally.acknowledged}, unknown ${tally.unknown}`,
+        );
+      }
+    }
+  }
+  if (counters.length > 0) console.log(`Counters off: ${counters.join("; ")}`);
   const digests = await Promise.all(contents.map(digest));
   const converged = digests.every((d) => d === digests[0]);
   if (!converged) {
@@ -222,6 +287,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     acks,
     operations: history.length + acknowledged.size,
     acknowledgedKeys: acknowledged.size,
+    atomicOperations,
     unknown,
     faults: Object.fromEntries(cluster.faults),
     linearizable: checked.ok,
@@ -229,7 +295,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     lost,
   };
   console.log(JSON.stringify(report));
-  if (!checked.ok || lost > 0 || !converged) {
+  if (!checked.ok || lost > 0 || !converged || counters.length > 0) {
     const path = `${Deno.cwd()}/failed-history-${seed}-${acks}.json`;
     await saveHistory(path, history);
     await Deno.writeTextFile(
@@ -258,6 +324,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     );
   }
   assert.equal(lost, 0, `seed ${seed}: acknowledged writes lost`);
+  assert.deepEqual(counters, [], `seed ${seed}: counters off`);
+  assert.ok(
+    atomicOperations > 0,
+    `seed ${seed}: no atomic operation got through`,
+  );
   assert.ok(converged, `seed ${seed}: databases differ: ${digests.join(" ")}`);
   assert.ok(checked.ok, `seed ${seed}: history not linearizable`);
   assert.ok(acknowledged.size > 0, `seed ${seed}: no write got through`);

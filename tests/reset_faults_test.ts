@@ -1,7 +1,10 @@
 // Reset under load: a database started with --reset while clients write;
 // its sync is interrupted by killing the database itself, then its source.
 // Every sync must restart cleanly, no read may ever come from a half-synced
-// database, and all databases must end identical to the model.
+// database, and all databases must end identical to the model; a counter
+// incremented by atomic operations throughout (which a database being synced
+// cannot evaluate itself) ends within its acknowledged increments and those
+// of unknown outcome.
 
 import assert from "node:assert/strict";
 import { connect } from "../client/mod.ts";
@@ -59,6 +62,20 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
       }
     }
   })();
+  let increments = 0;
+  let unknownIncrements = 0;
+  const counter = (async () => {
+    await using c = await connect({ port: cluster.port, timeout: 5000 });
+    while (running) {
+      try {
+        await c.increment("counter");
+        increments++;
+      } catch {
+        unknownIncrements++;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+  })();
   // Readers of preloaded keys nobody changes: a half-synced database would
   // answer some of them with nothing.
   const reader = (async () => {
@@ -106,7 +123,7 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
   cluster.heal();
   await cluster.waitReady(3, 120_000, false);
   running = false;
-  await Promise.all([writer, reader]);
+  await Promise.all([writer, reader, counter]);
   await cluster.waitReady(3);
   const contents = await cluster.contents();
   const digests = await Promise.all(contents.map(digest));
@@ -117,6 +134,12 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
   for (let i = 0; i < PRELOAD; i++) {
     assert.equal(contents[0]!.get(`pre:${i}`), value);
   }
+  const count = Number(contents[0]!.get("counter"));
+  assert.ok(increments > 100, `only ${increments} increments during the syncs`);
+  assert.ok(
+    count >= increments && count <= increments + unknownIncrements,
+    `counter ${count}: ${increments} acknowledged, ${unknownIncrements} unknown`,
+  );
   assert.ok(reads > 100, `only ${reads} reads during the syncs`);
   assert.equal(badReads, 0, `${badReads} of ${reads} reads saw a half copy`);
 });
