@@ -216,7 +216,7 @@ export function respError(text: string): Uint8Array {
  * console.log(new TextDecoder().decode(respInteger(3))); // ":3\r\n"
  * ```
  */
-export function respInteger(value: number): Uint8Array {
+export function respInteger(value: number | bigint): Uint8Array {
   return encoder.encode(`:${value}\r\n`);
 }
 
