@@ -13,7 +13,7 @@ import { type Command, UsageError } from "./command.ts";
 const KEYS_PAGE_SIZE = 1000;
 
 /**
- * Builds the built-in commands: `set`, `get`, `del`, `getkeys`, `ping`,
+ * Builds the built-in commands: `set`, `get`, `del`, `incr`, `getkeys`, `ping`,
  * `stats`, `help` and `quit`. Each call returns fresh objects, so a program
  * may change them without affecting other consoles.
  *
@@ -61,6 +61,23 @@ export function builtinCommands(): Command[] {
       async run([key], ctx) {
         await ctx.client.delete(key!);
         if (ctx.interactive) await ctx.print("OK");
+      },
+    },
+    {
+      name: "incr",
+      usage: "incr KEY [N]",
+      help: "Adds N (default 1; negative subtracts) to the integer stored " +
+        "under KEY, as one atomic operation, and prints the new value. A " +
+        "missing key counts as 0; a value that is not an integer is an error.",
+      minArgs: 1,
+      maxArgs: 2,
+      async run([key, by], ctx) {
+        if (by !== undefined && !/^-?[0-9]{1,19}$/.test(by)) {
+          throw new UsageError();
+        }
+        await ctx.print(
+          String(await ctx.client.increment(key!, BigInt(by ?? "1"))),
+        );
       },
     },
     {

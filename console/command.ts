@@ -19,6 +19,11 @@ import type { KvndbConsole } from "./console.ts";
  *   get: (key) => Promise.resolve(data.get(key) ?? null),
  *   set: (key, value) => Promise.resolve(data.set(key, value).size),
  *   delete: (key) => Promise.resolve(data.delete(key) ? 1 : 0),
+ *   increment: (key, by = 1) => {
+ *     const next = BigInt(data.get(key) ?? "0") + BigInt(by);
+ *     data.set(key, String(next));
+ *     return Promise.resolve(next);
+ *   },
  *   async *keys() { yield [...data.keys()]; },
  *   ping: () => Promise.resolve(0.1),
  *   stats: () => Promise.reject(new Error("Not supported")),
@@ -33,6 +38,8 @@ export interface ConsoleClient {
   set(key: string, value: string): Promise<number>;
   /** Deletes a key. */
   delete(key: string): Promise<number>;
+  /** Adds to a decimal integer value (a missing key counts as 0). */
+  increment(key: string, by?: bigint | number): Promise<bigint>;
   /** Lists keys page by page. */
   keys(
     options?: { prefix?: string; pageSize?: number },

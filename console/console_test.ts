@@ -28,6 +28,18 @@ class FakeClient implements ConsoleClient {
     this.data.delete(key);
     return Promise.resolve(++this.#seq);
   }
+  increment(key: string, by: bigint | number = 1): Promise<bigint> {
+    const current = this.data.get(key) ?? "0";
+    if (!/^-?[0-9]+$/.test(current)) {
+      return Promise.reject(
+        new Error("value is not an integer or out of range"),
+      );
+    }
+    const next = BigInt(current) + BigInt(by);
+    this.data.set(key, String(next));
+    this.#seq++;
+    return Promise.resolve(next);
+  }
   // Pages of two keys, unsorted, to prove that the console pages and sorts.
   async *keys(options?: { pageSize?: number }): AsyncGenerator<string[]> {
     this.pageSizes.push(options?.pageSize);
@@ -464,4 +476,25 @@ Deno.test("stats lists the members and a hold", async () => {
     result.output,
     /members \(databases known to hold every acknowledged write\)\n {2}3f2a9c1b00000000000000000000000a durable, last at 127\.0\.0\.1:4001, away 1m 15s\n {2}3f77000000000000000000000000000b volatile \(memory\), last at 127\.0\.0\.1:4002, connected\nholding: No database known to hold\n/,
   );
+});
+
+Deno.test("incr adds 1 or N and prints the new value; a bad N prints usage", async () => {
+  const client = new FakeClient();
+  const result = await pipe(
+    "incr hits\nincr hits 41\nincr hits -2\nincr hits two\nset w x\nincr w\n",
+    { client },
+  );
+  assert.equal(
+    result.output,
+    [
+      "1",
+      "42",
+      "40",
+      "Error: usage: incr KEY [N]",
+      "Error: value is not an integer or out of range",
+      "",
+    ].join("\n"),
+  );
+  assert.equal(client.data.get("hits"), "40");
+  assert.equal(result.status, 1);
 });

@@ -8,7 +8,7 @@ import {
   AtomicFlag,
   type AtomicReply,
   type AtomicStep,
-  MAX_ATOMIC_BYTES,
+  MAX_ATOMIC_WRITE_BYTES,
   MAX_VALUE_SIZE,
   SetFlag,
   StepKind,
@@ -212,14 +212,14 @@ export async function evaluate(
     if (slot.value === null) {
       if (slot.existed) {
         effects.push({ seq, op: WriteOp.DELETE, key: slot.key });
-        size += slot.key.length;
+        size += 2 * slot.key.length + 64;
       }
     } else {
       effects.push({ seq, op: WriteOp.SET, key: slot.key, value: slot.value });
-      size += slot.key.length + slot.value.length;
+      size += 2 * slot.key.length + 64 + slot.value.length;
     }
   }
-  if (size > MAX_ATOMIC_BYTES) {
+  if (size > MAX_ATOMIC_WRITE_BYTES) {
     // Every database refuses it alike: the same state gives the same size.
     return {
       reply: {
@@ -228,7 +228,7 @@ export async function evaluate(
         results: [{
           kind: "error",
           message:
-            `ERR the atomic operation would write ${size} bytes, more than the limit of ${MAX_ATOMIC_BYTES}`,
+            `ERR the atomic operation would write ${size} bytes (each key counted twice, plus 64 bytes, plus its value), more than the limit of ${MAX_ATOMIC_WRITE_BYTES}`,
         }],
       },
       effects: [],
@@ -243,7 +243,7 @@ export async function evaluate(
  * last digits of long fractions can differ.
  */
 export function formatFloat(n: number): string {
-  if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
+  if (Number.isInteger(n)) return BigInt(n).toString();
   const text = String(n);
   if (!text.includes("e")) return text;
   // Expand an exponent into plain digits, as Redis never prints one.

@@ -121,11 +121,15 @@ export interface AtomicReply {
 
 /** Most steps in one atomic operation. */
 export const MAX_ATOMIC_STEPS = 128;
-/**
- * Most bytes in an atomic operation's steps, and in the values it leaves
- * written: small enough that a Deno KV database commits all of it at once.
- */
+/** Most bytes of an atomic operation's encoded steps. */
 export const MAX_ATOMIC_BYTES = 640 * 1024;
+/**
+ * Most bytes an atomic operation may leave written, each key counted twice
+ * plus 64 bytes, plus its value: one maximal value under one maximal key
+ * (526,400), the size a Deno KV database is known to commit at once, so that
+ * a crash never leaves part of an operation.
+ */
+export const MAX_ATOMIC_WRITE_BYTES = 2 * 1024 + 64 + 512 * 1024;
 
 const RESULT_NIL = 0;
 const RESULT_BYTES = 1;
