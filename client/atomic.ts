@@ -71,14 +71,33 @@ function toBigInt(n: bigint | number, what: string): bigint {
  * such an integer fails the whole operation with an
  * {@linkcode InvalidArgumentError}.
  *
- * @example A compare-and-set
- * ```ts ignore
- * const entry = await client.getEntry("config");
- * const result = await client.atomic()
+ * @example A compare-and-set, against a router and a memory database
+ * ```ts
+ * import { connect } from "./mod.ts";
+ * import { Router } from "../router/mod.ts";
+ * import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
+ * await using router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+ * await using node = DatabaseNode.start({
+ *   database: new MemoryDatabase(),
+ *   dial: () => router.connectInProcess(),
+ * });
+ * await node.ready();
+ * await using client = await connect({ port: router.port });
+ *
+ * const entry = await client.getEntry("config"); // null: not there yet
+ * const first = await client.atomic()
  *   .check({ key: "config", version: entry?.version ?? null })
- *   .set("config", "new")
+ *   .set("config", "v1")
+ *   .sum("config:changes", 1)
  *   .commit();
- * if (!result.ok) console.log("changed meanwhile: read again and retry");
+ * console.log(first.ok); // true
+ * // The same check again fails: the key has a version now.
+ * const second = await client.atomic()
+ *   .check({ key: "config", version: null })
+ *   .set("config", "v2")
+ *   .commit();
+ * console.log(second.ok); // false
+ * console.log(await client.get("config")); // "v1"
  * ```
  */
 export class AtomicOperation {

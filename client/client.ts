@@ -322,11 +322,24 @@ export class Client implements AsyncDisposable {
    *
    * @returns An operation to add steps to, then `commit()`.
    * @example A counter and a lock
-   * ```ts ignore
-   * const bumped = await client.atomic().sum("visits", 1).commit();
-   * const lock = await client.atomic().check({ key: "lock", version: null })
-   *   .set("lock", "me").commit();
-   * console.log(lock.ok ? "locked" : "someone else holds it");
+   * ```ts
+   * import { connect } from "./mod.ts";
+   * import { Router } from "../router/mod.ts";
+   * import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
+   * await using router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+   * await using node = DatabaseNode.start({
+   *   database: new MemoryDatabase(),
+   *   dial: () => router.connectInProcess(),
+   * });
+   * await node.ready();
+   * await using client = await connect({ port: router.port });
+   *
+   * await client.atomic().sum("visits", 1).commit();
+   * console.log(await client.increment("visits", 2)); // 3n
+   * const lock = await client.atomic().setIfAbsent("lock", "me").commit();
+   * const held = lock.ok && lock.results[0]?.kind === "integer" &&
+   *   lock.results[0].value === 1n;
+   * console.log(held ? "locked" : "someone else holds it"); // "locked"
    * ```
    */
   atomic(): AtomicOperation {

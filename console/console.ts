@@ -64,6 +64,7 @@ export interface ConsoleOptions {
  *   get: (key) => Promise.resolve(data.get(key) ?? null),
  *   set: (key, value) => Promise.resolve(data.set(key, value).size),
  *   delete: (key) => Promise.resolve(data.delete(key) ? 1 : 0),
+ *   increment: () => Promise.reject(new Error("Not supported")),
  *   async *keys() { yield [...data.keys()]; },
  *   ping: () => Promise.resolve(0.1),
  *   stats: () => Promise.reject(new Error("Not supported")),

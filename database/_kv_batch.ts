@@ -118,6 +118,33 @@ export class Batch {
     return true;
   }
 
+  /**
+   * Plans writes of distinct keys that must commit together (an atomic
+   * operation's effects); `false`, with nothing planned, when they would
+   * break a limit on top of what is pending.
+   */
+  addAll(
+    writes: { key: Uint8Array; value: Uint8Array | null }[],
+    version: number,
+  ): boolean {
+    const cost = { ...this.#cost };
+    const plans: [string, KeyPlan][] = [];
+    for (const { key, value } of writes) {
+      const id = toBinary(key);
+      const plan = planWrite(this.#keys.get(id)!, value, version);
+      const replaced = this.#pending.get(id)?.cost ?? emptyCost();
+      cost.mutations += plan.cost.mutations - replaced.mutations;
+      cost.bytes += plan.cost.bytes - replaced.bytes;
+      cost.setKeyBytes += plan.cost.setKeyBytes - replaced.setKeyBytes;
+      plans.push([id, plan]);
+    }
+    if (!fits(cost)) return false;
+    for (const [id, plan] of plans) this.#pending.set(id, plan);
+    this.#cost = cost;
+    this.#lastVersion = version;
+    return true;
+  }
+
   plans(): IterableIterator<KeyPlan> {
     return this.#pending.values();
   }

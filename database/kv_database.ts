@@ -302,16 +302,23 @@ export class KvDatabase implements Database {
       bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + state.clusterId.length,
       setKeyBytes: STATE_KEY_BYTES,
     });
-    for (const write of writes) {
-      const value = write.op === WriteOp.SET ? write.value! : null;
-      if (!batch.add(write.key, value, write.seq)) {
+    // Writes sharing a seq (an atomic operation's effects) go into one
+    // commit: a crash must never leave part of them.
+    for (let i = 0; i < writes.length;) {
+      let end = i + 1;
+      while (end < writes.length && writes[end]!.seq === writes[i]!.seq) end++;
+      const group = writes.slice(i, end).map((write) => ({
+        key: write.key,
+        value: write.op === WriteOp.SET ? write.value! : null,
+      }));
+      const seq = writes[i]!.seq;
+      if (!batch.addAll(group, seq)) {
         await this.#commit(batch, state);
-        if (!batch.add(write.key, value, write.seq)) {
-          throw new Error(
-            `Write ${write.seq} does not fit a Deno KV operation`,
-          );
+        if (!batch.addAll(group, seq)) {
+          throw new Error(`Write ${seq} does not fit a Deno KV operation`);
         }
       }
+      i = end;
     }
     await this.#commit(batch, state);
   }

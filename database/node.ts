@@ -54,7 +54,7 @@ import {
 import { evaluate } from "./_atomic.ts";
 import { toBinary } from "./_binary_key.ts";
 import { streamSnapshot, type SyncSource } from "./_sync_source.ts";
-import type { Database } from "./types.ts";
+import type { Database, StoredEntry } from "./types.ts";
 
 const log = getLogger(["kvndb", "database"]);
 
@@ -722,44 +722,15 @@ export class DatabaseNode implements AsyncDisposable {
     try {
       while (this.#tasks.length > 0 && !conn.isClosed) {
         const task = this.#tasks[0]!;
-        if (task.kind === "write" && task.write.op === WriteOp.ATOMIC) {
-          if (!await this.#applyAtomic(conn, task.write)) break;
+        // Being synced, this node cannot evaluate an atomic operation: it
+        // waits for its effects (RESOLVED), alone.
+        if (
+          task.kind === "write" && task.write.op === WriteOp.ATOMIC &&
+          this.#tombstones !== undefined
+        ) {
+          if (!await this.#applyResolved(conn, task.write)) break;
         } else if (task.kind === "write") {
-          const batch: Write[] = [];
-          let count = 0;
-          const maxBatch = this.#options.maxBatch ?? 4096;
-          while (count < this.#tasks.length && batch.length < maxBatch) {
-            const next = this.#tasks[count]!;
-            if (next.kind !== "write" || next.write.op === WriteOp.ATOMIC) {
-              break;
-            }
-            count++;
-            if (next.write.seq <= this.#applied) continue; // Already have it.
-            const expected = this.#applied + 1 + batch.length;
-            if (next.write.seq !== expected) {
-              throw new ProtocolError(
-                `Write ${next.write.seq} arrived where ${expected} was expected`,
-              );
-            }
-            batch.push(next.write);
-          }
-          this.#tasks.splice(0, count);
-          if (batch.length === 0) continue;
-          this.#applyingUpTo = batch[batch.length - 1]!.seq;
-          try {
-            await this.#db.apply(batch);
-          } finally {
-            this.#applyingUpTo = 0;
-          }
-          if (this.#tombstones !== undefined) {
-            for (const write of batch) {
-              if (write.op === WriteOp.DELETE) {
-                this.#tombstones.set(toBinary(write.key), write.seq);
-              }
-            }
-          }
-          this.#applied = batch[batch.length - 1]!.seq;
-          this.#reportApplied(conn);
+          await this.#applyBatch(conn);
         } else if (task.kind === "chunk") {
           this.#tasks.shift();
           const tombstones = this.#tombstones;
@@ -819,12 +790,88 @@ export class DatabaseNode implements AsyncDisposable {
   }
 
   /**
-   * Applies the atomic operation at the head of the queue: evaluated here,
-   * or, while this node is being synced (its data partial), as a database
-   * with every write evaluated it. `false` when that is not known yet: the
-   * work stops until RESOLVED brings it.
+   * Applies consecutive queued writes as one batch (one commit, one
+   * APPLIED), atomic operations among them evaluated here against the state
+   * the batch leaves before them; their OUTCOMEs go just before the APPLIED.
    */
-  async #applyAtomic(conn: FramedConnection, write: Write): Promise<boolean> {
+  async #applyBatch(conn: FramedConnection): Promise<void> {
+    const batch: Write[] = [];
+    const outcomes: Uint8Array[] = [];
+    // What the batch has written so far, by key, once an atomic operation
+    // needs to read through it.
+    let overlay: Map<string, StoredEntry | null> | undefined;
+    const maxBatch = this.#options.maxBatch ?? 4096;
+    let next = this.#applied + 1;
+    let count = 0;
+    while (count < this.#tasks.length && batch.length < maxBatch) {
+      const task = this.#tasks[count]!;
+      if (task.kind !== "write") break;
+      const write = task.write;
+      if (write.seq < next) { // Already have it.
+        count++;
+        continue;
+      }
+      if (write.seq !== next) {
+        throw new ProtocolError(
+          `Write ${write.seq} arrived where ${next} was expected`,
+        );
+      }
+      if (write.op === WriteOp.ATOMIC) {
+        if (this.#tombstones !== undefined) break;
+        const seen = overlay ??= overlayOf(batch);
+        const evaluated = await evaluate(
+          write.seq,
+          write.flags ?? 0,
+          write.steps!,
+          (key) => {
+            const id = toBinary(key);
+            return seen.has(id)
+              ? Promise.resolve(seen.get(id)!)
+              : this.#db.get(key);
+          },
+        );
+        for (const effect of evaluated.effects) {
+          batch.push(effect);
+          remember(seen, effect);
+        }
+        outcomes.push(encodeOutcome({
+          seq: write.seq,
+          reply: encodeAtomicReplyPayload(evaluated.reply),
+          effects: evaluated.effects,
+        }));
+      } else {
+        batch.push(write);
+        if (overlay !== undefined) remember(overlay, write);
+      }
+      count++;
+      next++;
+    }
+    this.#tasks.splice(0, count);
+    const upTo = next - 1;
+    if (upTo <= this.#applied) return;
+    if (batch.length > 0) {
+      this.#applyingUpTo = upTo;
+      try {
+        await this.#db.apply(batch);
+      } finally {
+        this.#applyingUpTo = 0;
+      }
+      this.#addTombstones(batch);
+    }
+    this.#applied = upTo;
+    for (const outcome of outcomes) conn.send(outcome);
+    this.#reportApplied(conn);
+  }
+
+  /**
+   * Applies the atomic operation at the head of the queue, on a node being
+   * synced, as a database with every write evaluated it. `false` when that
+   * is not known yet: the work stops until RESOLVED brings it.
+   */
+  async #applyResolved(
+    conn: FramedConnection,
+    write: Write,
+  ): Promise<boolean> {
     if (write.seq <= this.#applied) {
       this.#tasks.shift();
       return true;
@@ -834,50 +881,33 @@ export class DatabaseNode implements AsyncDisposable {
         `Write ${write.seq} arrived where ${this.#applied + 1} was expected`,
       );
     }
-    let effects: Write[];
-    let outcome: Uint8Array | undefined;
-    if (this.#tombstones !== undefined) {
-      const resolved = this.#resolutions.get(write.seq);
-      if (resolved === undefined) return false;
-      this.#resolutions.delete(write.seq);
-      effects = resolved;
-    } else {
-      const evaluated = await evaluate(
-        write.seq,
-        write.flags ?? 0,
-        write.steps!,
-        (key) => this.#db.get(key),
-      );
-      effects = evaluated.effects;
-      outcome = encodeOutcome({
-        seq: write.seq,
-        reply: encodeAtomicReplyPayload(evaluated.reply),
-        effects,
-      });
-    }
+    const effects = this.#resolutions.get(write.seq);
+    if (effects === undefined) return false;
+    this.#resolutions.delete(write.seq);
     this.#tasks.shift();
     if (effects.length > 0) {
-      // One apply, so that a Deno KV backend commits all of it at once.
+      // One apply: writes sharing a seq commit together.
       this.#applyingUpTo = write.seq;
       try {
         await this.#db.apply(effects);
       } finally {
         this.#applyingUpTo = 0;
       }
-      if (this.#tombstones !== undefined) {
-        for (const effect of effects) {
-          if (effect.op === WriteOp.DELETE) {
-            this.#tombstones.set(toBinary(effect.key), effect.seq);
-          }
-        }
-      }
+      this.#addTombstones(effects);
     }
     this.#applied = write.seq;
-    // The outcome first: the router answers the client once the APPLIED
-    // that follows meets the operation's level.
-    if (outcome !== undefined) conn.send(outcome);
     this.#reportApplied(conn);
     return true;
+  }
+
+  /** While being synced, deletes are remembered: older copies must not return. */
+  #addTombstones(writes: Write[]): void {
+    if (this.#tombstones === undefined) return;
+    for (const write of writes) {
+      if (write.op === WriteOp.DELETE) {
+        this.#tombstones.set(toBinary(write.key), write.seq);
+      }
+    }
   }
 
   #wakeAppliedWaiters(): void {
@@ -927,4 +957,23 @@ export class DatabaseNode implements AsyncDisposable {
       if (this.#sources.get(id) === source) this.#sources.delete(id);
     }
   }
+}
+
+/** The state a batch of writes leaves, by key. */
+function overlayOf(batch: Write[]): Map<string, StoredEntry | null> {
+  const overlay = new Map<string, StoredEntry | null>();
+  for (const write of batch) remember(overlay, write);
+  return overlay;
+}
+
+function remember(
+  overlay: Map<string, StoredEntry | null>,
+  write: Write,
+): void {
+  overlay.set(
+    toBinary(write.key),
+    write.op === WriteOp.SET
+      ? { value: write.value!, version: write.seq }
+      : null,
+  );
 }

@@ -93,7 +93,10 @@ export interface Database extends AsyncDisposable {
   /**
    * Applies writes, in the order given (ascending `seq`), and sets `applied`
    * to the last one's `seq`, all in one atomic step where the backend can.
-   * Resolves once the writes are durable (for a persistent backend).
+   * Consecutive writes that share a `seq` (of distinct keys) are one atomic
+   * operation's effects: a backend that splits a batch into several commits
+   * must keep them in one. Resolves once the writes are durable (for a
+   * persistent backend).
    */
   apply(writes: Write[]): Promise<void>;
 

@@ -72,6 +72,8 @@ type Waiter = FastReply | ((answer: Frame | KvndbError) => void);
 
 /** Commands that take more than one round of requests, or change the session. */
 const MULTI_STEP = new Set([
+  "FLUSHDB",
+  "FLUSHALL",
   "DEL",
   "UNLINK",
   "KEYS",
@@ -97,6 +99,8 @@ const READS = new Set([
 
 /** Commands that write keys: each waits for the reads sent before it. */
 const WRITES = new Set([
+  "FLUSHDB",
+  "FLUSHALL",
   "SET",
   "MSET",
   "DEL",
@@ -656,6 +660,31 @@ export class RespSession implements ClientLink {
             ),
           ),
         ]);
+      }
+      case "FLUSHDB":
+      case "FLUSHALL": {
+        arity(0, 1);
+        const mode = args[0] === undefined
+          ? "SYNC"
+          : decoder.decode(args[0]).toUpperCase();
+        if (mode !== "SYNC" && mode !== "ASYNC") {
+          return respError("ERR syntax error");
+        }
+        // Page by page, each page's deletes in atomic operations of at most
+        // MAX_ATOMIC_STEPS keys: not one operation, so a key written while
+        // the flush runs may survive it (architecture.md, limitations).
+        let cursor = new Uint8Array(0);
+        do {
+          const page = await this.#page(new Uint8Array(0), cursor, 10_000);
+          for (let i = 0; i < page.keys.length; i += MAX_ATOMIC_STEPS) {
+            await this.#transactions.runPlan(
+              "DEL",
+              page.keys.slice(i, i + MAX_ATOMIC_STEPS),
+            );
+          }
+          cursor = page.cursor;
+        } while (cursor.length > 0);
+        return respSimple("OK");
       }
       case "DBSIZE": {
         arity(0);

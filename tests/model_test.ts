@@ -1,5 +1,5 @@
 // Property-based tests against a real in-process cluster: a model-based test
-// of reads, writes, listings and membership changes, and two tests in which
+// of reads, writes, atomic operations, listings and membership changes, and two tests in which
 // fast-check's scheduler picks the order of concurrent operations.
 //
 // On failure fast-check prints the seed and the path of the counterexample;
@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { Client } from "../client/mod.ts";
+import { type Client, InvalidArgumentError } from "../client/mod.ts";
 import {
   type DatabaseNode,
   KvDatabase,
@@ -147,6 +147,66 @@ class DeleteCommand implements ClusterCommand {
   }
 }
 
+/** An atomic increment: the model adds to a decimal integer, or refuses. */
+class IncrementCommand implements ClusterCommand {
+  constructor(readonly key: string, readonly by: number) {}
+  check(): boolean {
+    return true;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const current = model.data.get(this.key) ?? "0";
+    if (!/^(0|-?[1-9][0-9]*)$/.test(current)) {
+      await assert.rejects(
+        () => real.client.increment(this.key, this.by),
+        InvalidArgumentError,
+        this.toString(),
+      );
+      return;
+    }
+    const next = await real.client.increment(this.key, this.by);
+    assert.equal(next, BigInt(current) + BigInt(this.by), this.toString());
+    const entry = await real.client.getEntry(this.key);
+    recordVersion(real, entry!.version, this.toString());
+    model.data.set(this.key, String(next));
+    real.versions.set(this.key, entry!.version);
+  }
+  toString(): string {
+    return `Increment(${JSON.stringify(this.key)}, ${this.by})`;
+  }
+}
+
+/**
+ * A compare-and-set of one key against the version the model knows
+ * (`fresh`) or a version it never had: only the first may commit.
+ */
+class CompareAndSetCommand implements ClusterCommand {
+  constructor(
+    readonly key: string,
+    readonly value: string,
+    readonly fresh: boolean,
+  ) {}
+  check(): boolean {
+    return true;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const known = real.versions.get(this.key) ?? null;
+    const version = this.fresh ? known : (known ?? 0) + 1_000_000;
+    const result = await real.client.atomic().check({ key: this.key, version })
+      .set(this.key, this.value).commit();
+    assert.equal(result.ok, this.fresh, this.toString());
+    if (result.ok) {
+      recordVersion(real, result.version, this.toString());
+      model.data.set(this.key, this.value);
+      real.versions.set(this.key, result.version);
+    }
+  }
+  toString(): string {
+    return `CompareAndSet(${JSON.stringify(this.key)}, ${
+      JSON.stringify(this.value)
+    }, ${this.fresh ? "fresh" : "stale"})`;
+  }
+}
+
 class ListPrefixCommand implements ClusterCommand {
   constructor(readonly prefix: string, readonly pageSize: number) {}
   check(): boolean {
@@ -234,6 +294,12 @@ const commandsArb = fc.commands<Model, Real, false>(
     ),
     keyArb.map((key) => new GetCommand(key)),
     keyArb.map((key) => new DeleteCommand(key)),
+    fc.tuple(keyArb, fc.integer({ min: -3, max: 3 })).map(([key, by]) =>
+      new IncrementCommand(key, by)
+    ),
+    fc.tuple(keyArb, fc.string({ maxLength: 6 }), fc.boolean()).map((
+      [key, value, fresh],
+    ) => new CompareAndSetCommand(key, value, fresh)),
     fc.tuple(fc.constantFrom(...LIST_PREFIXES), fc.integer({ min: 1, max: 4 }))
       .map(([prefix, pageSize]) => new ListPrefixCommand(prefix, pageSize)),
     kindArb.map((kind) => new JoinDatabaseCommand(kind)),
@@ -245,7 +311,7 @@ const commandsArb = fc.commands<Model, Real, false>(
   { maxCommands: 40, size: "max" },
 );
 
-Deno.test("a cluster answers reads, writes and listings exactly as a map would while databases join, leave and reset", async () => {
+Deno.test("a cluster answers reads, writes, increments, compare-and-sets and listings exactly as a map would while databases join, leave and reset", async () => {
   await fc.assert(
     fc.asyncProperty(commandsArb, async (commands) => {
       await using cluster = await Cluster.start({ databases: 1 });

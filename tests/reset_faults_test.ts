@@ -135,7 +135,7 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
     assert.equal(contents[0]!.get(`pre:${i}`), value);
   }
   const count = Number(contents[0]!.get("counter"));
-  assert.ok(increments > 100, `only ${increments} increments during the syncs`);
+  assert.ok(increments > 10, `only ${increments} increments during the syncs`);
   assert.ok(
     count >= increments && count <= increments + unknownIncrements,
     `counter ${count}: ${increments} acknowledged, ${unknownIncrements} unknown`,

@@ -142,6 +142,13 @@ Deno.test("RESP conformance: conditional sets, GETSET, GETDEL, DEL and MSET answ
     ["DEL", "a", "b", "d"],
     ["EXISTS", "a", "b", "c"],
     ["MSET", "a"],
+    ["FLUSHDB"],
+    ["DBSIZE"],
+    ["GET", "c"],
+    ["SET", "x", "1"],
+    ["FLUSHALL", "ASYNC"],
+    ["EXISTS", "x"],
+    ["FLUSHDB", "BOGUS"],
   ];
   compare(sequence, await bothAnswer(sequence));
 });

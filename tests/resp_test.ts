@@ -33,7 +33,7 @@ Deno.test("RESP: raw commands get Redis answers, in order, and unknown ones an e
   const answer = await exchange(
     port,
     command("SET", "a", "1") + command("GET", "a") + command("GET", "zz") +
-      "PING\r\n" + command("FLUSHALL") + command("ECHO", "hi") +
+      "PING\r\n" + command("HGETALL", "h") + command("ECHO", "hi") +
       command("MSET", "b", "2", "c", "3") + command("MGET", "a", "b", "x") +
       command("EXISTS", "a", "x", "b") + command("DEL", "a", "x") +
       command("KEYS", "*") + command("SELECT", "0") + command("QUIT") +
@@ -42,7 +42,7 @@ Deno.test("RESP: raw commands get Redis answers, in order, and unknown ones an e
   assert.equal(
     answer,
     "+OK\r\n$1\r\n1\r\n$-1\r\n+PONG\r\n" +
-      "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n" +
+      "-ERR unknown command 'HGETALL', with args beginning with: 'h' \r\n" +
       "$2\r\nhi\r\n+OK\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n:2\r\n:1\r\n" +
       "*2\r\n$1\r\nb\r\n$1\r\nc\r\n+OK\r\n+OK\r\n",
   );
