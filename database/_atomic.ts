@@ -24,10 +24,13 @@ export interface Evaluated {
   reply: AtomicReply;
   /** Plain writes numbered with the operation's seq; empty when nothing changed. */
   effects: Write[];
+  /** The effects' keys as binary strings, in the same order. */
+  ids: string[];
 }
 
 interface Slot {
   key: Uint8Array;
+  id: string;
   value: Uint8Array | null;
   version: number | null;
   existed: boolean;
@@ -49,7 +52,30 @@ export const NOT_FINITE = "ERR increment would produce NaN or Infinity";
 export const TOO_BIG =
   `ERR string exceeds maximum allowed size (${MAX_VALUE_SIZE} bytes)`;
 
+/** ASCII text as bytes, without a TextEncoder call (digits, mostly). */
+function ascii(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
 function parseInteger(value: Uint8Array): bigint | undefined {
+  // Up to 15 digits, plain arithmetic is exact and cheaper than text.
+  if (value.length > 0 && value.length <= 15) {
+    let i = value[0] === 0x2d ? 1 : 0;
+    if (i === value.length) return undefined;
+    // No leading zeros, and no "-0".
+    if (value[i] === 0x30 && (value.length > i + 1 || i === 1)) {
+      return undefined;
+    }
+    let n = 0;
+    for (; i < value.length; i++) {
+      const digit = value[i]! - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      n = n * 10 + digit;
+    }
+    return BigInt(value[0] === 0x2d ? -n : n);
+  }
   if (value.length > 20) return undefined;
   const text = decoder.decode(value);
   if (!INTEGER.test(text)) return undefined;
@@ -64,6 +90,12 @@ function parseFloatStrict(text: string): number | undefined {
   return Number.isNaN(n) ? undefined : n;
 }
 
+/** Reads a key's entry, at once or later; `id` is its binary string. */
+export type Reader = (
+  key: Uint8Array,
+  id: string,
+) => StoredEntry | null | Promise<StoredEntry | null>;
+
 /**
  * Evaluates `steps` numbered `seq` against the entries `read` returns (the
  * state after every earlier write).
@@ -72,29 +104,39 @@ export async function evaluate(
   seq: number,
   flags: number,
   steps: readonly AtomicStep[],
-  read: (key: Uint8Array) => Promise<StoredEntry | null>,
+  read: Reader,
 ): Promise<Evaluated> {
   const slots = new Map<string, Slot>();
-  for (const step of steps) {
-    const id = toBinary(step.key);
-    if (slots.has(id)) continue;
-    const entry = await read(step.key);
-    slots.set(id, {
-      key: step.key,
-      value: entry?.value ?? null,
-      version: entry?.version ?? null,
-      existed: entry !== null,
-      changed: false,
-    });
+  // One binary string a step, computed once.
+  const order: Slot[] = new Array(steps.length);
+  for (let i = 0; i < steps.length; i++) {
+    const key = steps[i]!.key;
+    const id = toBinary(key);
+    let slot = slots.get(id);
+    if (slot === undefined) {
+      let entry = read(key, id);
+      if (entry instanceof Promise) entry = await entry;
+      slot = {
+        key,
+        id,
+        value: entry?.value ?? null,
+        version: entry?.version ?? null,
+        existed: entry !== null,
+        changed: false,
+      };
+      slots.set(id, slot);
+    }
+    order[i] = slot;
   }
-  const slotOf = (key: Uint8Array) => slots.get(toBinary(key))!;
   // Every check holds, wherever it stands among the steps, or nothing applies.
-  for (const step of steps) {
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
     if (step.kind !== StepKind.CHECK) continue;
-    if (slotOf(step.key).version !== step.version) {
+    if (order[i]!.version !== step.version) {
       return {
         reply: { committed: false, version: seq, results: [] },
         effects: [],
+        ids: [],
       };
     }
   }
@@ -105,8 +147,9 @@ export async function evaluate(
     slot.value = value;
     slot.changed = true;
   };
-  for (const step of steps) {
-    const slot = slotOf(step.key);
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    const slot = order[i]!;
     switch (step.kind) {
       case StepKind.CHECK:
         break;
@@ -141,7 +184,7 @@ export async function evaluate(
           results.push({ kind: "error", message: OVERFLOW });
           break;
         }
-        set(slot, encoder.encode(next.toString()));
+        set(slot, ascii(next.toString()));
         results.push({ kind: "integer", value: next });
         break;
       }
@@ -203,19 +246,26 @@ export async function evaluate(
     flags & AtomicFlag.ALL_OR_NOTHING &&
     results.some((result) => result.kind === "error")
   ) {
-    return { reply: { committed: false, version: seq, results }, effects: [] };
+    return {
+      reply: { committed: false, version: seq, results },
+      effects: [],
+      ids: [],
+    };
   }
   const effects: Write[] = [];
+  const ids: string[] = [];
   let size = 0;
   for (const slot of slots.values()) {
     if (!slot.changed) continue;
     if (slot.value === null) {
       if (slot.existed) {
         effects.push({ seq, op: WriteOp.DELETE, key: slot.key });
+        ids.push(slot.id);
         size += 2 * slot.key.length + 64;
       }
     } else {
       effects.push({ seq, op: WriteOp.SET, key: slot.key, value: slot.value });
+      ids.push(slot.id);
       size += 2 * slot.key.length + 64 + slot.value.length;
     }
   }
@@ -232,9 +282,10 @@ export async function evaluate(
         }],
       },
       effects: [],
+      ids: [],
     };
   }
-  return { reply: { committed: true, version: seq, results }, effects };
+  return { reply: { committed: true, version: seq, results }, effects, ids };
 }
 
 /**

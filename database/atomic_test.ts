@@ -22,6 +22,7 @@ function state(entries: Record<string, [string, number]>) {
   for (const [key, [value, version]] of Object.entries(entries)) {
     map.set(key, { value: encoder.encode(value), version });
   }
+  // Answers later, as a Deno KV database would.
   return (key: Uint8Array) =>
     Promise.resolve(map.get(decoder.decode(key)) ?? null);
 }
@@ -48,6 +49,7 @@ Deno.test("evaluate: a check anywhere decides for every step", async () => {
   assert.deepEqual(failed, {
     reply: { committed: false, version: 9, results: [] },
     effects: [],
+    ids: [],
   });
   steps[1] = { kind: StepKind.CHECK, key: k("a"), version: 5 };
   const held = await evaluate(9, 0, steps, read);
@@ -163,4 +165,35 @@ Deno.test("formatFloat writes plain decimals, as INCRBYFLOAT does", () => {
   assert.equal(formatFloat(-0.5), "-0.5");
   assert.equal(formatFloat(1e21), "1000000000000000000000");
   assert.equal(formatFloat(1.5e-7), "0.00000015");
+});
+
+Deno.test("evaluate: integers of up to 15 digits and longer ones parse alike", async () => {
+  for (
+    const [text, ok] of [
+      ["0", true],
+      ["-0", false],
+      ["007", false],
+      ["-", false],
+      ["", false],
+      ["12a", false],
+      ["999999999999999", true],
+      ["-999999999999999", true],
+      ["1234567890123456", true],
+      ["-9223372036854775808", true],
+      ["9223372036854775808", false],
+    ] as const
+  ) {
+    const read = state({ n: [text, 1] });
+    const { reply } = await evaluate(
+      2,
+      0,
+      [{ kind: StepKind.ADD, key: k("n"), delta: 0n }],
+      read,
+    );
+    const result = reply.results[0]!;
+    assert.equal(result.kind === "integer", ok, JSON.stringify(text));
+    if (ok && result.kind === "integer") {
+      assert.equal(result.value, BigInt(text));
+    }
+  }
 });

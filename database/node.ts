@@ -819,20 +819,27 @@ export class DatabaseNode implements AsyncDisposable {
       if (write.op === WriteOp.ATOMIC) {
         if (this.#tombstones !== undefined) break;
         const seen = overlay ??= overlayOf(batch);
+        const db = this.#db;
         const evaluated = await evaluate(
           write.seq,
           write.flags ?? 0,
           write.steps!,
-          (key) => {
-            const id = toBinary(key);
-            return seen.has(id)
-              ? Promise.resolve(seen.get(id)!)
-              : this.#db.get(key);
+          (key, id) => {
+            const entry = seen.get(id);
+            if (entry !== undefined) return entry;
+            return db.getNow !== undefined ? db.getNow(key) : db.get(key);
           },
         );
-        for (const effect of evaluated.effects) {
+        const { effects, ids } = evaluated;
+        for (let i = 0; i < effects.length; i++) {
+          const effect = effects[i]!;
           batch.push(effect);
-          remember(seen, effect);
+          seen.set(
+            ids[i]!,
+            effect.op === WriteOp.SET
+              ? { value: effect.value!, version: effect.seq }
+              : null,
+          );
         }
         outcomes.push(encodeOutcome({
           seq: write.seq,

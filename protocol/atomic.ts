@@ -176,10 +176,13 @@ export function stepsSize(steps: readonly AtomicStep[]): number {
   return size;
 }
 
+/** Reused to encode 64-bit integers: writers copy what they are given. */
+const i64Bytes = new Uint8Array(8);
+const i64View = new DataView(i64Bytes.buffer);
+
 function writeI64(writer: FrameWriter, value: bigint): void {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setBigInt64(0, value);
-  writer.raw(bytes);
+  i64View.setBigInt64(0, value);
+  writer.raw(i64Bytes);
 }
 
 function readI64(reader: PayloadReader): bigint {
@@ -668,6 +671,28 @@ export function outcomeEffects(payload: Uint8Array): Uint8Array {
   reader.u64();
   reader.bytes32();
   return reader.raw(reader.remaining);
+}
+
+/**
+ * Reads the sequence number and the reply of an OUTCOME payload, without
+ * decoding its writes.
+ *
+ * @param payload An OUTCOME payload.
+ * @returns The sequence number, and a view of the reply.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { encodeAtomicReplyPayload, encodeOutcome, outcomeReply } from "./atomic.ts";
+ * const reply = encodeAtomicReplyPayload({ committed: true, version: 3, results: [] });
+ * console.log(outcomeReply(encodeOutcome({ seq: 3, reply, effects: [] }).subarray(10)).seq); // 3
+ * ```
+ */
+export function outcomeReply(
+  payload: Uint8Array,
+): { seq: number; reply: Uint8Array } {
+  const reader = new PayloadReader(payload, "OUTCOME");
+  const seq = reader.u64();
+  return { seq, reply: reader.bytes32() };
 }
 
 /**

@@ -357,7 +357,9 @@ export class RespSession implements ClientLink {
     reply.then((bytes) => {
       slot.bytes = bytes;
       if (read) this.#readDone(slot);
-      this.#flush();
+      // Once per turn, not once per reply: answers that arrive together
+      // leave in one write.
+      this.#queueFlush();
     });
     if (MULTI_STEP.has(name)) {
       const barrier = reply.then(() => {});

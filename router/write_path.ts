@@ -9,7 +9,6 @@
 
 import {
   AckLevel,
-  decodeOutcome,
   encodeAtomicReply,
   encodeAtomicWrite,
   encodeDone,
@@ -19,6 +18,7 @@ import {
   KvndbError,
   Opcode,
   outcomeEffects,
+  outcomeReply,
   taskNow,
   TimeoutError,
   WriteOp,
@@ -281,7 +281,8 @@ export class WritePath {
    * go to the databases being synced, which cannot evaluate it themselves.
    */
   outcome(payload: Uint8Array): void {
-    const { seq, reply } = decodeOutcome(payload);
+    // The writes are left encoded: only databases being synced need them.
+    const { seq, reply } = outcomeReply(payload);
     const atomic = this.#atomics.get(seq);
     if (atomic === undefined || atomic.reply !== undefined) return;
     if (!atomic.answered) atomic.reply = reply.slice();
