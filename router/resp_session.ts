@@ -7,7 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ATOMIC_COMMANDS } from "./resp_commands.ts";
+import { ATOMIC_COMMANDS, type Plan, planCommand } from "./resp_commands.ts";
 import { Transactions } from "./resp_transaction.ts";
 import {
   checkKeyLength,
@@ -19,11 +19,13 @@ import {
 } from "./_resp_text.ts";
 import {
   ConnectionClosedError,
+  decodeAtomicReply,
   decodeError,
   decodeFrame,
   decodeKeyPage,
   decodeU64,
   decodeValue,
+  encodeAtomic,
   encodeDone,
   encodeGet,
   encodeGetPayload,
@@ -34,6 +36,7 @@ import {
   formatAddr,
   type Frame,
   fromHex,
+  HEADER_SIZE,
   InvalidArgumentError,
   KvndbError,
   MAX_ATOMIC_STEPS,
@@ -66,6 +69,8 @@ interface Reply {
 /** A plain GET or SET waiting for the router: its answer fills the slot. */
 interface FastReply extends Reply {
   get: boolean;
+  /** For a command run as one atomic operation: its reply from the results. */
+  plan?: Plan;
 }
 
 type Waiter = FastReply | ((answer: Frame | KvndbError) => void);
@@ -266,6 +271,13 @@ export class RespSession implements ClientLink {
             this.#replies.push(this.#fast(name, command));
             continue;
           }
+          if (
+            this.#barrier === undefined && this.#authenticated &&
+            !this.#transactions.open && ATOMIC_COMMANDS.has(name)
+          ) {
+            this.#replies.push(this.#fastAtomic(name, command));
+            continue;
+          }
           this.#replies.push(this.#schedule(name, command));
           // Nothing after QUIT is run, however it was pipelined.
           if (name === "QUIT") this.#quit = true;
@@ -311,6 +323,35 @@ export class RespSession implements ClientLink {
     return slot;
   }
 
+  /**
+   * Runs a command that is one atomic operation (INCR, SETNX …) without a
+   * promise, as `#fast` does for GET and SET.
+   */
+  #fastAtomic(name: string, command: Uint8Array[]): Reply {
+    const plan = planCommand(name, command.slice(1));
+    const slot: FastReply = { get: false };
+    if ("error" in plan) {
+      slot.bytes = respError(plan.error);
+      return slot;
+    }
+    if (plan.steps.length === 0) {
+      slot.bytes = plan.reply([]);
+      return slot;
+    }
+    slot.plan = plan;
+    const id = this.#id();
+    this.#waiting.set(id, slot);
+    // The steps view this read's bytes: the frame copies them now.
+    const bytes = encodeAtomic(id, { acks: 0, flags: 0, steps: plan.steps });
+    this.#router.submit({
+      opcode: Opcode.ATOMIC,
+      flags: 0,
+      id,
+      payload: bytes.subarray(HEADER_SIZE),
+    });
+    return slot;
+  }
+
   /** Turns the router's answer to a plain GET or SET into its reply. */
   #fill(slot: FastReply, answer: Frame | KvndbError): void {
     if (slot.get) this.#readDone(slot);
@@ -321,6 +362,14 @@ export class RespSession implements ClientLink {
       slot.bytes = respError(
         errorText(errorFromCode(error.code, error.message)),
       );
+    } else if (slot.plan !== undefined) {
+      const reply = decodeAtomicReply(answer.payload);
+      const failed = reply.committed
+        ? undefined
+        : reply.results.find((result) => result.kind === "error");
+      slot.bytes = failed?.kind === "error"
+        ? respError(failed.message)
+        : slot.plan.reply(reply.results);
     } else {
       slot.bytes = slot.get
         ? respBulk(decodeValue(answer.payload)?.value ?? null)
