@@ -273,7 +273,9 @@ export class RespSession implements ClientLink {
           }
           if (
             this.#barrier === undefined && this.#authenticated &&
-            !this.#transactions.open && ATOMIC_COMMANDS.has(name)
+            !this.#transactions.open &&
+            (ATOMIC_COMMANDS.has(name) ||
+              (name === "SET" && command.length > 3))
           ) {
             this.#replies.push(this.#fastAtomic(name, command));
             continue;
