@@ -15,14 +15,19 @@ import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
 import { BENCH_USAGE, parseBenchArgs, runBench } from "./cli/bench.ts";
 import { setupLogging } from "./cli/logging.ts";
 import { type Client, connect } from "./client/mod.ts";
-import { KvndbConsole, runConsole } from "./console/mod.ts";
+import { formatStats, KvndbConsole, runConsole } from "./console/mod.ts";
 import {
   type Database,
   DatabaseNode,
   KvDatabase,
   MemoryDatabase,
 } from "./database/mod.ts";
-import { describeEndpoint, type Endpoint, KvndbError } from "./protocol/mod.ts";
+import {
+  describeEndpoint,
+  type Endpoint,
+  KvndbError,
+  sleep,
+} from "./protocol/mod.ts";
 import { Router } from "./router/mod.ts";
 
 const encoder = new TextEncoder();
@@ -100,6 +105,8 @@ export async function run(args: string[]): Promise<number> {
         return await runCmd(cli);
       case "forget":
         return await runForget(cli);
+      case "stats":
+        return await runStats(cli);
       default:
         return await runDatabase(cli);
     }
@@ -291,6 +298,36 @@ async function runForget(cli: CliArgs): Promise<number> {
     ...(cli.yes ? ["--yes"] : []),
   ];
   return await kvndb.execute(words.join(" ")) ? 0 : 1;
+}
+
+/** `kvndb stats`: the router's view, once or every `--watch` seconds. */
+async function runStats(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
+  const stop = untilSignal();
+  const stopped = new AbortController();
+  stop.promise.then(() => stopped.abort());
+  const terminal = Deno.stdout.isTerminal();
+  try {
+    while (true) {
+      const stats = await client.stats();
+      const text = cli.json
+        ? JSON.stringify(stats) + "\n"
+        : formatStats(stats).join("\n") + "\n";
+      // On a terminal, --watch redraws in place: home, then clear.
+      const clear = cli.watch !== undefined && terminal && !cli.json
+        ? "\x1b[H\x1b[2J"
+        : "";
+      const separator = cli.watch !== undefined && !terminal && !cli.json
+        ? "\n"
+        : "";
+      Deno.stdout.writeSync(encoder.encode(clear + text + separator));
+      if (cli.watch === undefined) return 0;
+      // Ctrl-C or SIGTERM ends the watch.
+      if (!await sleep(cli.watch, stopped.signal)) return 0;
+    }
+  } finally {
+    stop.cancel();
+  }
 }
 
 async function runCmd(cli: CliArgs): Promise<number> {

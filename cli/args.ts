@@ -23,6 +23,7 @@ export const MODES = [
   "router",
   "serve",
   "cmd",
+  "stats",
   "forget",
   "memory",
   "ram",
@@ -80,13 +81,17 @@ export interface CliArgs {
   allAbsent: boolean;
   /** `forget --yes`: do not ask. */
   yes: boolean;
+  /** `stats --json`: print JSON for scripts. */
+  json: boolean;
+  /** `stats --watch SECONDS`: print again every so often, in milliseconds. */
+  watch?: number;
   /** `--help`. */
   help: boolean;
 }
 
 /** The one-line usage printed with argument errors. */
 export const USAGE =
-  "usage: kvndb MODE [host] [port] [arguments...] [options]   (MODE: router, serve, cmd, forget, memory, ram, kv; --help for more)";
+  "usage: kvndb MODE [host] [port] [arguments...] [options]   (MODE: router, serve, cmd, stats, forget, memory, ram, kv; --help for more)";
 
 /** The full help text. */
 export const HELP = `KVNDB: a key/value network database.
@@ -98,6 +103,13 @@ Modes:
   serve [PATH]      Run a router and a Deno KV database in one process
                     (--memory for a memory database): one command, one server.
   cmd               Open the console, connected to a router.
+  stats [--json] [--watch SECONDS]
+                    Print the router's view of the cluster (the console's
+                    stats): its databases with their state and position, the
+                    members, a hold and its reason. --json prints the router's
+                    statistics as JSON for scripts (one line each time);
+                    --watch prints them again every SECONDS until Ctrl-C
+                    (on a terminal, in place).
   forget NODE_ID... | forget --all-absent [--yes]
                     Tell a router that waits for absent members (databases
                     that held every acknowledged write) to give up on them,
@@ -239,6 +251,8 @@ export function parseCli(
         "resp-port": { type: "string" },
         "all-absent": { type: "boolean" },
         yes: { type: "boolean" },
+        json: { type: "boolean" },
+        watch: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -290,6 +304,21 @@ export function parseCli(
       `Unexpected argument '${rest[0]}' for mode ${mode}`,
     );
   }
+  if ((values.json || values.watch !== undefined) && mode !== "stats") {
+    throw new InvalidArgumentError(
+      `${values.json ? "--json" : "--watch"} is for the stats mode only`,
+    );
+  }
+  let watch: number | undefined;
+  if (values.watch !== undefined) {
+    const seconds = parseNumber(values.watch, "--watch");
+    if (seconds <= 0) {
+      throw new InvalidArgumentError(
+        "--watch takes a number of seconds above 0",
+      );
+    }
+    watch = seconds * 1000;
+  }
   const allAbsent = values["all-absent"] ?? false;
   if (mode === "forget" && allAbsent === (rest.length > 0)) {
     throw new InvalidArgumentError(
@@ -304,6 +333,8 @@ export function parseCli(
     endpoint,
     arguments: rest,
     password: values.password ?? env("KVNDB_PASSWORD"),
+    json: values.json ?? false,
+    watch: watch,
     verbose: values.verbose ?? false,
     logfile: values.logfile,
     reset: values.reset ?? false,
@@ -418,6 +449,7 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     volatileGrace: 10_000,
     allAbsent: false,
     yes: false,
+    json: false,
     help,
   };
 }

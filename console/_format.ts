@@ -31,8 +31,25 @@ export function formatColumns(
 }
 
 /**
- * Turns the router's statistics into aligned `label  value` lines. The reply
- * is JSON from the router, so missing parts are tolerated rather than trusted.
+ * Turns the router's statistics into aligned `label  value` lines, as the
+ * console's `stats` and `kvndb stats` print them. The reply is JSON from the
+ * router, so missing parts are tolerated rather than trusted.
+ *
+ * @param stats The router's statistics.
+ * @returns The lines, without line ends.
+ * @example
+ * ```ts
+ * import { formatStats } from "./mod.ts";
+ * const lines = formatStats({
+ *   clusterId: "c0ffee",
+ *   seq: 7,
+ *   clients: 1,
+ *   databases: [],
+ *   operations: {},
+ *   uptime: 61,
+ * });
+ * console.log(lines[0]); // "cluster    c0ffee"
+ * ```
  */
 export function formatStats(stats: RouterStats): string[] {
   const databases = stats.databases ?? [];

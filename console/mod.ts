@@ -33,3 +33,4 @@ export {
 } from "./command.ts";
 export { builtinCommands } from "./builtin_commands.ts";
 export { tokenize } from "./tokenize.ts";
+export { formatStats } from "./_format.ts";

@@ -314,3 +314,50 @@ Deno.test("kvndb forget ends a router's wait for a Deno KV database that is gone
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("kvndb stats prints the router's view, as JSON with --json, and again with --watch until stopped", async () => {
+  await using server = KvndbProcess.start([
+    "serve",
+    "127.0.0.1",
+    "0",
+    "--memory",
+  ]);
+  const port = String(await server.port());
+  await using client = await connect({ port: Number(port), timeout: 3000 });
+  await waitFor(
+    async () => (await client.stats()).databases[0]?.state === "ready",
+    "the database to be ready",
+  );
+  await client.set("a", "1");
+  const table = await runKvndb(["stats", "127.0.0.1", port]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^cluster\s+[0-9a-f]{32}$/m);
+  assert.match(table.stdout, /ready/);
+  const json = await runKvndb(["stats", "127.0.0.1", port, "--json"]);
+  assert.equal(json.code, 0, json.stderr);
+  const stats = JSON.parse(json.stdout);
+  assert.equal(stats.databases.length, 1);
+  assert.ok(stats.seq >= 1);
+  // --watch goes on until a signal: one line of JSON each time.
+  await using watcher = KvndbProcess.start([
+    "stats",
+    "127.0.0.1",
+    port,
+    "--json",
+    "--watch",
+    "0.05",
+  ]);
+  await waitFor(
+    () => watcher.stdout.split("\n").filter((line) => line !== "").length >= 3,
+    "three snapshots from --watch",
+  );
+  for (const line of watcher.stdout.split("\n").filter((l) => l !== "")) {
+    assert.equal(JSON.parse(line).databases.length, 1);
+  }
+  const bad = await runKvndb(["stats", "127.0.0.1", port, "--watch", "0"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--watch takes a number of seconds above 0/);
+  const misplaced = await runKvndb(["cmd", "127.0.0.1", port, "--json"]);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.stderr, /--json is for the stats mode only/);
+});
