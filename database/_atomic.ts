@@ -8,7 +8,11 @@ import {
   AtomicFlag,
   type AtomicReply,
   type AtomicStep,
+  atomicWriteCost,
+  HEADER_SIZE,
+  MAX_ATOMIC_MUTATIONS,
   MAX_ATOMIC_WRITE_BYTES,
+  MAX_FRAME_SIZE,
   MAX_VALUE_SIZE,
   SetFlag,
   StepKind,
@@ -31,6 +35,8 @@ export interface Evaluated {
 interface Slot {
   key: Uint8Array;
   id: string;
+  /** The length of the value before the operation (0 when absent). */
+  oldLength: number;
   value: Uint8Array | null;
   version: number | null;
   existed: boolean;
@@ -122,6 +128,7 @@ export async function evaluate(
         value: entry?.value ?? null,
         version: entry?.version ?? null,
         existed: entry !== null,
+        oldLength: entry?.value.length ?? 0,
         changed: false,
       };
       slots.set(id, slot);
@@ -254,31 +261,43 @@ export async function evaluate(
   }
   const effects: Write[] = [];
   const ids: string[] = [];
-  let size = 0;
+  let costBytes = 0;
+  let mutations = 0;
+  // The OUTCOME frame carries the reply and the writes: it must fit a frame.
+  let outcome = 64 + resultsSize(results);
   for (const slot of slots.values()) {
-    if (!slot.changed) continue;
-    if (slot.value === null) {
-      if (slot.existed) {
-        effects.push({ seq, op: WriteOp.DELETE, key: slot.key });
-        ids.push(slot.id);
-        size += 2 * slot.key.length + 64;
-      }
-    } else {
-      effects.push({ seq, op: WriteOp.SET, key: slot.key, value: slot.value });
-      ids.push(slot.id);
-      size += 2 * slot.key.length + 64 + slot.value.length;
-    }
+    if (!slot.changed || (slot.value === null && !slot.existed)) continue;
+    const cost = atomicWriteCost(
+      slot.key.length,
+      slot.existed ? slot.oldLength : null,
+      slot.value?.length ?? null,
+    );
+    costBytes += cost.bytes;
+    mutations += cost.mutations;
+    outcome += 1 + 2 + slot.key.length + 4 + (slot.value?.length ?? 0);
+    ids.push(slot.id);
+    effects.push(
+      slot.value === null
+        ? { seq, op: WriteOp.DELETE, key: slot.key }
+        : { seq, op: WriteOp.SET, key: slot.key, value: slot.value },
+    );
   }
-  if (size > MAX_ATOMIC_WRITE_BYTES) {
-    // Every database refuses it alike: the same state gives the same size.
+  // Every database refuses alike: the same state gives the same estimates.
+  const limit = costBytes > MAX_ATOMIC_WRITE_BYTES
+    ? `would cost about ${costBytes} bytes of Deno KV mutations, more than the limit of ${MAX_ATOMIC_WRITE_BYTES}`
+    : mutations > MAX_ATOMIC_MUTATIONS
+    ? `would cost about ${mutations} Deno KV mutations, more than the limit of ${MAX_ATOMIC_MUTATIONS}`
+    : outcome > MAX_FRAME_SIZE - HEADER_SIZE
+    ? `would return and write ${outcome} bytes, more than a frame holds (${MAX_FRAME_SIZE})`
+    : undefined;
+  if (limit !== undefined) {
     return {
       reply: {
         committed: false,
         version: seq,
         results: [{
           kind: "error",
-          message:
-            `ERR the atomic operation would write ${size} bytes (each key counted twice, plus 64 bytes, plus its value), more than the limit of ${MAX_ATOMIC_WRITE_BYTES}`,
+          message: `ERR the atomic operation ${limit}; split it`,
         }],
       },
       effects: [],
@@ -286,6 +305,19 @@ export async function evaluate(
     };
   }
   return { reply: { committed: true, version: seq, results }, effects, ids };
+}
+
+/** The encoded size of results in a reply, as `encodeAtomicReplyPayload` writes them. */
+function resultsSize(results: StepResult[]): number {
+  let size = 1 + 8 + 2;
+  for (const result of results) {
+    size += result.kind === "bytes"
+      ? 1 + 4 + result.value.length
+      : result.kind === "error"
+      ? 1 + 2 + 3 * result.message.length
+      : 1 + 8;
+  }
+  return size;
 }
 
 /**

@@ -2,7 +2,13 @@
 // together or not at all, so that a commit never holds part of them.
 
 import assert from "node:assert/strict";
-import { Batch, emptyCost, type KeyState } from "./_kv_batch.ts";
+import fc from "fast-check";
+import {
+  atomicWriteCost,
+  MAX_KEY_SIZE,
+  MAX_VALUE_SIZE,
+} from "../protocol/mod.ts";
+import { Batch, emptyCost, type KeyState, planWrite } from "./_kv_batch.ts";
 import { encodeKey } from "./_kv_layout.ts";
 import { toBinary } from "./_binary_key.ts";
 
@@ -37,4 +43,32 @@ Deno.test("Batch.addAll plans a group whole, or leaves the batch as it was", () 
   batch.committed();
   assert.ok(batch.addAll(group, 2));
   assert.equal([...batch.plans()].length, 2);
+});
+
+Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, whatever the sizes", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: MAX_KEY_SIZE }),
+      fc.option(fc.integer({ min: 0, max: MAX_VALUE_SIZE }), { nil: null }),
+      fc.option(fc.integer({ min: 0, max: MAX_VALUE_SIZE }), { nil: null }),
+      (keyLength, oldLength, newLength) => {
+        const key = new Uint8Array(keyLength).fill(7);
+        const packed = encodeKey(key);
+        // What the store holds: the chunks of the old value, if chunked.
+        const before = oldLength === null ? null : new Uint8Array(oldLength);
+        const chunks = before === null
+          ? 0
+          : planWrite({ packed, chunks: 0, version: null }, before, 1).chunks;
+        const plan = planWrite(
+          { packed, chunks, version: null },
+          newLength === null ? null : new Uint8Array(newLength),
+          2,
+        );
+        const estimate = atomicWriteCost(keyLength, oldLength, newLength);
+        assert.ok(plan.cost.mutations <= estimate.mutations, "mutations");
+        assert.ok(plan.cost.bytes <= estimate.bytes, "bytes");
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

@@ -269,7 +269,7 @@ export class KvDatabase implements Database {
    * console.log((await db.state()).applied, await db.count()); // 2 0
    * ```
    */
-  async apply(writes: Write[]): Promise<void> {
+  async apply(writes: Write[], applied?: number): Promise<void> {
     for (const write of writes) {
       checkKey(write.key);
       if (write.op === WriteOp.SET) {
@@ -283,7 +283,14 @@ export class KvDatabase implements Database {
         );
       }
     }
-    if (writes.length === 0) return;
+    if (writes.length === 0) {
+      // Operations that wrote nothing still move the position.
+      if (applied !== undefined) {
+        const state = await this.state();
+        if (applied > state.applied) await this.setState({ ...state, applied });
+      }
+      return;
+    }
     const state = await this.state();
     const large = await this.#largeValues();
     const keys = new Map<string, KeyState>();
@@ -320,7 +327,7 @@ export class KvDatabase implements Database {
       }
       i = end;
     }
-    await this.#commit(batch, state);
+    await this.#commit(batch, state, applied);
   }
 
   /**
@@ -677,7 +684,11 @@ export class KvDatabase implements Database {
   }
 
   /** Commits a batch's pending operation, with the state when given. */
-  async #commit(batch: Batch, state: DatabaseState | null): Promise<void> {
+  async #commit(
+    batch: Batch,
+    state: DatabaseState | null,
+    applied = 0,
+  ): Promise<void> {
     if (batch.empty) return;
     const atomic = this.#kv.atomic();
     for (const plan of batch.plans()) {
@@ -686,7 +697,7 @@ export class KvDatabase implements Database {
     }
     let next: DatabaseState | null = null;
     if (state !== null) {
-      next = { ...state, applied: batch.lastVersion };
+      next = { ...state, applied: Math.max(batch.lastVersion, applied) };
       atomic.set(STATE_KEY, encodeState(next));
     }
     try {

@@ -116,8 +116,8 @@ export class MemoryDatabase implements Database {
       : { value: valueOf(stored), version: versionOf(stored) };
   }
 
-  /** Applies writes in order and advances `applied`. */
-  apply(writes: Write[]): Promise<void> {
+  /** Applies writes in order and advances `applied` (to `applied`, when given). */
+  apply(writes: Write[], applied?: number): Promise<void> {
     for (const write of writes) {
       const key = toBinary(write.key);
       if (write.op === WriteOp.SET) {
@@ -129,6 +129,9 @@ export class MemoryDatabase implements Database {
         this.#order.delete(key);
       }
       this.#state.applied = write.seq;
+    }
+    if (applied !== undefined && applied > this.#state.applied) {
+      this.#state.applied = applied;
     }
     return Promise.resolve();
   }

@@ -146,6 +146,8 @@ export class DatabaseNode implements AsyncDisposable {
   #tombstones?: Map<string, number>;
   /** Effects of atomic operations, by seq, received while being synced. */
   #resolutions = new Map<number, Write[]>();
+  /** Something arrived that the work loop must look at before it stops. */
+  #workAgain = false;
   #syncId = 0;
   #sources = new Map<number, SyncSource>();
   #appliedWaiters: { seq: number; resolve: () => void }[] = [];
@@ -558,6 +560,9 @@ export class DatabaseNode implements AsyncDisposable {
             value: write.value?.slice(),
           })),
         );
+        // The work loop may be on its way out after finding none: it looks
+        // again before it stops.
+        this.#workAgain = true;
         if (!this.#working) this.#work(conn);
         return;
       }
@@ -719,6 +724,7 @@ export class DatabaseNode implements AsyncDisposable {
   async #work(conn: FramedConnection): Promise<void> {
     if (this.#working) return;
     this.#working = true;
+    this.#workAgain = false;
     try {
       while (this.#tasks.length > 0 && !conn.isClosed) {
         const task = this.#tasks[0]!;
@@ -749,6 +755,7 @@ export class DatabaseNode implements AsyncDisposable {
         } else {
           this.#tasks.shift();
           this.#tombstones = undefined;
+          this.#resolutions.clear();
           this.#syncId = 0;
           await this.#db.setState({
             ...(await this.#db.state()),
@@ -775,6 +782,9 @@ export class DatabaseNode implements AsyncDisposable {
       conn.fail(reason);
     } finally {
       this.#working = false;
+    }
+    if (this.#workAgain && this.#tasks.length > 0 && !conn.isClosed) {
+      this.#work(conn);
     }
   }
 
@@ -856,15 +866,15 @@ export class DatabaseNode implements AsyncDisposable {
     this.#tasks.splice(0, count);
     const upTo = next - 1;
     if (upTo <= this.#applied) return;
-    if (batch.length > 0) {
-      this.#applyingUpTo = upTo;
-      try {
-        await this.#db.apply(batch);
-      } finally {
-        this.#applyingUpTo = 0;
-      }
-      this.#addTombstones(batch);
+    // Also with no write: atomic operations that wrote nothing move the
+    // stored position too, or a restart would join below what was reported.
+    this.#applyingUpTo = upTo;
+    try {
+      await this.#db.apply(batch, upTo);
+    } finally {
+      this.#applyingUpTo = 0;
     }
+    this.#addTombstones(batch);
     this.#applied = upTo;
     for (const outcome of outcomes) conn.send(outcome);
     this.#reportApplied(conn);
@@ -892,16 +902,14 @@ export class DatabaseNode implements AsyncDisposable {
     if (effects === undefined) return false;
     this.#resolutions.delete(write.seq);
     this.#tasks.shift();
-    if (effects.length > 0) {
-      // One apply: writes sharing a seq commit together.
-      this.#applyingUpTo = write.seq;
-      try {
-        await this.#db.apply(effects);
-      } finally {
-        this.#applyingUpTo = 0;
-      }
-      this.#addTombstones(effects);
+    // One apply: writes sharing a seq commit together.
+    this.#applyingUpTo = write.seq;
+    try {
+      await this.#db.apply(effects, write.seq);
+    } finally {
+      this.#applyingUpTo = 0;
     }
+    this.#addTombstones(effects);
     this.#applied = write.seq;
     this.#reportApplied(conn);
     return true;

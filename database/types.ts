@@ -95,10 +95,12 @@ export interface Database extends AsyncDisposable {
    * to the last one's `seq`, all in one atomic step where the backend can.
    * Consecutive writes that share a `seq` (of distinct keys) are one atomic
    * operation's effects: a backend that splits a batch into several commits
-   * must keep them in one. Resolves once the writes are durable (for a
-   * persistent backend).
+   * must keep them in one. `applied`, when given, is where `applied` ends,
+   * at or above the last write's `seq` (atomic operations that wrote nothing
+   * move it too, with no write of their own; `writes` may then be empty).
+   * Resolves once the writes are durable (for a persistent backend).
    */
-  apply(writes: Write[]): Promise<void>;
+  apply(writes: Write[], applied?: number): Promise<void>;
 
   /**
    * Stores snapshot entries from a sync, each only where the key is absent or

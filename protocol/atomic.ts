@@ -124,12 +124,50 @@ export const MAX_ATOMIC_STEPS = 128;
 /** Most bytes of an atomic operation's encoded steps. */
 export const MAX_ATOMIC_BYTES = 640 * 1024;
 /**
- * Most bytes an atomic operation may leave written, each key counted twice
- * plus 64 bytes, plus its value: one maximal value under one maximal key
- * (526,400), the size a Deno KV database is known to commit at once, so that
- * a crash never leaves part of an operation.
+ * Most bytes of mutations an atomic operation may cost a Deno KV database,
+ * as every database estimates it alike from the values before and after
+ * ({@linkcode atomicWriteCost}): within Deno KV's 800 KiB an atomic commit,
+ * so that a crash never leaves part of an operation.
  */
-export const MAX_ATOMIC_WRITE_BYTES = 2 * 1024 + 64 + 512 * 1024;
+export const MAX_ATOMIC_WRITE_BYTES = 768 * 1024;
+/** Most mutations an atomic operation may cost, estimated likewise (Deno KV allows 1,000). */
+export const MAX_ATOMIC_MUTATIONS = 900;
+
+/** A bound on the piece of a value a Deno KV database stores per entry. */
+const COST_CHUNK_BYTES = 60_000;
+
+/**
+ * Estimates what leaving `newLength` bytes (or, with `null`, nothing) under
+ * `key`, which held `oldLength` bytes (or nothing), costs a Deno KV
+ * database: an upper bound of its mutations and of their bytes, the same
+ * on every database whatever its backend.
+ *
+ * @param keyLength The key's length.
+ * @param oldLength The stored value's length, or `null` when absent.
+ * @param newLength The new value's length, or `null` for a delete.
+ * @returns The mutations and bytes.
+ * @example
+ * ```ts
+ * import { atomicWriteCost } from "./atomic.ts";
+ * console.log(atomicWriteCost(1, null, 10).mutations); // 4
+ * ```
+ */
+export function atomicWriteCost(
+  keyLength: number,
+  oldLength: number | null,
+  newLength: number | null,
+): { mutations: number; bytes: number } {
+  // Each key part as Deno KV stores it: packed seven bits a byte, prefixes.
+  const keyBytes = Math.ceil(keyLength * 8 / 7) + 32;
+  const pieces = (length: number | null) =>
+    length === null ? 0 : Math.ceil(length / COST_CHUNK_BYTES);
+  // The entry, the chunk count, each new piece, each old piece removed.
+  const mutations = 3 + pieces(newLength) + pieces(oldLength);
+  return {
+    mutations,
+    bytes: (newLength ?? 0) + mutations * (2 * keyBytes + 16),
+  };
+}
 
 const RESULT_NIL = 0;
 const RESULT_BYTES = 1;

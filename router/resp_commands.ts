@@ -83,7 +83,8 @@ function wrongArity(name: string): PlanError {
 
 function integerArgument(bytes: Uint8Array): bigint | undefined {
   const text = decoder.decode(bytes);
-  if (!/^-?[0-9]{1,19}$/.test(text) || /^-?0[0-9]/.test(text)) return undefined;
+  // As Redis reads one: no leading zeros, no "-0".
+  if (!/^(0|-?[1-9][0-9]{0,18})$/.test(text)) return undefined;
   const n = BigInt(text);
   return n < I64_MIN || n > I64_MAX ? undefined : n;
 }

@@ -39,6 +39,7 @@ import {
   HEADER_SIZE,
   InvalidArgumentError,
   KvndbError,
+  MAX_ATOMIC_BYTES,
   MAX_ATOMIC_STEPS,
   MAX_KEY_SIZE,
   Opcode,
@@ -340,11 +341,18 @@ export class RespSession implements ClientLink {
       slot.bytes = plan.reply([]);
       return slot;
     }
-    slot.plan = plan;
     const id = this.#id();
+    let bytes: Uint8Array;
+    try {
+      // The steps view this read's bytes: the frame copies them now.
+      bytes = encodeAtomic(id, { acks: 0, flags: 0, steps: plan.steps });
+    } catch (error) {
+      // Over a limit (a value too large): an error reply, as for SET.
+      slot.bytes = respError(errorText(error));
+      return slot;
+    }
+    slot.plan = plan;
     this.#waiting.set(id, slot);
-    // The steps view this read's bytes: the frame copies them now.
-    const bytes = encodeAtomic(id, { acks: 0, flags: 0, steps: plan.steps });
     this.#router.submit({
       opcode: Opcode.ATOMIC,
       flags: 0,
@@ -621,9 +629,14 @@ export class RespSession implements ClientLink {
         await this.#set(args[0]!, args[1]!);
         return respSimple("OK");
       case "MSET": {
-        // At most one atomic operation's steps: MSET is atomic, as in Redis.
-        if (args.length <= 2 * MAX_ATOMIC_STEPS) {
-          return await this.#transactions.runPlan(name, args);
+        // One atomic operation, as in Redis, when it fits one; beyond, the
+        // pairs are separate writes.
+        if (
+          args.length <= 2 * MAX_ATOMIC_STEPS &&
+          argumentBytes(args) <= MAX_ATOMIC_BYTES / 2
+        ) {
+          const reply = await this.#transactions.runPlan(name, args);
+          if (!isLimitError(reply)) return reply;
         }
         if (args.length === 0 || args.length % 2 !== 0) {
           return respError("ERR wrong number of arguments for 'mset' command");
@@ -644,7 +657,8 @@ export class RespSession implements ClientLink {
       case "UNLINK": {
         arity(1, Infinity);
         if (args.length <= MAX_ATOMIC_STEPS) {
-          return await this.#transactions.runPlan(name, args);
+          const reply = await this.#transactions.runPlan(name, args);
+          if (!isLimitError(reply)) return reply;
         }
         // The native protocol does not say whether a key existed: read first.
         const existed = await Promise.all(args.map((key) => this.#get(key)));
@@ -729,11 +743,17 @@ export class RespSession implements ClientLink {
         let cursor = new Uint8Array(0);
         do {
           const page = await this.#page(new Uint8Array(0), cursor, 10_000);
-          for (let i = 0; i < page.keys.length; i += MAX_ATOMIC_STEPS) {
-            await this.#transactions.runPlan(
-              "DEL",
-              page.keys.slice(i, i + MAX_ATOMIC_STEPS),
-            );
+          // Fewer keys an operation when large values make one too costly.
+          let size = MAX_ATOMIC_STEPS;
+          for (let i = 0; i < page.keys.length;) {
+            const keys = page.keys.slice(i, i + size);
+            const reply = await this.#transactions.runPlan("DEL", keys);
+            if (isLimitError(reply) && size > 1) {
+              size = Math.max(1, size >> 1);
+              continue;
+            }
+            if (reply[0] === 0x2d) return reply; // '-': an error.
+            i += keys.length;
           }
           cursor = page.cursor;
         } while (cursor.length > 0);
@@ -821,4 +841,19 @@ export class RespSession implements ClientLink {
       "WRONGPASS invalid username-password pair or user is disabled.",
     );
   }
+}
+
+/** The bytes of a command's arguments. */
+function argumentBytes(args: Uint8Array[]): number {
+  let bytes = 0;
+  for (const arg of args) bytes += arg.length;
+  return bytes;
+}
+
+/** Whether a reply is the refusal of an atomic operation over a limit. */
+function isLimitError(reply: Uint8Array): boolean {
+  return reply[0] === 0x2d && // '-'
+    decoder.decode(reply.subarray(0, 30)).startsWith(
+      "-ERR the atomic operation",
+    );
 }

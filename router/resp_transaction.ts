@@ -20,6 +20,7 @@ import {
   respError,
   respSimple,
   StepKind,
+  toHex,
 } from "../protocol/mod.ts";
 import {
   type Plan,
@@ -29,7 +30,6 @@ import {
 } from "./resp_commands.ts";
 import { checkKeyLength } from "./_resp_text.ts";
 
-const decoder = new TextDecoder();
 const RESP_NULL_ARRAY = new TextEncoder().encode("*-1\r\n");
 
 /** Commands that act on a transaction, rather than being queued in it. */
@@ -65,7 +65,7 @@ export interface TransactionHost {
 export class Transactions {
   #host: TransactionHost;
   #queued?: { plans: Plan[]; failed: boolean };
-  /** Keys under WATCH, by text, with the version each had. */
+  /** Keys under WATCH, by hex, with the version each had. */
   #watched = new Map<string, { key: Uint8Array; version: number | null }>();
 
   /** @param host How requests reach the router. */
@@ -121,7 +121,7 @@ export class Transactions {
         }
         for (const key of args) {
           checkKeyLength(key);
-          const id = decoder.decode(key);
+          const id = toHex(key);
           if (this.#watched.has(id)) continue;
           const frame = await this.#host.request(
             encodeGet(this.#host.id(), key),
@@ -175,10 +175,11 @@ export class Transactions {
   /** EXEC: the queued commands, and checks of the watched keys, as one. */
   async #exec(): Promise<Uint8Array> {
     const queued = this.#queued;
+    // Without MULTI, the watches stay, as in Redis.
+    if (queued === undefined) return respError("ERR EXEC without MULTI");
     const watched = [...this.#watched.values()];
     this.#queued = undefined;
     this.#watched.clear();
-    if (queued === undefined) return respError("ERR EXEC without MULTI");
     if (queued.failed) {
       return respError(
         "EXECABORT Transaction discarded because of previous errors.",

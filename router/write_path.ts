@@ -72,6 +72,19 @@ interface PendingAtomic {
   unresolved: boolean;
   /** Whether the client has had its answer. */
   answered: boolean;
+  /**
+   * Acknowledged before any OUTCOME reached the router (a database that had
+   * evaluated it reconnected without reporting): who waits for the reply.
+   */
+  waiting?: { client: ClientSession; id: number };
+}
+
+/** The error for an operation whose outcome no database is left to report. */
+function outcomeLost(): KvndbError {
+  return new KvndbError(
+    ErrorCode.UNAVAILABLE,
+    "The atomic operation was applied, but its outcome was lost with the databases that evaluated it: read the keys it names to learn what it did",
+  );
 }
 
 /**
@@ -111,22 +124,17 @@ export class WritePath {
         const atomic = this.#atomics.get(seq);
         if (atomic !== undefined) {
           const reply = atomic.reply;
-          this.#answered(seq, atomic);
-          if (reply === undefined) {
-            // Cannot happen: a database that counts for the level reported
-            // the outcome before the APPLIED that covers it. Say so rather
-            // than guess.
-            options.answerError(
-              client,
-              id,
-              new KvndbError(
-                ErrorCode.INTERNAL,
-                "The atomic operation was applied but its outcome did not reach the router",
-              ),
-            );
-          } else if (link.answer !== undefined) {
-            link.answer(id, Opcode.ATOMIC_REPLY, reply);
-          } else link.send(encodeAtomicReply(id, reply));
+          if (reply !== undefined) {
+            this.#answered(seq, atomic);
+            this.#reply(client, id, reply);
+          } else if (this.#willEvaluate(seq)) {
+            // A database that counts for the level joined past it without
+            // reporting; one that has yet to apply it will.
+            atomic.waiting = { client, id };
+          } else {
+            this.#answered(seq, atomic);
+            options.answerError(client, id, outcomeLost());
+          }
           return;
         }
         if (link.acknowledge !== undefined) link.acknowledge(id, seq);
@@ -285,7 +293,12 @@ export class WritePath {
     const { seq, reply } = outcomeReply(payload);
     const atomic = this.#atomics.get(seq);
     if (atomic === undefined || atomic.reply !== undefined) return;
-    if (!atomic.answered) atomic.reply = reply.slice();
+    const waiting = atomic.waiting;
+    if (waiting !== undefined) {
+      atomic.waiting = undefined;
+      atomic.answered = true;
+      this.#reply(waiting.client, waiting.id, reply);
+    } else if (!atomic.answered) atomic.reply = reply.slice();
     if (atomic.unresolved) {
       atomic.unresolved = false;
       this.#unresolved--;
@@ -303,18 +316,48 @@ export class WritePath {
    * are stranded and `drop` is told to drop them (they rejoin and copy).
    */
   checkUnresolved(drop: () => void): void {
+    // Clients waiting for an outcome no database is left to report.
+    for (const [seq, atomic] of this.#atomics) {
+      const waiting = atomic.waiting;
+      if (waiting === undefined || this.#willEvaluate(seq)) continue;
+      atomic.waiting = undefined;
+      this.#answered(seq, atomic);
+      this.#options.answerError(waiting.client, waiting.id, outcomeLost());
+    }
     if (this.#unresolved === 0) return;
     let syncing = false;
     for (const db of this.#options.databases.values()) {
       if (db.state === "syncing") syncing = true;
     }
-    if (syncing && this.#writable()) return;
+    // A database that has applied an operation and reconnected will not
+    // evaluate it again: only one still short of it can report its effects.
+    let oldest = Infinity;
+    for (const [seq, atomic] of this.#atomics) {
+      if (atomic.unresolved && seq < oldest) oldest = seq;
+    }
+    if (syncing && this.#willEvaluate(oldest)) return;
     if (syncing) drop();
     for (const [seq, atomic] of this.#atomics) {
       atomic.unresolved = false;
       if (atomic.answered) this.#atomics.delete(seq);
     }
     this.#unresolved = 0;
+  }
+
+  /** Whether a ready or replaying database has yet to evaluate `seq`. */
+  #willEvaluate(seq: number): boolean {
+    for (const db of this.#options.databases.values()) {
+      if (
+        (db.state === "ready" || db.state === "replaying") && db.applied < seq
+      ) return true;
+    }
+    return false;
+  }
+
+  #reply(client: ClientSession, id: number, reply: Uint8Array): void {
+    const link = client.conn;
+    if (link.answer !== undefined) link.answer(id, Opcode.ATOMIC_REPLY, reply);
+    else link.send(encodeAtomicReply(id, reply));
   }
 
   /** The client has its answer; the entry stays while a sync target waits. */

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../client/mod.ts";
-import { MemoryDatabase } from "../database/mod.ts";
+import { KvDatabase, MemoryDatabase } from "../database/mod.ts";
 import { Cluster, waitForDatabases } from "./_cluster.ts";
 
 const decoder = new TextDecoder();
@@ -144,4 +144,24 @@ Deno.test("atomic: a database synced while increments go on ends with the exact 
   const entry = target.getNow(new TextEncoder().encode("counter"));
   assert.equal(decoder.decode(entry!.value), String(acknowledged));
   assert.ok(acknowledged > 0);
+});
+
+Deno.test("atomic: an operation that writes nothing still moves each database's stored position", async () => {
+  await using cluster = await Cluster.start({ databases: 0 });
+  const memory = new MemoryDatabase();
+  const kv = await KvDatabase.open(":memory:");
+  await cluster.addDatabase({ database: memory });
+  await cluster.addDatabase({ database: kv });
+  const client = await cluster.client();
+  await client.set("lock", "held");
+  // A lock taken already, and a failed check: neither writes anything.
+  const taken = await client.atomic().setIfAbsent("lock", "me").commit();
+  assert.ok(taken.ok);
+  const stale = await client.atomic().check({ key: "lock", version: null })
+    .set("lock", "me").commit();
+  assert.equal(stale.ok, false);
+  await waitForDatabases(cluster.router, 2);
+  const seq = cluster.router.stats().seq;
+  assert.equal((await memory.state()).applied, seq);
+  assert.equal((await kv.state()).applied, seq);
 });

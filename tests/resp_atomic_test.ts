@@ -262,3 +262,35 @@ Deno.test("RESP: racing INCR, SET NX locks and WATCH/MULTI/EXEC updates through 
     for (const client of clients) client.disconnect();
   }
 });
+
+Deno.test("RESP: commands whose reply would not fit a frame, or over the value limit, get an error and the cluster goes on", async () => {
+  await using cluster = await Cluster.start({ respPort: 0, databases: 2 });
+  const client = new Redis({
+    host: "127.0.0.1",
+    port: cluster.router.respPort!,
+  });
+  try {
+    const big = "x".repeat(512 * 1024);
+    await client.set("a", big);
+    await client.set("b", big);
+    // Returning the old value and writing the new: over a frame.
+    await assert.rejects(() => client.set("a", big, "GET"), /split it/);
+    // Two whole values returned by one transaction.
+    await assert.rejects(
+      () => client.multi().get("a").get("b").exec(),
+      /split it/,
+    );
+    // A value over the limit, on the promise-free path: an error reply.
+    await assert.rejects(
+      () => client.setnx("c", big + "x"),
+      /exceeds the maximum value size/,
+    );
+    assert.equal(await client.strlen("a"), big.length);
+    assert.equal(await client.incr("n"), 1);
+    // DEL and MSET past an operation's limits fall back to separate writes.
+    await client.mset("a", big, "b", big);
+    assert.equal(await client.del("a", "b", "none"), 2);
+  } finally {
+    client.disconnect();
+  }
+});
