@@ -1,0 +1,120 @@
+// Reads of the Deno KV backend's layout: a value from its entry (and its
+// chunks), and the version and chunk count stored under keys, in windows of
+// concurrent reads.
+
+import { toBinary } from "./_binary_key.ts";
+import type { KeyState } from "./_kv_batch.ts";
+import {
+  bytesOf,
+  CHUNK,
+  CHUNK_BYTES,
+  DATA,
+  decodeInfo,
+  encodeKey,
+  HEADER_BYTES,
+  KV_MAX_GET_MANY,
+  readU32,
+} from "./_kv_layout.ts";
+import type { StoredEntry } from "./types.ts";
+
+/**
+ * `getMany` calls in flight at once while `merge()` reads the entries it may
+ * replace. Measured on a local file: 16 reads 1000 entries in 14 ms, one at a
+ * time in 30 ms, 100 at a time no faster.
+ */
+const READ_CONCURRENCY = 16;
+
+/**
+ * Turns an entry read from `["d", packed]` into the value it describes,
+ * fetching its chunks if it has any.
+ */
+export async function readValue(
+  kv: Deno.Kv,
+  packed: Uint8Array,
+  entry: Deno.KvEntryMaybe<unknown>,
+): Promise<StoredEntry | null> {
+  while (true) {
+    if (entry.value === null) return null;
+    const bytes = bytesOf(entry.value, entry.key);
+    const { version, chunks } = decodeInfo(bytes);
+    if (chunks === 0) {
+      return { value: bytes.subarray(HEADER_BYTES), version };
+    }
+    const size = readU32(bytes, HEADER_BYTES);
+    // One getMany is one snapshot read; the versionstamps prove it anyway,
+    // since a value's chunks commit with its entry and no other way.
+    const keys: Deno.KvKey[] = [[DATA, packed]];
+    for (let i = 0; i < chunks; i++) keys.push([CHUNK, packed, i]);
+    const [again, ...parts] = await kv.getMany<unknown[]>(keys);
+    if (again!.versionstamp !== entry.versionstamp) {
+      // Rewritten between the two reads: start over from the new entry.
+      entry = again!;
+      continue;
+    }
+    const value = new Uint8Array(size);
+    let offset = 0;
+    for (const [i, part] of parts.entries()) {
+      const chunk = part.versionstamp === entry.versionstamp
+        ? bytesOf(part.value, part.key)
+        : null;
+      // The entry stood still, so its chunks did too: a mismatch means the
+      // store was changed behind KVNDB's back.
+      if (chunk?.length !== Math.min(CHUNK_BYTES, size - offset)) {
+        throw new Error(
+          `Chunk ${i} of a value of ${size} bytes is missing or stale in Deno KV`,
+        );
+      }
+      value.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return { value, version };
+  }
+}
+
+/**
+ * Reads the version and chunk count stored under each key, ten keys a
+ * round trip, for `merge()`.
+ */
+export async function readInfo(
+  kv: Deno.Kv,
+  keys: Uint8Array[],
+  large: Map<string, number>,
+): Promise<Map<string, KeyState>> {
+  const states = new Map<string, KeyState>();
+  for (const key of keys) {
+    const id = toBinary(key);
+    if (!states.has(id)) {
+      // Chunks the map knows of stay in the count, even if the entry
+      // disowns them, so that they get deleted.
+      states.set(id, {
+        packed: encodeKey(key),
+        chunks: large.get(id) ?? 0,
+        version: null,
+      });
+    }
+  }
+  const all = [...states.values()];
+  const groups: KeyState[][] = [];
+  for (let i = 0; i < all.length; i += KV_MAX_GET_MANY) {
+    groups.push(all.slice(i, i + KV_MAX_GET_MANY));
+  }
+  // A window of reads at a time keeps at most that many entries' values
+  // (up to 64 KiB each) in memory, whatever the batch's size.
+  for (let i = 0; i < groups.length; i += READ_CONCURRENCY) {
+    await Promise.all(
+      groups.slice(i, i + READ_CONCURRENCY).map(async (group) => {
+        const entries = await kv.getMany<unknown[]>(
+          group.map((s) => [DATA, s.packed]),
+        );
+        entries.forEach((entry, j) => {
+          if (entry.value === null) return;
+          const info = decodeInfo(bytesOf(entry.value, entry.key));
+          const state = group[j]!;
+          state.version = info.version;
+          state.chunks = Math.max(state.chunks, info.chunks);
+        });
+      }),
+    );
+  }
+  return states;
+}
