@@ -137,17 +137,7 @@ export class AtomicOperation {
    * @returns This operation.
    */
   set(key: Bytes, value: Bytes): this {
-    const keyBytes = toBytes(key);
-    const valueBytes = toBytes(value);
-    checkKey(keyBytes);
-    checkValue(valueBytes);
-    this.#steps.push({
-      kind: StepKind.SET,
-      key: keyBytes,
-      value: valueBytes,
-      flags: 0,
-    });
-    return this;
+    return this.#set(key, value, 0);
   }
 
   /**
@@ -205,6 +195,10 @@ export class AtomicOperation {
    * @returns This operation.
    */
   setIfAbsent(key: Bytes, value: Bytes): this {
+    return this.#set(key, value, SetFlag.NX);
+  }
+
+  #set(key: Bytes, value: Bytes, flags: number): this {
     const keyBytes = toBytes(key);
     const valueBytes = toBytes(value);
     checkKey(keyBytes);
@@ -213,7 +207,7 @@ export class AtomicOperation {
       kind: StepKind.SET,
       key: keyBytes,
       value: valueBytes,
-      flags: SetFlag.NX,
+      flags,
     });
     return this;
   }

@@ -215,16 +215,7 @@ export class WritePath {
     for (const db of options.databases.values()) {
       if (db.state !== "joining") db.conn.send(bytes);
     }
-    const level = acks === AckLevel.DEFAULT ? options.defaultLevel : acks;
-    client.inFlight++;
-    this.#pending.push(
-      seq,
-      level,
-      client,
-      id,
-      taskNow() + options.requestTimeout,
-    );
-    client.lastWriteSeq = seq;
+    this.#await(client, id, acks, seq);
   }
 
   /**
@@ -271,16 +262,7 @@ export class WritePath {
     }
     this.#atomics.set(seq, { unresolved: syncing, answered: false });
     if (syncing) this.#unresolved++;
-    const level = acks === AckLevel.DEFAULT ? options.defaultLevel : acks;
-    client.inFlight++;
-    this.#pending.push(
-      seq,
-      level,
-      client,
-      id,
-      taskNow() + options.requestTimeout,
-    );
-    client.lastWriteSeq = seq;
+    this.#await(client, id, acks, seq);
   }
 
   /**
@@ -365,6 +347,21 @@ export class WritePath {
     atomic.answered = true;
     atomic.reply = undefined;
     if (!atomic.unresolved) this.#atomics.delete(seq);
+  }
+
+  /** Keeps a numbered write of `client` waiting for its level. */
+  #await(client: ClientSession, id: number, acks: number, seq: number): void {
+    const options = this.#options;
+    const level = acks === AckLevel.DEFAULT ? options.defaultLevel : acks;
+    client.inFlight++;
+    this.#pending.push(
+      seq,
+      level,
+      client,
+      id,
+      taskNow() + options.requestTimeout,
+    );
+    client.lastWriteSeq = seq;
   }
 
   /** Answers every pending write whose acknowledgement level is met. */
