@@ -164,6 +164,7 @@ async function startRouter(cli: CliArgs): Promise<Router> {
       recoveryTimeout: cli.recoveryTimeout,
       volatileGrace: cli.volatileGrace,
       respPort: cli.respPort,
+      httpPort: cli.httpPort,
       endpoint: cli.endpoint,
       password: cli.password,
       acks: cli.acks,
@@ -183,9 +184,12 @@ async function startRouter(cli: CliArgs): Promise<Router> {
 }
 
 function respNote(router: Router): string {
-  return router.respPort === undefined
+  return (router.respPort === undefined
     ? ""
-    : `; Redis protocol on port ${router.respPort}`;
+    : `; Redis protocol on port ${router.respPort}`) +
+    (router.httpPort === undefined
+      ? ""
+      : `; HTTP (/health) on port ${router.httpPort}`);
 }
 
 async function runRouter(cli: CliArgs): Promise<number> {

@@ -77,6 +77,8 @@ export interface CliArgs {
   volatileGrace: number;
   /** `--resp-port`: serve the Redis protocol there too. */
   respPort?: number;
+  /** `--http-port`: serve HTTP (`/health`) there too. */
+  httpPort?: number;
   /** `forget --all-absent`. */
   allAbsent: boolean;
   /** `forget --yes`: do not ask. */
@@ -190,7 +192,11 @@ Options:
                     (see forget).
       --resp-port P Router, serve: also speak the Redis protocol (RESP2) on
                     TCP port P, for redis-cli, redis-benchmark and Redis
-                    client libraries (GET, SET, DEL, MGET, MSET, KEYS, SCAN…).
+                    client libraries (GET, SET, INCR, MULTI/EXEC, KEYS, …).
+      --http-port P Router, serve: also serve HTTP on TCP port P: /health
+                    answers 200 while reads and writes are served, else 503
+                    and why. The router's password guards it (basic auth or
+                    Authorization: Bearer); HTTPS with the router's --cert.
   -h, --help        Show this help.
 
 Examples:
@@ -249,6 +255,7 @@ export function parseCli(
         "recovery-timeout": { type: "string" },
         "volatile-grace": { type: "string" },
         "resp-port": { type: "string" },
+        "http-port": { type: "string" },
         "all-absent": { type: "boolean" },
         yes: { type: "boolean" },
         json: { type: "boolean" },
@@ -368,6 +375,9 @@ export function parseCli(
       values["volatile-grace"] ?? "10000",
       "--volatile-grace",
     ),
+    httpPort: values["http-port"] === undefined
+      ? undefined
+      : parsePort(values["http-port"], "--http-port"),
     respPort: values["resp-port"] === undefined
       ? undefined
       : parsePort(values["resp-port"], "--resp-port"),

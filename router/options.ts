@@ -53,6 +53,8 @@ export interface RouterOptions {
   authFailureWindow?: number;
   /** Also serve the Redis protocol (RESP2) on this TCP port (0: any free one). */
   respPort?: number;
+  /** Also serve HTTP (`/health`) on this TCP port (0: any free one). */
+  httpPort?: number;
   /**
    * Where the router keeps the cluster id and which databases are ready, so
    * that after a restart it waits for one that holds every acknowledged write.

@@ -35,6 +35,7 @@ import { StateFile } from "./state_file.ts";
 import { Membership } from "./membership.ts";
 import { MemberRecord } from "./member_record.ts";
 import { RespFrontEnd } from "./resp_front_end.ts";
+import { HttpFrontEnd } from "./http_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
@@ -78,6 +79,7 @@ export class Router implements AsyncDisposable {
   /** Aborted by close(): ends throttles and retry waits at once. */
   #closing = new AbortController();
   #resp?: RespFrontEnd;
+  #http?: HttpFrontEnd;
 
   private constructor(
     listener: Deno.Listener,
@@ -278,6 +280,14 @@ export class Router implements AsyncDisposable {
         throw error;
       }
     }
+    if (options.httpPort !== undefined) {
+      try {
+        router.#startHttp(endpoint, options.httpPort);
+      } catch (error) {
+        await router.close();
+        throw error;
+      }
+    }
     log.info("Router listening on {endpoint}", {
       endpoint: describeEndpoint(router.endpoint),
     });
@@ -296,6 +306,36 @@ export class Router implements AsyncDisposable {
   /** The Redis-protocol port, when `respPort` was given. */
   get respPort(): number | undefined {
     return this.#resp?.port;
+  }
+
+  /** The HTTP port (`/health`), when `httpPort` was given. */
+  get httpPort(): number | undefined {
+    return this.#http?.port;
+  }
+
+  /** HTTPS beside a TLS endpoint; on loopback beside a Unix socket. */
+  #startHttp(endpoint: Endpoint, port: number): void {
+    const tls = endpoint.type === "tls";
+    this.#http = new HttpFrontEnd({
+      hostname: endpoint.type === "unix" ? "127.0.0.1" : endpoint.hostname,
+      port,
+      ...(tls
+        ? {
+          cert: Deno.readTextFileSync(endpoint.certFile!),
+          key: Deno.readTextFileSync(endpoint.keyFile!),
+        }
+        : {}),
+    }, {
+      passwordRequired: this.#keys !== undefined,
+      checkPassword: (password, address) =>
+        this.#gate.checkPlainPassword(password, address),
+      refuse: (address) => this.#gate.refusal(address),
+      stats: () => this.stats(),
+    });
+    log.info("HTTP{s} on port {port}", {
+      s: tls ? "S" : "",
+      port: this.#http.port,
+    });
   }
 
   #startResp(hostname: string, port: number): void {
@@ -384,6 +424,7 @@ export class Router implements AsyncDisposable {
     this.#closing.abort();
     clearInterval(this.#timer);
     await this.#resp?.close();
+    await this.#http?.close();
     await this.#gate.close();
     await this.#stateFile?.settled();
     this.#stateFile?.close();

@@ -1,0 +1,177 @@
+/**
+ * The router's HTTP port (`--http-port`): `/health` for load balancers and
+ * orchestrators, answering 200 while reads and writes are served and 503
+ * with a one-line reason when not. The router's password guards it (HTTP
+ * basic authentication, any user name, or `Authorization: Bearer`), and
+ * protected mode applies as on the other ports; over TLS when the router's
+ * endpoint has a certificate and key.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { RouterStats } from "../protocol/mod.ts";
+
+const log = getLogger(["kvndb", "http"]);
+
+/** The router's side, as the HTTP port sees it. */
+export interface HttpHost {
+  /** Whether the router has a password. */
+  readonly passwordRequired: boolean;
+  /** Checks a password, with the router's throttling for `address`. */
+  checkPassword(password: string, address: string): Promise<boolean>;
+  /** Refuses a peer (protected mode, the connection limit), or `undefined`. */
+  refuse(address: string): string | undefined;
+  /** The router's statistics. */
+  stats(): RouterStats;
+}
+
+/** Where the HTTP port listens. */
+export interface HttpListenOptions {
+  hostname: string;
+  port: number;
+  /** PEM certificate and key: HTTPS instead of plain HTTP. */
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * Whether the router serves reads and writes, and if not, why: the verdict
+ * `/health` gives.
+ *
+ * @param stats The router's statistics.
+ * @returns `ok` and a one-line reason.
+ * @example
+ * ```ts
+ * import { health } from "./http_front_end.ts";
+ * const verdict = health({
+ *   clusterId: "", seq: 0, clients: 0, databases: [], operations: {}, uptime: 1,
+ * });
+ * console.log(verdict.ok, verdict.reason); // false "no database connected"
+ * ```
+ */
+export function health(stats: RouterStats): { ok: boolean; reason: string } {
+  const databases = stats.databases ?? [];
+  if (stats.hold !== undefined) {
+    return { ok: false, reason: `holding: ${stats.hold.reason}` };
+  }
+  if (databases.length === 0) {
+    return { ok: false, reason: "no database connected" };
+  }
+  const ready = databases.filter((db) => db.state === "ready").length;
+  if (ready === 0) {
+    const states = databases.map((db) => db.state).join(", ");
+    return { ok: false, reason: `no database ready (${states})` };
+  }
+  return {
+    ok: true,
+    reason: `ok: ${ready} of ${databases.length} databases ready`,
+  };
+}
+
+function text(status: number, body: string, headers?: HeadersInit): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/** The password a request carries: basic authentication or a bearer token. */
+function passwordOf(request: Request): string | undefined {
+  const header = request.headers.get("authorization") ?? "";
+  const [scheme, value] = header.split(" ", 2);
+  if (value === undefined) return undefined;
+  if (scheme?.toLowerCase() === "bearer") return value;
+  if (scheme?.toLowerCase() !== "basic") return undefined;
+  try {
+    const decoded = new TextDecoder().decode(
+      Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
+    );
+    const colon = decoded.indexOf(":");
+    return colon < 0 ? undefined : decoded.slice(colon + 1);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The HTTP port of a router.
+ *
+ * @example
+ * ```ts ignore
+ * // The router starts one when given `httpPort`.
+ * const response = await fetch(`http://127.0.0.1:${router.httpPort}/health`);
+ * ```
+ */
+export class HttpFrontEnd {
+  #server: Deno.HttpServer<Deno.NetAddr>;
+  #closed = false;
+
+  /**
+   * Listens for HTTP requests.
+   *
+   * @param options Where to listen, and TLS.
+   * @param host The router.
+   */
+  constructor(options: HttpListenOptions, host: HttpHost) {
+    this.#server = Deno.serve({
+      hostname: options.hostname,
+      port: options.port,
+      ...(options.cert === undefined ? {} : {
+        cert: options.cert,
+        key: options.key!,
+      }),
+      onListen: () => {},
+      onError: (error) => {
+        log.warn("HTTP request failed: {error}", { error: String(error) });
+        return text(500, "Internal error");
+      },
+    }, (request, info) => this.#handle(request, info.remoteAddr, host));
+  }
+
+  /** The port listened on. */
+  get port(): number {
+    return this.#server.addr.port;
+  }
+
+  async #handle(
+    request: Request,
+    remote: Deno.NetAddr,
+    host: HttpHost,
+  ): Promise<Response> {
+    const address = remote.hostname;
+    const refused = host.refuse(address);
+    if (refused !== undefined) return text(403, `Refused: ${refused}`);
+    if (host.passwordRequired) {
+      const password = passwordOf(request);
+      if (
+        password === undefined ||
+        !await host.checkPassword(password, address)
+      ) {
+        return text(
+          401,
+          "Authentication required: send the router's password, with HTTP basic authentication (any user name) or Authorization: Bearer PASSWORD",
+          { "www-authenticate": 'Basic realm="kvndb", charset="UTF-8"' },
+        );
+      }
+    }
+    const path = new URL(request.url).pathname;
+    if (path !== "/health") {
+      return text(404, `Not found: ${path} (this port serves /health)`);
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, `Method ${request.method} not allowed: use GET`, {
+        allow: "GET, HEAD",
+      });
+    }
+    const verdict = health(host.stats());
+    return text(verdict.ok ? 200 : 503, verdict.reason);
+  }
+
+  /** Stops listening and ends open requests. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#server.shutdown();
+  }
+}
