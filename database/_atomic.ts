@@ -11,6 +11,7 @@ import {
   atomicWriteCost,
   HEADER_SIZE,
   MAX_ATOMIC_MUTATIONS,
+  MAX_ATOMIC_SET_KEY_BYTES,
   MAX_ATOMIC_WRITE_BYTES,
   MAX_FRAME_SIZE,
   MAX_VALUE_SIZE,
@@ -263,6 +264,7 @@ export async function evaluate(
   const ids: string[] = [];
   let costBytes = 0;
   let mutations = 0;
+  let setKeyBytes = 0;
   // The OUTCOME frame carries the reply and the writes: it must fit a frame.
   let outcome = 64 + resultsSize(results);
   for (const slot of slots.values()) {
@@ -274,6 +276,7 @@ export async function evaluate(
     );
     costBytes += cost.bytes;
     mutations += cost.mutations;
+    setKeyBytes += cost.setKeyBytes;
     outcome += 1 + 2 + slot.key.length + 4 + (slot.value?.length ?? 0);
     ids.push(slot.id);
     effects.push(
@@ -287,6 +290,8 @@ export async function evaluate(
     ? `would cost about ${costBytes} bytes of Deno KV mutations, more than the limit of ${MAX_ATOMIC_WRITE_BYTES}`
     : mutations > MAX_ATOMIC_MUTATIONS
     ? `would cost about ${mutations} Deno KV mutations, more than the limit of ${MAX_ATOMIC_MUTATIONS}`
+    : setKeyBytes > MAX_ATOMIC_SET_KEY_BYTES
+    ? `would set about ${setKeyBytes} bytes of Deno KV keys, more than the limit of ${MAX_ATOMIC_SET_KEY_BYTES}`
     : outcome > MAX_FRAME_SIZE - HEADER_SIZE
     ? `would return and write ${outcome} bytes, more than a frame holds (${MAX_FRAME_SIZE})`
     : undefined;

@@ -5,11 +5,18 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   atomicWriteCost,
+  MAX_ATOMIC_MUTATIONS,
+  MAX_ATOMIC_SET_KEY_BYTES,
+  MAX_ATOMIC_WRITE_BYTES,
   MAX_KEY_SIZE,
   MAX_VALUE_SIZE,
 } from "../protocol/mod.ts";
 import { Batch, emptyCost, type KeyState, planWrite } from "./_kv_batch.ts";
-import { encodeKey } from "./_kv_layout.ts";
+import {
+  encodeKey,
+  STATE_HEADER_BYTES,
+  STATE_KEY_BYTES,
+} from "./_kv_layout.ts";
 import { toBinary } from "./_binary_key.ts";
 
 const key = (n: number) => new TextEncoder().encode(`key:${n}`);
@@ -67,8 +74,59 @@ Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, wha
         const estimate = atomicWriteCost(keyLength, oldLength, newLength);
         assert.ok(plan.cost.mutations <= estimate.mutations, "mutations");
         assert.ok(plan.cost.bytes <= estimate.bytes, "bytes");
+        assert.ok(plan.cost.setKeyBytes <= estimate.setKeyBytes, "set keys");
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+Deno.test("an atomic operation within the estimated limits commits in one Deno KV operation", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.integer({ min: 1, max: MAX_KEY_SIZE }),
+          fc.option(fc.integer({ min: 0, max: 200_000 }), { nil: null }),
+        ),
+        { minLength: 1, maxLength: 128 },
+      ),
+      (writes) => {
+        const keys = new Map<string, KeyState>();
+        const group = writes.map(([length, value], i) => {
+          // Distinct keys of the given lengths.
+          const key = new Uint8Array(length).fill(1);
+          key[0] = i;
+          keys.set(toBinary(key), {
+            packed: encodeKey(key),
+            chunks: 0,
+            version: null,
+          });
+          return { key, value: value === null ? null : new Uint8Array(value) };
+        });
+        let bytes = 0;
+        let mutations = 0;
+        let setKeyBytes = 0;
+        for (const { key, value } of group) {
+          const cost = atomicWriteCost(key.length, null, value?.length ?? null);
+          bytes += cost.bytes;
+          mutations += cost.mutations;
+          setKeyBytes += cost.setKeyBytes;
+        }
+        fc.pre(
+          bytes <= MAX_ATOMIC_WRITE_BYTES &&
+            mutations <= MAX_ATOMIC_MUTATIONS &&
+            setKeyBytes <= MAX_ATOMIC_SET_KEY_BYTES,
+        );
+        // As the Deno KV backend reserves room for its state record.
+        const batch = new Batch(keys, new Map(), {
+          mutations: 1,
+          bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + 16,
+          setKeyBytes: STATE_KEY_BYTES,
+        });
+        assert.ok(batch.addAll(group, 5), "does not fit one commit");
+      },
+    ),
+    { numRuns: 200 },
   );
 });

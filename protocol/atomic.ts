@@ -132,6 +132,8 @@ export const MAX_ATOMIC_BYTES = 640 * 1024;
 export const MAX_ATOMIC_WRITE_BYTES = 768 * 1024;
 /** Most mutations an atomic operation may cost, estimated likewise (Deno KV allows 1,000). */
 export const MAX_ATOMIC_MUTATIONS = 900;
+/** Most bytes of keys set that it may cost, estimated likewise (Deno KV allows 80 KiB). */
+export const MAX_ATOMIC_SET_KEY_BYTES = 72 * 1024;
 
 /** A bound on the piece of a value a Deno KV database stores per entry. */
 const COST_CHUNK_BYTES = 60_000;
@@ -150,13 +152,14 @@ const COST_CHUNK_BYTES = 60_000;
  * ```ts
  * import { atomicWriteCost } from "./atomic.ts";
  * console.log(atomicWriteCost(1, null, 10).mutations); // 4
+ * console.log(atomicWriteCost(1, null, null).setKeyBytes); // 0
  * ```
  */
 export function atomicWriteCost(
   keyLength: number,
   oldLength: number | null,
   newLength: number | null,
-): { mutations: number; bytes: number } {
+): { mutations: number; bytes: number; setKeyBytes: number } {
   // Each key part as Deno KV stores it: packed seven bits a byte, prefixes.
   const keyBytes = Math.ceil(keyLength * 8 / 7) + 32;
   const pieces = (length: number | null) =>
@@ -166,6 +169,8 @@ export function atomicWriteCost(
   return {
     mutations,
     bytes: (newLength ?? 0) + mutations * (2 * keyBytes + 16),
+    // The keys set: the entry, the chunk count and each new piece.
+    setKeyBytes: newLength === null ? 0 : (2 + pieces(newLength)) * keyBytes,
   };
 }
 

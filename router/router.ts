@@ -424,8 +424,10 @@ export class Router implements AsyncDisposable {
     this.#closing.abort();
     clearInterval(this.#timer);
     await this.#resp?.close();
-    await this.#http?.close();
+    // The gate first: it ends the login throttle's waits, which an HTTP
+    // request may be in, and the HTTP server waits for its requests.
     await this.#gate.close();
+    await this.#http?.close();
     await this.#stateFile?.settled();
     this.#stateFile?.close();
     await this.#gate.closed();

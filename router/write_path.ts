@@ -76,7 +76,7 @@ interface PendingAtomic {
    * Acknowledged before any OUTCOME reached the router (a database that had
    * evaluated it reconnected without reporting): who waits for the reply.
    */
-  waiting?: { client: ClientSession; id: number };
+  waiting?: { client: ClientSession; id: number; deadline: number };
 }
 
 /** The error for an operation whose outcome no database is left to report. */
@@ -130,7 +130,11 @@ export class WritePath {
           } else if (this.#willEvaluate(seq)) {
             // A database that counts for the level joined past it without
             // reporting; one that has yet to apply it will.
-            atomic.waiting = { client, id };
+            atomic.waiting = {
+              client,
+              id,
+              deadline: taskNow() + options.requestTimeout,
+            };
           } else {
             this.#answered(seq, atomic);
             options.answerError(client, id, outcomeLost());
@@ -406,6 +410,14 @@ export class WritePath {
           `Write not acknowledged within ${this.#options.requestTimeout} ms; it may or may not have been applied`,
         ),
     );
+    // Operations acknowledged and still waiting for their outcome.
+    for (const [seq, atomic] of this.#atomics) {
+      const waiting = atomic.waiting;
+      if (waiting === undefined || waiting.deadline > now) continue;
+      atomic.waiting = undefined;
+      this.#answered(seq, atomic);
+      this.#options.answerError(waiting.client, waiting.id, outcomeLost());
+    }
   }
 
   #writable(): boolean {

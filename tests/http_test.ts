@@ -77,6 +77,17 @@ Deno.test("HTTP: with a password, /health needs it, by basic authentication or a
     headers: { authorization: "Basic %%%" },
   });
   assert.equal(garbled.status, 401);
+  // A right password seen before does not let a wrong one through.
+  const again = await get(port, "/health", {
+    headers: { authorization: "Bearer secreT" },
+  });
+  assert.equal(again.status, 401);
+  assert.equal(
+    (await get(port, "/health", {
+      headers: { authorization: "Bearer secret" },
+    })).status,
+    200,
+  );
 });
 
 /**
