@@ -324,7 +324,11 @@ async function runStats(cli: CliArgs): Promise<number> {
       const separator = cli.watch !== undefined && !terminal && !cli.json
         ? "\n"
         : "";
-      Deno.stdout.writeSync(encoder.encode(clear + text + separator));
+      // A pipe may take less than all at once.
+      const bytes = encoder.encode(clear + text + separator);
+      for (let written = 0; written < bytes.length;) {
+        written += await Deno.stdout.write(bytes.subarray(written));
+      }
       if (cli.watch === undefined) return 0;
       // Ctrl-C or SIGTERM ends the watch.
       if (!await sleep(cli.watch, stopped.signal)) return 0;
