@@ -35,6 +35,7 @@ export interface AtomicCheck {
 
 /** A committed atomic operation. */
 export interface AtomicCommitted {
+  /** It committed. */
   ok: true;
   /** Its sequence number: the version of every key it wrote. */
   version: number;
@@ -44,6 +45,7 @@ export interface AtomicCommitted {
 
 /** An atomic operation whose checks did not hold: nothing was written. */
 export interface AtomicFailed {
+  /** A check did not hold. */
   ok: false;
 }
 
