@@ -195,8 +195,9 @@ Options:
                     client libraries (GET, SET, INCR, MULTI/EXEC, KEYS, …).
       --http-port P Router, serve: also serve HTTP on TCP port P: /health
                     answers 200 while reads and writes are served, else 503
-                    and why. The router's password guards it (basic auth or
-                    Authorization: Bearer); HTTPS with the router's --cert.
+                    and why; /metrics is for Prometheus. The router's password
+                    guards both (basic auth or Authorization: Bearer); HTTPS
+                    with the router's --cert.
   -h, --help        Show this help.
 
 Examples:

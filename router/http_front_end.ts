@@ -1,7 +1,7 @@
 /**
  * The router's HTTP port (`--http-port`): `/health` for load balancers and
  * orchestrators, answering 200 while reads and writes are served and 503
- * with a one-line reason when not. The router's password guards it (HTTP
+ * with a one-line reason when not, and `/metrics` for Prometheus. The router's password guards it (HTTP
  * basic authentication, any user name, or `Authorization: Bearer`), and
  * protected mode applies as on the other ports; over TLS when the router's
  * endpoint has a certificate and key.
@@ -11,6 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { RouterStats } from "../protocol/mod.ts";
+import { RouterMetrics } from "./metrics.ts";
 
 const log = getLogger(["kvndb", "http"]);
 
@@ -122,6 +123,7 @@ export class HttpFrontEnd {
    * costs a PBKDF2 run.
    */
   #accepted?: string;
+  #metrics: RouterMetrics;
 
   /**
    * Listens for HTTP requests.
@@ -130,6 +132,7 @@ export class HttpFrontEnd {
    * @param host The router.
    */
   constructor(options: HttpListenOptions, host: HttpHost) {
+    this.#metrics = new RouterMetrics(() => host.stats());
     this.#server = Deno.serve({
       hostname: options.hostname,
       port: options.port,
@@ -177,12 +180,20 @@ export class HttpFrontEnd {
       this.#accepted = authorization;
     }
     const path = new URL(request.url).pathname;
-    if (path !== "/health") {
-      return text(404, `Not found: ${path} (this port serves /health)`);
+    if (path !== "/health" && path !== "/metrics") {
+      return text(
+        404,
+        `Not found: ${path} (this port serves /health and /metrics)`,
+      );
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text(405, `Method ${request.method} not allowed: use GET`, {
         allow: "GET, HEAD",
+      });
+    }
+    if (path === "/metrics") {
+      return new Response(await this.#metrics.text(), {
+        headers: { "content-type": this.#metrics.contentType },
       });
     }
     const verdict = health(host.stats());

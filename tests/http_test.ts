@@ -1,7 +1,15 @@
 // The router's HTTP port: /health, its password, and its errors.
 
 import assert from "node:assert/strict";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { Cluster, waitFor } from "./_cluster.ts";
+
+/** A metric family as the parser returns it (the package has no types). */
+interface MetricFamily {
+  name: string;
+  type: string;
+  metrics: { value?: string; labels?: Record<string, string> }[];
+}
 
 async function get(
   port: number,
@@ -135,4 +143,66 @@ Deno.test("HTTP: malformed requests and huge headers get a 4xx or a closed conne
   const client = await cluster.client();
   await client.set("still", "serving");
   assert.equal(await client.get("still"), "serving");
+});
+
+Deno.test("HTTP: /metrics is Prometheus text that a real parser and promtool accept, with the cluster's figures", async () => {
+  await using cluster = await Cluster.start({ httpPort: 0, databases: 2 });
+  const client = await cluster.client();
+  await client.set("a", "1");
+  await client.get("a");
+  await client.increment("n");
+  const response = await fetch(
+    `http://127.0.0.1:${cluster.router.httpPort}/metrics`,
+  );
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
+  const text = await response.text();
+  const families = parsePrometheusTextFormat(text) as MetricFamily[];
+  const family = (name: string) => {
+    const found = families.find((f) => f.name === name);
+    assert.ok(found, `${name} is exported`);
+    return found;
+  };
+  const value = (name: string, labels: Record<string, string> = {}) => {
+    const metric = family(name).metrics.find((m) =>
+      Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
+    );
+    assert.ok(metric, `${name} ${JSON.stringify(labels)}`);
+    return Number(metric.value);
+  };
+  assert.equal(family("kvndb_requests_total").type, "COUNTER");
+  assert.equal(value("kvndb_requests_total", { operation: "set" }), 1);
+  assert.equal(value("kvndb_requests_total", { operation: "atomic" }), 1);
+  assert.ok(value("kvndb_requests_total", { operation: "get" }) >= 1);
+  assert.equal(value("kvndb_databases", { state: "ready" }), 2);
+  assert.equal(value("kvndb_databases", { state: "syncing" }), 0);
+  assert.equal(value("kvndb_connections", { kind: "database" }), 2);
+  const seq = value("kvndb_sequence");
+  assert.ok(seq >= 2);
+  for (const metric of family("kvndb_database_applied_sequence").metrics) {
+    assert.ok(Number(metric.value) <= seq);
+  }
+  assert.equal(family("kvndb_database_lag").metrics.length, 2);
+  assert.ok(value("kvndb_backlog_bytes") > 0);
+  // promtool, where Debian's prometheus package is installed, checks the
+  // names and conventions too.
+  let promtool: Deno.ChildProcess;
+  try {
+    promtool = new Deno.Command("promtool", {
+      args: ["check", "metrics"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  const writer = promtool.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const checked = await promtool.output();
+  const output = new TextDecoder().decode(checked.stdout) +
+    new TextDecoder().decode(checked.stderr);
+  assert.equal(checked.code, 0, output);
 });

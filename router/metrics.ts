@@ -1,0 +1,243 @@
+/**
+ * The router's Prometheus metrics (`/metrics` on the HTTP port), with
+ * `prom-client`. Every value is read from the router's statistics when
+ * Prometheus scrapes, so the request path does no work for them.
+ *
+ * @module
+ */
+
+import { Counter, Gauge, Registry } from "prom-client";
+import type { RouterStats } from "../protocol/mod.ts";
+
+/** The labels that name a database: its link id and its address. */
+function databaseLabels(db: { id: number; peer: string }) {
+  return { database: String(db.id), peer: db.peer };
+}
+
+/** The states a database can be in, so that each has a series (0 or more). */
+const STATES = ["joining", "replaying", "syncing", "ready"] as const;
+
+/**
+ * A registry of the router's metrics, filled from `stats()` at each scrape.
+ *
+ * @example
+ * ```ts
+ * import { RouterMetrics } from "./metrics.ts";
+ * const metrics = new RouterMetrics(() => ({
+ *   clusterId: "c0ffee", seq: 7, clients: 1, databases: [],
+ *   operations: { get: 3 }, uptime: 5,
+ * }));
+ * const text = await metrics.text();
+ * console.log(text.includes('kvndb_requests_total{operation="get"} 3')); // true
+ * ```
+ */
+export class RouterMetrics {
+  readonly #registry = new Registry();
+  readonly #stats: () => RouterStats;
+  #snapshot?: RouterStats;
+
+  /**
+   * Creates the metrics.
+   *
+   * @param stats How to read the router's statistics.
+   */
+  constructor(stats: () => RouterStats) {
+    this.#stats = stats;
+    const registers = [this.#registry];
+    const snapshot = () => this.#snapshot ?? this.#stats();
+    new Counter({
+      name: "kvndb_requests_total",
+      help: "Requests served, by operation (errors counted apart).",
+      labelNames: ["operation"],
+      registers,
+      collect() {
+        this.reset();
+        for (
+          const [operation, count] of Object.entries(snapshot().operations)
+        ) {
+          if (operation !== "errors") this.inc({ operation }, count);
+        }
+      },
+    });
+    new Counter({
+      name: "kvndb_request_errors_total",
+      help: "Requests answered with an error.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(snapshot().operations.errors ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kvndb_sequence",
+      help: "The last sequence number the router gave a write.",
+      registers,
+      collect() {
+        this.set(snapshot().seq);
+      },
+    });
+    new Gauge({
+      name: "kvndb_uptime_seconds",
+      help: "Seconds since the router started.",
+      registers,
+      collect() {
+        this.set(snapshot().uptime);
+      },
+    });
+    new Gauge({
+      name: "kvndb_connections",
+      help: "Connections past the handshake, by kind.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        const stats = snapshot();
+        this.set({ kind: "client" }, stats.clients);
+        this.set({ kind: "database" }, stats.databases.length);
+      },
+    });
+    new Gauge({
+      name: "kvndb_databases",
+      help: "Connected databases, by state.",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        const databases = snapshot().databases;
+        for (const state of STATES) {
+          this.set(
+            { state },
+            databases.filter((db) => db.state === state).length,
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_database_applied_sequence",
+      help: "The highest sequence number each database has applied.",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const db of snapshot().databases) {
+          this.set(databaseLabels(db), db.applied);
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_database_lag",
+      help:
+        "Writes each database has yet to apply (the router's sequence less its applied).",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        const stats = snapshot();
+        for (const db of stats.databases) {
+          this.set(databaseLabels(db), Math.max(0, stats.seq - db.applied));
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_database_keys",
+      help: "Keys each database holds, as it last reported.",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const db of snapshot().databases) {
+          this.set(databaseLabels(db), db.keys);
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_database_reads_pending",
+      help: "Reads sent to each database and not yet answered.",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const db of snapshot().databases) {
+          this.set(databaseLabels(db), db.outstanding);
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_sync_keys",
+      help: "Keys a database being synced has received so far.",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const db of snapshot().databases) {
+          if (db.sync !== undefined) this.set(databaseLabels(db), db.sync.keys);
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_sync_progress_ratio",
+      help:
+        "How far a database's sync is, from 0 to 1 (estimated from its source's key count).",
+      labelNames: ["database", "peer"],
+      registers,
+      collect() {
+        this.reset();
+        for (const db of snapshot().databases) {
+          if (db.sync !== undefined) {
+            this.set(databaseLabels(db), db.sync.percent / 100);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "kvndb_backlog_bytes",
+      help: "Bytes of recent writes kept for databases that rejoin.",
+      registers,
+      collect() {
+        this.set(snapshot().backlog?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kvndb_backlog_writes",
+      help: "Recent writes kept for databases that rejoin.",
+      registers,
+      collect() {
+        this.set(snapshot().backlog?.writes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kvndb_pending_writes",
+      help: "Writes waiting for their acknowledgement level.",
+      registers,
+      collect() {
+        this.set(snapshot().pendingWrites ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kvndb_hold_seconds",
+      help:
+        "How long the router has held, waiting for absent members (0 when it serves).",
+      registers,
+      collect() {
+        this.set(snapshot().hold?.seconds ?? 0);
+      },
+    });
+  }
+
+  /** The content type of {@linkcode RouterMetrics.text}. */
+  get contentType(): string {
+    return this.#registry.contentType;
+  }
+
+  /**
+   * Renders every metric, from one reading of the router's statistics.
+   *
+   * @returns Prometheus's text format.
+   */
+  async text(): Promise<string> {
+    this.#snapshot = this.#stats();
+    try {
+      return await this.#registry.metrics();
+    } finally {
+      this.#snapshot = undefined;
+    }
+  }
+}
