@@ -76,6 +76,8 @@ export interface RouterStats {
   waitingReads?: number;
   /** The newest sequence number any client has been told about. */
   readFloor?: number;
+  /** Wrong passwords the router has been sent, on every port. */
+  authFailures?: number;
   /** Seconds since the router started. */
   uptime: number;
 }

@@ -73,6 +73,8 @@ export class Gate {
   #connections = new Set<FramedConnection>();
   #closing = new AbortController();
   #throttle: LoginThrottle;
+  /** Wrong passwords so far, on every port. */
+  authFailures = 0;
   #warnedProtected = false;
   #acceptLoop: Promise<void>;
 
@@ -135,6 +137,7 @@ export class Gate {
       this.#throttle.succeeded(address);
       return true;
     }
+    this.authFailures++;
     await this.#throttle.failed(address);
     return false;
   }
@@ -270,6 +273,7 @@ export class Gate {
       });
       if (reason instanceof AuthError) {
         // Slow down guessing: answer a wrong password only after a delay.
+        this.authFailures++;
         await this.#throttle.failed(address);
       }
       await conn.fail(reason);

@@ -68,6 +68,15 @@ export class RouterMetrics {
         this.inc(snapshot().operations.errors ?? 0);
       },
     });
+    new Counter({
+      name: "kvndb_auth_failures_total",
+      help: "Wrong passwords the router has been sent, on every port.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(snapshot().authFailures ?? 0);
+      },
+    });
     new Gauge({
       name: "kvndb_sequence",
       help: "The last sequence number the router gave a write.",

@@ -413,6 +413,7 @@ export class Router implements AsyncDisposable {
         writes: this.#sequencer.backlog.length,
         bytes: this.#sequencer.backlog.bytes,
       },
+      authFailures: this.#gate.authFailures,
       uptime: Math.round((now - this.#started) / 1000),
     };
   }

@@ -81,6 +81,12 @@ Deno.test("HTTP: with a password, /health needs it, by basic authentication or a
     headers: { authorization: `Basic ${btoa("anyone:secret")}` },
   });
   assert.equal(basic.status, 200);
+  const metrics = await get(port, "/metrics", {
+    headers: { authorization: "Bearer secret" },
+  });
+  // A request without a password is no wrong password; the wrong bearer
+  // token before is.
+  assert.match(metrics.text, /^kvndb_auth_failures_total 1$/m);
   const garbled = await get(port, "/health", {
     headers: { authorization: "Basic %%%" },
   });
