@@ -11,23 +11,18 @@ import {
   AuthError,
   connect as connectTransport,
   ConnectionClosedError,
-  decodeGet,
   decodeJoined,
-  decodeKeys,
   decodeResolved,
   decodeSyncChunk,
   decodeU64,
   decodeWrite,
-  DEFAULT_KEYS_LIMIT,
   DEFAULT_PORT,
   describeEndpoint,
   encodeAtomicReplyPayload,
   encodeJoin,
-  encodeKeyPage,
   encodeOpaque,
   encodeOutcome,
   encodeU64,
-  encodeValue,
   type Endpoint,
   ErrorCode,
   expect,
@@ -36,8 +31,6 @@ import {
   handshake,
   JoinMode,
   KvndbError,
-  MAX_KEY_SIZE,
-  MAX_PAGE_BYTES,
   Opcode,
   opcodeName,
   ProtocolError,
@@ -52,17 +45,12 @@ import {
   WriteOp,
 } from "../protocol/mod.ts";
 import { evaluate } from "./_atomic.ts";
+import { NodeReads } from "./_node_reads.ts";
 import { toBinary } from "./_binary_key.ts";
 import { streamSnapshot, type SyncSource } from "./_sync_source.ts";
 import type { Database, StoredEntry } from "./types.ts";
 
 const log = getLogger(["kvndb", "database"]);
-
-/** Reads a node works on at once. */
-const MAX_CONCURRENT_READS = 64;
-
-/** Answers queued for the router past which the node serves no more reads until they leave. */
-const READ_HIGH_WATER = 4 * 1024 * 1024;
 
 /** Options for {@linkcode DatabaseNode.start}. */
 export interface DatabaseNodeOptions {
@@ -151,25 +139,15 @@ export class DatabaseNode implements AsyncDisposable {
   #syncId = 0;
   #sources = new Map<number, SyncSource>();
   #appliedWaiters: { seq: number; resolve: () => void }[] = [];
-  #keysCount = 0;
-  #counting = false;
-  #keysCountedAt = -Infinity;
-  /** How long the last count took, in ms. */
-  #countTook = 0;
   #readyWaiters: PromiseWithResolvers<void>[] = [];
-  #reads: Frame[] = [];
-  #readsActive = 0;
-  /** The last seq of the batch being applied (0 when none is). */
-  #applyingUpTo = 0;
-  /** Answers held until APPLIED covers the state they may have seen. */
-  #heldAnswers: { upTo: number; bytes: Uint8Array }[] = [];
-  #readsWaiting = false;
+  #reads: NodeReads;
   #stopped = Promise.withResolvers<unknown>();
   #loop: Promise<void>;
 
   private constructor(options: DatabaseNodeOptions) {
     this.#options = options;
     this.#db = options.database;
+    this.#reads = new NodeReads(options.database);
     this.#resetPending = options.reset ?? false;
     this.#endpoint = options.endpoint ?? {
       type: "tcp",
@@ -361,8 +339,7 @@ export class DatabaseNode implements AsyncDisposable {
       });
       this.#tasks = [];
       this.#sources.clear();
-      this.#reads = [];
-      this.#heldAnswers = [];
+      this.#reads.reset();
       // Start with the join itself, before any write that follows it.
       this.#working = true;
       const prepared = this.#prepare(joined.mode, joined.clusterId, joined.from)
@@ -396,7 +373,7 @@ export class DatabaseNode implements AsyncDisposable {
               tasks: this.#tasks.length,
               first: this.#tasks[0]?.kind,
               working: this.#working,
-              applying: this.#applyingUpTo,
+              applying: this.#reads.applyingUpTo,
             },
           );
         }
@@ -483,32 +460,12 @@ export class DatabaseNode implements AsyncDisposable {
         });
         return;
       case Opcode.GET:
-        // A backend that reads without I/O answers now, unless reads are
-        // queued (they go first) or answers are piling up unsent.
-        if (
-          this.#db.getNow !== undefined && this.#reads.length === 0 &&
-          conn.bufferedBytes <= READ_HIGH_WATER
-        ) {
-          try {
-            const entry = this.#db.getNow(decodeGet(frame.payload));
-            this.#sendAnswer(conn, encodeValue(frame.id, entry));
-          } catch (error) {
-            this.#answerError(conn, frame.id, error);
-          }
-          return;
-        }
-        // Copy: the read may wait in the queue, and the frame views a read buffer.
-        this.#reads.push({ ...frame, payload: frame.payload.slice() });
-        this.#serveReads(conn);
-        return;
       case Opcode.KEYS:
       case Opcode.COUNT:
-        // Copy: the read may wait in the queue, and the frame views a read buffer.
-        this.#reads.push({ ...frame, payload: frame.payload.slice() });
-        this.#serveReads(conn);
+        this.#reads.take(conn, frame);
         return;
       case Opcode.PING:
-        conn.send(encodeU64(Opcode.PONG, frame.id, this.#countKeys()));
+        conn.send(encodeU64(Opcode.PONG, frame.id, this.#reads.countKeys()));
         return;
       case Opcode.PONG:
         return;
@@ -585,125 +542,6 @@ export class DatabaseNode implements AsyncDisposable {
     }
   }
 
-  #countKeys(): number {
-    // Counting lists every key on Deno KV: refresh no more often than a
-    // hundred times what the last count took, and at most every 10 s, so a
-    // memory database (a count costs nothing) is fresh at every heartbeat.
-    // One count at a time: on a large store a count can outlast the interval,
-    // and counts piling up would slow everything else down.
-    const now = performance.now();
-    const interval = Math.min(10_000, this.#countTook * 100);
-    if (!this.#counting && now - this.#keysCountedAt > interval) {
-      this.#counting = true;
-      this.#db.count().then((count) => this.#keysCount = count).catch(
-        () => {},
-      ).finally(() => {
-        this.#counting = false;
-        this.#keysCountedAt = performance.now();
-        this.#countTook = this.#keysCountedAt - now;
-      });
-    }
-    return this.#keysCount;
-  }
-
-  /**
-   * Serves queued reads, a bounded number at a time, and pauses while the
-   * answers already queued for the router are many: a burst of large reads
-   * then costs bounded memory.
-   */
-  async #serveReads(conn: FramedConnection): Promise<void> {
-    while (this.#reads.length > 0 && this.#readsActive < MAX_CONCURRENT_READS) {
-      if (conn.bufferedBytes > READ_HIGH_WATER) {
-        if (this.#readsWaiting) return;
-        this.#readsWaiting = true;
-        await conn.flushed(1_000);
-        this.#readsWaiting = false;
-        if (conn.isClosed) {
-          this.#reads = [];
-          return;
-        }
-        continue;
-      }
-      const frame = this.#reads.shift()!;
-      this.#readsActive++;
-      const answer = frame.opcode === Opcode.GET
-        ? this.#answerGet(conn, frame)
-        : frame.opcode === Opcode.KEYS
-        ? this.#answerKeys(conn, frame)
-        : this.#answerCount(conn, frame);
-      answer.finally(() => {
-        this.#readsActive--;
-        this.#serveReads(conn);
-      });
-    }
-  }
-
-  /**
-   * Sends a read's answer, but never before the APPLIED that covers what the
-   * read may have seen: a read that overlapped a commit may see its writes,
-   * and the router must know this database has them before the answer
-   * arrives (it uses that to keep every later read at least as new).
-   */
-  #sendAnswer(conn: FramedConnection, bytes: Uint8Array): void {
-    if (this.#applyingUpTo === 0) {
-      conn.send(bytes);
-    } else {
-      this.#heldAnswers.push({ upTo: this.#applyingUpTo, bytes });
-    }
-  }
-
-  async #answerGet(conn: FramedConnection, frame: Frame): Promise<void> {
-    try {
-      const entry = await this.#db.get(decodeGet(frame.payload));
-      this.#sendAnswer(conn, encodeValue(frame.id, entry));
-    } catch (error) {
-      this.#answerError(conn, frame.id, error);
-    }
-  }
-
-  async #answerKeys(conn: FramedConnection, frame: Frame): Promise<void> {
-    try {
-      const request = decodeKeys(frame.payload);
-      const limit = request.limit === 0 ? DEFAULT_KEYS_LIMIT : request.limit;
-      const keys = await this.#db.keys({
-        prefix: request.prefix,
-        after: request.cursor,
-        limit: limit + 1,
-        maxBytes: MAX_PAGE_BYTES,
-      });
-      let more = keys.length > limit;
-      if (more) keys.length = limit;
-      let bytes = 0;
-      for (const key of keys) bytes += key.length;
-      // Cut short by the byte budget: there may be more.
-      if (bytes + MAX_KEY_SIZE > MAX_PAGE_BYTES) more = true;
-      const cursor = more && keys.length > 0
-        ? keys[keys.length - 1]!
-        : new Uint8Array(0);
-      this.#sendAnswer(conn, encodeKeyPage(frame.id, { keys, cursor }));
-    } catch (error) {
-      this.#answerError(conn, frame.id, error);
-    }
-  }
-
-  async #answerCount(conn: FramedConnection, frame: Frame): Promise<void> {
-    try {
-      const count = await this.#db.count();
-      this.#keysCount = count;
-      this.#sendAnswer(conn, encodeU64(Opcode.COUNT_REPLY, frame.id, count));
-    } catch (error) {
-      this.#answerError(conn, frame.id, error);
-    }
-  }
-
-  #answerError(conn: FramedConnection, id: number, error: unknown): void {
-    const reason = toKvndbError(error);
-    if (reason.code === ErrorCode.INTERNAL) {
-      log.error("Backend error: {error}", { error: String(error) });
-    }
-    conn.sendError(id, reason);
-  }
-
   // ------------------------------------------------------------ applying
 
   #enqueue(conn: FramedConnection, task: Task): void {
@@ -763,7 +601,7 @@ export class DatabaseNode implements AsyncDisposable {
             complete: true,
           });
           this.#resetPending = false;
-          this.#keysCountedAt = -Infinity;
+          this.#reads.recount();
           log.info("Sync complete at sequence {applied}", {
             applied: this.#applied,
           });
@@ -791,11 +629,7 @@ export class DatabaseNode implements AsyncDisposable {
   /** Tells the router what is applied, then sends the answers held for it. */
   #reportApplied(conn: FramedConnection): void {
     conn.send(encodeU64(Opcode.APPLIED, 0, this.#applied));
-    if (this.#heldAnswers.length > 0) {
-      const held = this.#heldAnswers;
-      this.#heldAnswers = [];
-      for (const answer of held) conn.send(answer.bytes);
-    }
+    this.#reads.release(conn);
     this.#wakeAppliedWaiters();
   }
 
@@ -868,11 +702,11 @@ export class DatabaseNode implements AsyncDisposable {
     if (upTo <= this.#applied) return;
     // Also with no write: atomic operations that wrote nothing move the
     // stored position too, or a restart would join below what was reported.
-    this.#applyingUpTo = upTo;
+    this.#reads.applyingUpTo = upTo;
     try {
       await this.#db.apply(batch, upTo);
     } finally {
-      this.#applyingUpTo = 0;
+      this.#reads.applyingUpTo = 0;
     }
     this.#addTombstones(batch);
     this.#applied = upTo;
@@ -903,11 +737,11 @@ export class DatabaseNode implements AsyncDisposable {
     this.#resolutions.delete(write.seq);
     this.#tasks.shift();
     // One apply: writes sharing a seq commit together.
-    this.#applyingUpTo = write.seq;
+    this.#reads.applyingUpTo = write.seq;
     try {
       await this.#db.apply(effects, write.seq);
     } finally {
-      this.#applyingUpTo = 0;
+      this.#reads.applyingUpTo = 0;
     }
     this.#addTombstones(effects);
     this.#applied = write.seq;
