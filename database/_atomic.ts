@@ -15,6 +15,7 @@ import {
   MAX_ATOMIC_WRITE_BYTES,
   MAX_FRAME_SIZE,
   MAX_VALUE_SIZE,
+  outcomeSize,
   SetFlag,
   StepKind,
   type StepResult,
@@ -265,8 +266,6 @@ export async function evaluate(
   let costBytes = 0;
   let mutations = 0;
   let setKeyBytes = 0;
-  // The OUTCOME frame carries the reply and the writes: it must fit a frame.
-  let outcome = 64 + resultsSize(results);
   for (const slot of slots.values()) {
     if (!slot.changed || (slot.value === null && !slot.existed)) continue;
     const cost = atomicWriteCost(
@@ -277,7 +276,6 @@ export async function evaluate(
     costBytes += cost.bytes;
     mutations += cost.mutations;
     setKeyBytes += cost.setKeyBytes;
-    outcome += 1 + 2 + slot.key.length + 4 + (slot.value?.length ?? 0);
     ids.push(slot.id);
     effects.push(
       slot.value === null
@@ -285,6 +283,9 @@ export async function evaluate(
         : { seq, op: WriteOp.SET, key: slot.key, value: slot.value },
     );
   }
+  // The OUTCOME frame carries the reply and the writes: it must fit a frame,
+  // with some room to spare.
+  const outcome = 64 + outcomeSize(results, effects);
   // Every database refuses alike: the same state gives the same estimates.
   const limit = costBytes > MAX_ATOMIC_WRITE_BYTES
     ? `would cost about ${costBytes} bytes of Deno KV mutations, more than the limit of ${MAX_ATOMIC_WRITE_BYTES}`
@@ -310,19 +311,6 @@ export async function evaluate(
     };
   }
   return { reply: { committed: true, version: seq, results }, effects, ids };
-}
-
-/** The encoded size of results in a reply, as `encodeAtomicReplyPayload` writes them. */
-function resultsSize(results: StepResult[]): number {
-  let size = 1 + 8 + 2;
-  for (const result of results) {
-    size += result.kind === "bytes"
-      ? 1 + 4 + result.value.length
-      : result.kind === "error"
-      ? 1 + 2 + 3 * result.message.length
-      : 1 + 8;
-  }
-  return size;
 }
 
 /**

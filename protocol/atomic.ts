@@ -469,6 +469,13 @@ export function readAtomicWriteSteps(
   return readSteps(reader);
 }
 
+/** The size of a reply payload with these results. */
+function replySize(results: readonly StepResult[]): number {
+  let size = 1 + 8 + 2;
+  for (const result of results) size += resultSize(result);
+  return size;
+}
+
 function resultSize(result: StepResult): number {
   switch (result.kind) {
     case "nil":
@@ -495,9 +502,11 @@ function resultSize(result: StepResult): number {
  * ```
  */
 export function encodeAtomicReplyPayload(reply: AtomicReply): Uint8Array {
-  let size = 1 + 8 + 2;
-  for (const result of reply.results) size += resultSize(result);
-  const writer = new FrameWriter(Opcode.ATOMIC_REPLY, 0, size);
+  const writer = new FrameWriter(
+    Opcode.ATOMIC_REPLY,
+    0,
+    replySize(reply.results),
+  );
   writer.u8(reply.committed ? 1 : 0).u64(reply.version).u16(
     reply.results.length,
   );
@@ -621,6 +630,27 @@ function readEffects(reader: PayloadReader, seq: number): Write[] {
     } else throw new ProtocolError(`Unknown write operation ${op}`);
   }
   return effects;
+}
+
+/**
+ * The size of the OUTCOME payload that reports `results` and `effects`, so
+ * that a database can refuse an operation whose report would not fit a
+ * frame before it applies anything.
+ *
+ * @param results The steps' results.
+ * @param effects The writes the operation leaves.
+ * @returns The payload's size in bytes.
+ * @example
+ * ```ts
+ * import { outcomeSize } from "./atomic.ts";
+ * console.log(outcomeSize([], [])); // 25
+ * ```
+ */
+export function outcomeSize(
+  results: readonly StepResult[],
+  effects: readonly Write[],
+): number {
+  return 8 + 4 + replySize(results) + effectsSize(effects);
 }
 
 /** What a database reports once it has evaluated an atomic operation. */
