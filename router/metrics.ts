@@ -7,7 +7,7 @@
  */
 
 import { Counter, Gauge, Registry } from "prom-client";
-import type { RouterStats } from "../protocol/mod.ts";
+import type { DatabaseStats, RouterStats } from "../protocol/mod.ts";
 
 /** The labels that name a database: its link id and its address. */
 function databaseLabels(db: { id: number; peer: string }) {
@@ -119,83 +119,57 @@ export class RouterMetrics {
         }
       },
     });
-    new Gauge({
-      name: "kvndb_database_applied_sequence",
-      help: "The highest sequence number each database has applied.",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        for (const db of snapshot().databases) {
-          this.set(databaseLabels(db), db.applied);
-        }
-      },
-    });
-    new Gauge({
-      name: "kvndb_database_lag",
-      help:
-        "Writes each database has yet to apply (the router's sequence less its applied).",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        const stats = snapshot();
-        for (const db of stats.databases) {
-          this.set(databaseLabels(db), Math.max(0, stats.seq - db.applied));
-        }
-      },
-    });
-    new Gauge({
-      name: "kvndb_database_keys",
-      help: "Keys each database holds, as it last reported.",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        for (const db of snapshot().databases) {
-          this.set(databaseLabels(db), db.keys);
-        }
-      },
-    });
-    new Gauge({
-      name: "kvndb_database_reads_pending",
-      help: "Reads sent to each database and not yet answered.",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        for (const db of snapshot().databases) {
-          this.set(databaseLabels(db), db.outstanding);
-        }
-      },
-    });
-    new Gauge({
-      name: "kvndb_sync_keys",
-      help: "Keys a database being synced has received so far.",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        for (const db of snapshot().databases) {
-          if (db.sync !== undefined) this.set(databaseLabels(db), db.sync.keys);
-        }
-      },
-    });
-    new Gauge({
-      name: "kvndb_sync_progress_ratio",
-      help:
-        "How far a database's sync is, from 0 to 1 (estimated from its source's key count).",
-      labelNames: ["database", "peer"],
-      registers,
-      collect() {
-        this.reset();
-        for (const db of snapshot().databases) {
-          if (db.sync !== undefined) {
-            this.set(databaseLabels(db), db.sync.percent / 100);
+    // One series per database, from a value of its stats (none when
+    // `value` gives undefined, as for a database not being synced).
+    const perDatabase = (
+      name: string,
+      help: string,
+      value: (db: DatabaseStats, stats: RouterStats) => number | undefined,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["database", "peer"],
+        registers,
+        collect() {
+          this.reset();
+          const stats = snapshot();
+          for (const db of stats.databases) {
+            const v = value(db, stats);
+            if (v !== undefined) this.set(databaseLabels(db), v);
           }
-        }
-      },
-    });
+        },
+      });
+    perDatabase(
+      "kvndb_database_applied_sequence",
+      "The highest sequence number each database has applied.",
+      (db) => db.applied,
+    );
+    perDatabase(
+      "kvndb_database_lag",
+      "Writes each database has yet to apply (the router's sequence less its applied).",
+      (db, stats) => Math.max(0, stats.seq - db.applied),
+    );
+    perDatabase(
+      "kvndb_database_keys",
+      "Keys each database holds, as it last reported.",
+      (db) => db.keys,
+    );
+    perDatabase(
+      "kvndb_database_reads_pending",
+      "Reads sent to each database and not yet answered.",
+      (db) => db.outstanding,
+    );
+    perDatabase(
+      "kvndb_sync_keys",
+      "Keys a database being synced has received so far.",
+      (db) => db.sync?.keys,
+    );
+    perDatabase(
+      "kvndb_sync_progress_ratio",
+      "How far a database's sync is, from 0 to 1 (estimated from its source's key count).",
+      (db) => db.sync === undefined ? undefined : db.sync.percent / 100,
+    );
     new Gauge({
       name: "kvndb_backlog_bytes",
       help: "Bytes of recent writes kept for databases that rejoin.",
