@@ -64,6 +64,9 @@ interface Held {
   steps?: Uint8Array;
 }
 
+/** The key of an atomic operation's held entry: it has none. */
+const EMPTY = new Uint8Array(0);
+
 /** An atomic operation numbered and not yet answered. */
 interface PendingAtomic {
   /** The reply payload, from the first database that evaluated it. */
@@ -190,25 +193,9 @@ export class WritePath {
   ): void {
     const options = this.#options;
     const kind = value === undefined ? "delete" : "set";
-    if (!this.#writable()) {
-      options.count(kind);
-      throw options.noDatabase();
-    }
+    const seq = this.#number(kind, client, id, acks, key, value, undefined);
+    if (seq === undefined) return;
     const sequencer = options.sequencer;
-    if (!sequencer.canNumber) {
-      this.#held.push({
-        client,
-        id,
-        acks,
-        key: key.slice(),
-        value: value?.slice(),
-      });
-      this.#reserve();
-      return;
-    }
-    options.count(kind);
-    if (sequencer.wantsReservation) this.#reserve();
-    const seq = sequencer.next();
     const bytes = encodeWrite({
       seq,
       op: value === undefined ? WriteOp.DELETE : WriteOp.SET,
@@ -237,25 +224,17 @@ export class WritePath {
     steps: Uint8Array,
   ): void {
     const options = this.#options;
-    if (!this.#writable()) {
-      options.count("atomic");
-      throw options.noDatabase();
-    }
+    const seq = this.#number(
+      "atomic",
+      client,
+      id,
+      acks,
+      EMPTY,
+      undefined,
+      steps,
+    );
+    if (seq === undefined) return;
     const sequencer = options.sequencer;
-    if (!sequencer.canNumber) {
-      this.#held.push({
-        client,
-        id,
-        acks,
-        key: new Uint8Array(0),
-        steps: steps.slice(),
-      });
-      this.#reserve();
-      return;
-    }
-    options.count("atomic");
-    if (sequencer.wantsReservation) this.#reserve();
-    const seq = sequencer.next();
     const bytes = encodeAtomicWrite(seq, steps);
     sequencer.keep(seq, bytes);
     let syncing = false;
@@ -351,6 +330,45 @@ export class WritePath {
     atomic.answered = true;
     atomic.reply = undefined;
     if (!atomic.unresolved) this.#atomics.delete(seq);
+  }
+
+  /**
+   * The next sequence number for a write of `kind`, or `undefined` when
+   * sequence numbers must be saved first: the write is then held, its bytes
+   * copied, until they are.
+   *
+   * @throws {KvndbError} `NO_DATABASE` when no database can take it.
+   */
+  #number(
+    kind: "set" | "delete" | "atomic",
+    client: ClientSession,
+    id: number,
+    acks: number,
+    key: Uint8Array,
+    value: Uint8Array | undefined,
+    steps: Uint8Array | undefined,
+  ): number | undefined {
+    const options = this.#options;
+    if (!this.#writable()) {
+      options.count(kind);
+      throw options.noDatabase();
+    }
+    const sequencer = options.sequencer;
+    if (!sequencer.canNumber) {
+      this.#held.push({
+        client,
+        id,
+        acks,
+        key: key.slice(),
+        value: value?.slice(),
+        steps: steps?.slice(),
+      });
+      this.#reserve();
+      return undefined;
+    }
+    options.count(kind);
+    if (sequencer.wantsReservation) this.#reserve();
+    return sequencer.next();
   }
 
   /** Keeps a numbered write of `client` waiting for its level. */
