@@ -6,29 +6,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { Cluster } from "./_cluster.ts";
 import { RedisServer } from "./_redis.ts";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-function command(...args: string[]): string {
-  return `*${args.length}\r\n` +
-    args.map((a) => `$${encoder.encode(a).length}\r\n${a}\r\n`).join("");
-}
-
-/** Sends `text`, closes the sending side, and returns everything answered. */
-async function exchange(conn: Deno.Conn, text: string): Promise<string> {
-  await conn.write(encoder.encode(text));
-  await conn.closeWrite();
-  const chunks: string[] = [];
-  const buffer = new Uint8Array(65536);
-  while (true) {
-    const count = await conn.read(buffer);
-    if (count === null) break;
-    chunks.push(decoder.decode(buffer.subarray(0, count)));
-  }
-  conn.close();
-  return chunks.join("");
-}
+import { command, exchange } from "./_resp.ts";
 
 /** Splits a run of RESP replies into one string each, for readable diffs. */
 function replies(text: string): string[] {
@@ -59,13 +37,7 @@ async function bothAnswer(
   await using cluster = await Cluster.start({ respPort: 0, databases: 2 });
   const redisReplies = replies(await exchange(await redis.connect(), text));
   const kvndbReplies = replies(
-    await exchange(
-      await Deno.connect({
-        hostname: "127.0.0.1",
-        port: cluster.router.respPort!,
-      }),
-      text,
-    ),
+    await exchange(cluster.router.respPort!, text),
   );
   return { kvndb: kvndbReplies, redis: redisReplies };
 }

@@ -4,28 +4,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { Router } from "../router/mod.ts";
 import { Cluster } from "./_cluster.ts";
-
-async function exchange(port: number, text: string): Promise<string> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  await conn.write(new TextEncoder().encode(text));
-  await conn.closeWrite();
-  const chunks: string[] = [];
-  const buffer = new Uint8Array(65536);
-  const decoder = new TextDecoder();
-  while (true) {
-    const count = await conn.read(buffer);
-    if (count === null) break;
-    chunks.push(decoder.decode(buffer.subarray(0, count)));
-  }
-  conn.close();
-  return chunks.join("");
-}
-
-function command(...args: string[]): string {
-  return `*${args.length}\r\n` +
-    args.map((a) => `$${new TextEncoder().encode(a).length}\r\n${a}\r\n`)
-      .join("");
-}
+import { command, exchange } from "./_resp.ts";
 
 Deno.test("RESP: raw commands get Redis answers, in order, and unknown ones an error", async () => {
   await using cluster = await Cluster.start({ respPort: 0 });
