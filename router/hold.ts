@@ -169,8 +169,14 @@ export class Hold {
         candidate.join.applied > reference.join.applied
       ) reference = candidate;
     }
-    // The most advanced first, so the others can sync from it.
-    joins.sort((a, b) => b.join.applied - a.join.applied);
+    // Joins that can serve first, the most advanced first, so that the
+    // others find a ready source to sync from. An incomplete or reset join
+    // taken before any of them would find none and be served empty.
+    const usableSet = new Set(usable);
+    joins.sort((a, b) =>
+      Number(usableSet.has(b)) - Number(usableSet.has(a)) ||
+      b.join.applied - a.join.applied
+    );
     return {
       kind: "recover",
       seq,

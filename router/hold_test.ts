@@ -88,6 +88,18 @@ Deno.test("one member back ends a hold that needs one; the most advanced join go
   assert.equal(decision.timedOut, undefined);
 });
 
+Deno.test("a usable join goes before an incomplete one of the same position, so that the incomplete one has a source (fault seed 1408174139)", () => {
+  const h = hold(["a"], 1);
+  // Cut off mid-sync by a router restart: incomplete, at the same position.
+  join(h, "b", 50, { complete: false });
+  join(h, "a", 50);
+  join(h, "c", 70, { reset: true });
+  const decision = h.decide(view());
+  assert.equal(decision.kind, "recover");
+  if (decision.kind !== "recover") return;
+  assert.deepEqual(decision.joins.map(({ db }) => db.nodeId), ["a", "c", "b"]);
+});
+
 Deno.test("a member back behind the router's position is the reference", () => {
   const h = hold(["a"], 1);
   join(h, "a", 40);
