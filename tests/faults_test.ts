@@ -2,7 +2,8 @@
 // freezes and restarts databases, cuts and delays their links and restarts
 // the router; then heal and check three things:
 //   1. lost writes: every acknowledged unique key is on every database;
-//   2. per-key linearizability of a register workload (Wing–Gong–Lowe);
+//   2. per-key linearizability of a register workload of get, set, delete and
+//      compare-and-set (Wing–Gong–Lowe);
 //   3. convergence: every database has the same digest;
 //   4. counters: increments and compare-and-set updates (atomic operations)
 //      leave each counter between its acknowledged updates and those plus
@@ -59,12 +60,26 @@ interface Tally {
   unknown: number;
 }
 
+/** The registers' compare-and-sets, by outcome. */
+interface CasTally {
+  succeeded: number;
+  failed: number;
+  unknown: number;
+}
+
+/** What a client last learned of a register: a version and its value. */
+interface Known {
+  value: string | null;
+  version: number | null;
+}
+
 interface RunReport {
   seed: number;
   acks: string;
   operations: number;
   acknowledgedKeys: number;
   atomicOperations: number;
+  registerCas: CasTally;
   unknown: number;
   faults: Record<string, number>;
   linearizable: boolean;
@@ -79,6 +94,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   const history: Operation[] = [];
   let running = true;
   let unknown = 0;
+  const registerCas: CasTally = { succeeded: 0, failed: 0, unknown: 0 };
 
   const setLane = async (lane: number) => {
     const worker = new Worker(cluster.port);
@@ -97,33 +113,95 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   const registerClient = async (id: number) => {
     const worker = new Worker(cluster.port);
     const rng = new Random(seed * 31 + id);
+    // Per register, the last version this client learned and its value,
+    // for compare-and-sets. Every write's value is unique, so a version
+    // names one value and a check of the version is a check of that value,
+    // which is what the history records.
+    const known = new Map<string, Known>();
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    const read = async (key: string): Promise<boolean> => {
+      const call = performance.now();
+      try {
+        const entry = await worker.use((c) => c.getEntry(key));
+        const output = entry === null ? null : decoder.decode(entry.value);
+        history.push({
+          client: id,
+          kind: "get",
+          key,
+          output,
+          call,
+          return: performance.now(),
+          status: "ok",
+        });
+        known.set(key, { value: output, version: entry?.version ?? null });
+        return true;
+      } catch {
+        // A failed read constrains nothing.
+        await pause();
+        return false;
+      }
+    };
     for (let n = 0; running; n++) {
       const key = `reg:${rng.int(REGISTERS)}`;
       const roll = rng.int(10);
-      const call = performance.now();
-      if (roll < 4) {
+      const value = `c${id}-${n}`;
+      if (roll < 3) {
+        await read(key);
+        continue;
+      }
+      if (roll < 5) {
+        // Half the time from a fresh read, else from what this client last
+        // learned, which others may have overwritten: both outcomes occur.
+        if (rng.int(2) === 0 && !await read(key)) continue;
+        const expected = known.get(key) ?? { value: null, version: null };
+        const call = performance.now();
+        const op = {
+          client: id,
+          kind: "cas" as const,
+          key,
+          expected: expected.value,
+          value,
+          call,
+        };
         try {
-          const output = await worker.use((c) => c.get(key));
+          const result = await worker.use((c) =>
+            c.atomic().check({ key, version: expected.version }).set(
+              key,
+              value,
+            ).commit()
+          );
           history.push({
-            client: id,
-            kind: "get",
-            key,
-            output,
-            call,
+            ...op,
+            succeeded: result.ok,
             return: performance.now(),
             status: "ok",
           });
+          if (result.ok) {
+            registerCas.succeeded++;
+            known.set(key, { value, version: result.version });
+          } else {
+            registerCas.failed++;
+          }
         } catch {
-          // A failed read constrains nothing.
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          // It may have taken effect at any time after its call, if the
+          // register then held its expected value, or never.
+          unknown++;
+          registerCas.unknown++;
+          history.push({ ...op, return: Infinity, status: "unknown" });
+          await pause();
         }
         continue;
       }
       const kind = roll < 8 ? "set" : "delete";
-      const value = `c${id}-${n}`;
+      const call = performance.now();
       try {
-        if (kind === "set") await worker.use((c) => c.set(key, value));
-        else await worker.use((c) => c.delete(key));
+        if (kind === "set") {
+          const version = await worker.use((c) => c.set(key, value));
+          known.set(key, { value, version });
+        } else {
+          await worker.use((c) => c.delete(key));
+          known.set(key, { value: null, version: null });
+        }
         history.push({
           client: id,
           kind,
@@ -145,7 +223,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
           return: Infinity,
           status: "unknown",
         });
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await pause();
       }
     }
     await worker.close();
@@ -282,12 +360,21 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     }
   }
   const checked = checkHistory(history, { timeoutMs: 20_000 });
+  if (checked.timedOut) {
+    // Not a failure, but not a verdict either: say so.
+    console.log(
+      `Linearizability not judged for ${
+        JSON.stringify(checked.timedOutKeys)
+      }: the search ran out of time`,
+    );
+  }
   const report: RunReport = {
     seed,
     acks,
     operations: history.length + acknowledged.size,
     acknowledgedKeys: acknowledged.size,
     atomicOperations,
+    registerCas,
     unknown,
     faults: Object.fromEntries(cluster.faults),
     linearizable: checked.ok,
@@ -328,6 +415,10 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   assert.ok(
     atomicOperations > 0,
     `seed ${seed}: no atomic operation got through`,
+  );
+  assert.ok(
+    registerCas.succeeded > 0,
+    `seed ${seed}: no compare-and-set on a register succeeded`,
   );
   assert.ok(converged, `seed ${seed}: databases differ: ${digests.join(" ")}`);
   assert.ok(checked.ok, `seed ${seed}: history not linearizable`);

@@ -42,9 +42,33 @@ function get(
   return { client, kind: "get", key, output, call, return: ret, status: "ok" };
 }
 
+/**
+ * A known compare-and-set of `key` from `expected` to `value` over
+ * [call, ret] that `succeeded` or not.
+ */
+function cas(
+  client: number,
+  [expected, value]: [string | null, string],
+  succeeded: boolean,
+  [call, ret]: [number, number],
+  key = "k",
+): Operation {
+  return {
+    client,
+    kind: "cas",
+    key,
+    expected,
+    value,
+    succeeded,
+    call,
+    return: ret,
+    status: "ok",
+  };
+}
+
 /** Marks an operation's outcome unknown, as a recorder does on a timeout. */
 function lost(op: Operation): Operation {
-  const { output: _, ...rest } = op;
+  const { output: _, succeeded: __, ...rest } = op;
   return { ...rest, return: Infinity, status: "unknown" };
 }
 
@@ -402,13 +426,412 @@ Deno.test("saveHistory() writes a file that loadHistory() replays", async () => 
 });
 
 // ---------------------------------------------------------------------------
+// Compare-and-set.
+
+/** Asserts the checker's verdict on `history`, naming the case on failure. */
+function expectVerdict(
+  history: Operation[],
+  ok: boolean,
+  what: string,
+): void {
+  const result = checkHistory(history, { timeoutMs: 5000 });
+  assert.equal(result.timedOut, false, `${what}: timed out`);
+  assert.equal(result.ok, ok, `${what}: expected ok to be ${ok}`);
+}
+
+Deno.test({
+  name: "a sequential history of compare-and-sets is linearizable",
+  permissions: "none",
+  fn() {
+    const result = checkHistory([
+      cas(0, [null, "a"], true, [0, 1]),
+      cas(1, [null, "b"], false, [2, 3]),
+      cas(1, ["a", "b"], true, [4, 5]),
+      get(0, "b", [6, 7]),
+      del(0, [8, 9]),
+      cas(0, ["b", "c"], false, [10, 11]),
+      get(1, null, [12, 13]),
+    ]);
+    assert.deepEqual(result, {
+      ok: true,
+      keys: 1,
+      operations: 7,
+      failures: [],
+      timedOut: false,
+      timedOutKeys: [],
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "a compare-and-set that succeeded expecting a value never written is not linearizable",
+  permissions: "none",
+  fn() {
+    const result = checkHistory([
+      set(0, "a", [0, 1]),
+      cas(1, ["z", "b"], true, [2, 3]),
+    ]);
+    assert.equal(result.ok, false);
+    assert.match(
+      result.failures[0]?.reason ?? "",
+      /client 1 cas "z" -> "b" succeeded \[2, 3\] expected a value that was never written/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "a compare-and-set that succeeded on a value already overwritten is not linearizable",
+  permissions: "none",
+  fn() {
+    const history = [
+      set(0, "a", [0, 1]),
+      set(0, "b", [2, 3]),
+      cas(1, ["a", "c"], true, [4, 5]),
+    ];
+    expectVerdict(history, false, "overwritten");
+    // Concurrent with the overwrite, it may have come first.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        set(0, "b", [2, 6]),
+        cas(1, ["a", "c"], true, [
+          4,
+          5,
+        ]),
+      ],
+      true,
+      "concurrent",
+    );
+  },
+});
+
+Deno.test({
+  name: "two compare-and-sets from one value cannot both succeed",
+  permissions: "none",
+  fn() {
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        cas(1, ["a", "b"], true, [2, 10]),
+        cas(2, ["a", "c"], true, [3, 11]),
+      ],
+      false,
+      "both succeeded",
+    );
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        cas(1, ["a", "b"], true, [2, 10]),
+        cas(2, ["a", "c"], false, [3, 11]),
+        get(0, "b", [12, 13]),
+      ],
+      true,
+      "one succeeded",
+    );
+    // The loser's failure says the winner came first; a later read of the
+    // loser's value cannot follow.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        cas(1, ["a", "b"], true, [2, 10]),
+        cas(2, ["a", "c"], false, [3, 11]),
+        get(0, "c", [12, 13]),
+      ],
+      false,
+      "the loser's value read",
+    );
+  },
+});
+
+Deno.test({
+  name: "a failed compare-and-set observes the register like a read",
+  permissions: "none",
+  fn() {
+    // Failing while nothing else wrote: the register held "a" throughout.
+    expectVerdict(
+      [set(0, "a", [0, 1]), cas(1, ["a", "c"], false, [2, 3])],
+      false,
+      "alone",
+    );
+    // The failure puts the concurrent write of "b" before it, so a later
+    // read of "a" has nothing to explain it. Without the failed
+    // compare-and-set the write could come after the read.
+    const history = [
+      set(0, "a", [0, 1]),
+      set(1, "b", [2, 10]),
+      cas(2, ["a", "c"], false, [3, 4]),
+      get(2, "a", [5, 6]),
+    ];
+    expectVerdict(history, false, "with a later read of a");
+    expectVerdict(
+      history.filter((op) => op.kind !== "cas"),
+      true,
+      "without the compare-and-set",
+    );
+    expectVerdict(
+      [...history.slice(0, 3), get(2, "b", [5, 6])],
+      true,
+      "with a later read of b",
+    );
+  },
+});
+
+Deno.test({
+  name: "an unknown-outcome compare-and-set can explain a read of its value",
+  permissions: "none",
+  fn() {
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(cas(1, ["a", "b"], true, [2, 3])),
+        get(0, "a", [4, 5]),
+        get(0, "b", [6, 7]),
+      ],
+      true,
+      "applied late",
+    );
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(cas(1, ["a", "b"], true, [2, 3])),
+        get(0, "a", [4, 5]),
+      ],
+      true,
+      "never applied",
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "an unknown-outcome compare-and-set takes effect only where its expected value is held",
+  permissions: "none",
+  fn() {
+    // "a" was held only before the compare-and-set was called.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        set(0, "c", [2, 3]),
+        lost(cas(1, ["a", "b"], true, [4, 5])),
+        get(0, "b", [6, 7]),
+      ],
+      false,
+      "expected value gone before the call",
+    );
+    // "a" was held only until a write that finished before the read.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(cas(1, ["a", "b"], true, [2, 3])),
+        set(0, "c", [4, 5]),
+        get(0, "b", [6, 7]),
+      ],
+      false,
+      "expected value gone before the read",
+    );
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(cas(1, ["z", "b"], true, [2, 3])),
+        get(0, "b", [4, 5]),
+      ],
+      false,
+      "expected value never written",
+    );
+    // It takes effect at most once: "a" comes back, but "b" cannot twice.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(cas(1, ["a", "b"], true, [2, 3])),
+        get(0, "b", [4, 5]),
+        set(0, "a", [6, 7]),
+        get(0, "a", [8, 9]),
+        get(0, "b", [10, 11]),
+      ],
+      false,
+      "applied twice",
+    );
+  },
+});
+
+Deno.test({
+  name: "unknown-outcome writes and compare-and-sets chain to explain a read",
+  permissions: "none",
+  fn() {
+    const chain = [
+      set(0, "a", [0, 1]),
+      lost(set(1, "e", [2, 3])),
+      lost(cas(2, ["e", "f"], true, [2, 3])),
+      lost(cas(3, ["f", "g"], true, [2, 3])),
+      get(0, "a", [4, 5]),
+      get(0, "g", [6, 7]),
+    ];
+    expectVerdict(chain, true, "the whole chain");
+    expectVerdict(
+      chain.filter((op) => op.client !== 2),
+      false,
+      "a link missing",
+    );
+    // The chain may start from the known state instead of a lost write.
+    expectVerdict(
+      [
+        set(0, "e", [0, 1]),
+        lost(cas(2, ["e", "f"], true, [2, 3])),
+        lost(cas(3, ["f", "g"], true, [2, 3])),
+        get(0, "g", [6, 7]),
+      ],
+      true,
+      "from the known state",
+    );
+    // A link called after the read cannot help it.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(set(1, "e", [2, 3])),
+        lost(cas(2, ["e", "f"], true, [8, 9])),
+        get(0, "f", [6, 7]),
+      ],
+      false,
+      "a link called too late",
+    );
+    // A chain can meet a known compare-and-set's expected value too.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(set(1, "e", [2, 3])),
+        lost(cas(2, ["e", "f"], true, [2, 3])),
+        cas(0, ["f", "h"], true, [4, 5]),
+        get(0, "h", [6, 7]),
+      ],
+      true,
+      "to a known compare-and-set",
+    );
+  },
+});
+
+Deno.test({
+  name: "an unknown-outcome write can explain a failed compare-and-set",
+  permissions: "none",
+  fn() {
+    for (const write of [lost(set(1, "b", [2, 3])), lost(del(1, [2, 3]))]) {
+      expectVerdict(
+        [set(0, "a", [0, 1]), write, cas(2, ["a", "c"], false, [4, 5])],
+        true,
+        `a lost ${write.kind}`,
+      );
+      // Once used, it stays applied: "a" cannot come back.
+      expectVerdict(
+        [
+          set(0, "a", [0, 1]),
+          write,
+          cas(2, ["a", "c"], false, [4, 5]),
+          get(0, "a", [6, 7]),
+        ],
+        false,
+        `a lost ${write.kind}, then a read of a`,
+      );
+    }
+    // A lost compare-and-set from the expected value can do the same, and
+    // its value is then what a later read sees.
+    const history = [
+      set(0, "a", [0, 1]),
+      lost(cas(1, ["a", "b"], true, [2, 3])),
+      cas(2, ["a", "c"], false, [4, 5]),
+    ];
+    expectVerdict(history, true, "a lost compare-and-set");
+    expectVerdict(
+      [...history, get(0, "b", [6, 7])],
+      true,
+      "a lost compare-and-set, then a read of its value",
+    );
+    expectVerdict(
+      [...history, get(0, null, [6, 7])],
+      false,
+      "a lost compare-and-set, then a read of absent",
+    );
+    // A lost write of a value that nobody reads still counts.
+    expectVerdict(
+      [
+        set(0, "a", [0, 1]),
+        lost(set(1, "unread", [2, 3])),
+        cas(2, ["a", "c"], false, [4, 5]),
+        cas(2, ["b", "c"], false, [6, 7]),
+      ],
+      true,
+      "a lost write of an unread value",
+    );
+  },
+});
+
+Deno.test({
+  name: "a compare-and-set's expected value may be absent",
+  permissions: "none",
+  fn() {
+    expectVerdict(
+      [cas(0, [null, "a"], true, [0, 1]), get(1, "a", [2, 3])],
+      true,
+      "set if absent",
+    );
+    expectVerdict(
+      [set(0, "a", [0, 1]), cas(1, [null, "b"], true, [2, 3])],
+      false,
+      "succeeded on a present key",
+    );
+    expectVerdict(
+      [cas(1, [null, "b"], false, [2, 3])],
+      false,
+      "failed on an absent key",
+    );
+    assert.equal(
+      checkHistory([cas(1, [null, "b"], false, [2, 3])], {
+        initial: { k: "a" },
+      }).ok,
+      true,
+    );
+  },
+});
+
+Deno.test({
+  name: "malformed compare-and-sets are rejected with an error naming them",
+  permissions: "none",
+  fn() {
+    const { succeeded: _, ...noOutcome } = cas(0, ["a", "b"], true, [0, 1]);
+    assert.throws(() => checkHistory([noOutcome]), {
+      name: "TypeError",
+      message: "Operation 0 is a known cas without succeeded",
+    });
+    const { expected: __, ...noExpected } = cas(0, ["a", "b"], true, [0, 1]);
+    assert.throws(() => checkHistory([noExpected]), {
+      name: "TypeError",
+      message: "Operation 0 is a cas without an expected value",
+    });
+    const { value: ___, ...noValue } = cas(0, ["a", "b"], true, [0, 1]);
+    assert.throws(() => checkHistory([noValue]), {
+      name: "TypeError",
+      message: "Operation 0 is a cas without a string value",
+    });
+    // An unknown outcome needs no `succeeded`.
+    assert.equal(
+      checkHistory([lost(cas(0, ["a", "b"], true, [0, 1]))]).ok,
+      true,
+    );
+  },
+});
+
+// ---------------------------------------------------------------------------
 // Generated histories.
 
 /** One step of a generated run, before it is turned into an operation. */
 interface Step {
-  kind: "get" | "set" | "delete";
+  kind: "get" | "set" | "delete" | "cas";
   key: string;
   value: string;
+  /** For a cas: the value it expects, unless `fresh`. */
+  expected: string | null;
+  /** For a cas: expect whatever the register holds, so that it succeeds. */
+  fresh: boolean;
   client: number;
   before: number;
   after: number;
@@ -416,9 +839,11 @@ interface Step {
 }
 
 const stepArbitrary: fc.Arbitrary<Step> = fc.record({
-  kind: fc.constantFrom("get", "set", "delete"),
+  kind: fc.constantFrom("get", "set", "delete", "cas"),
   key: fc.constantFrom("a", "b", "c"),
   value: fc.constantFrom("x", "y", "z"),
+  expected: fc.constantFrom("x", "y", "z", null),
+  fresh: fc.boolean(),
   client: fc.integer({ min: 0, max: 7 }),
   before: fc.integer({ min: 0, max: 30 }),
   after: fc.integer({ min: 0, max: 30 }),
@@ -428,7 +853,8 @@ const stepArbitrary: fc.Arbitrary<Step> = fc.record({
 /**
  * Runs `steps` one at a time on a Map, step i taking effect at time 10·i,
  * and records each as an operation whose interval contains that moment.
- * A lost step is recorded as unknown but never applied.
+ * A lost step is recorded as unknown but never applied; a compare-and-set
+ * applies when the model holds its expected value.
  */
 function recordRun(steps: readonly Step[], widen: boolean): Operation[] {
   const model = new Map<string, string>();
@@ -456,6 +882,21 @@ function recordRun(steps: readonly Step[], widen: boolean): Operation[] {
       case "delete":
         if (applied) model.delete(step.key);
         return { ...base, kind: "delete", return: end, status };
+      case "cas": {
+        const current = model.get(step.key) ?? null;
+        const expected = step.fresh ? current : step.expected;
+        const succeeded = expected === current;
+        if (applied && succeeded) model.set(step.key, step.value);
+        const op: Operation = {
+          ...base,
+          kind: "cas",
+          expected,
+          value: step.value,
+          return: end,
+          status,
+        };
+        return status === "ok" ? { ...op, succeeded } : op;
+      }
     }
   });
 }
@@ -483,6 +924,19 @@ Deno.test({
   },
 });
 
+/** A known get of "a", for a run that has no get. */
+const finalRead: Step = {
+  kind: "get",
+  key: "a",
+  value: "x",
+  expected: null,
+  fresh: false,
+  client: 0,
+  before: 0,
+  after: 0,
+  fate: "ok",
+};
+
 Deno.test({
   name: "a sequential history with one get output changed is always rejected",
   permissions: "none",
@@ -497,18 +951,14 @@ Deno.test({
         fc.nat(),
         fc.nat({ max: outputs.length - 1 }),
         (steps, which, replacement) => {
-          const history = recordRun(steps, false);
-          if (!history.some((op) => op.kind === "get")) {
-            const at = 10 * history.length;
-            history.push(get(0, null, [at, at + 5], "a"));
-            // Make the appended get correct before mutating it.
-            const last = [...history].reverse().find((op) =>
-              op.key === "a" && op.kind !== "get"
-            );
-            history[history.length - 1]!.output = last?.kind === "set"
-              ? last.value!
-              : null;
-          }
+          // With no get to change, read "a" at the end; the model gives
+          // the read its correct output before it is changed.
+          const history = recordRun(
+            steps.some((step) => step.kind === "get")
+              ? steps
+              : [...steps, { ...finalRead }],
+            false,
+          );
           const gets = history.filter((op) => op.kind === "get");
           const victim = gets[which % gets.length]!;
           let output = outputs[replacement]!;
@@ -526,10 +976,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a sequential history with one compare-and-set's outcome flipped is always rejected",
+  permissions: "none",
+  fn() {
+    let flipped = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          stepArbitrary.map((step) => ({ ...step, fate: "ok" as const })),
+          { maxLength: 60 },
+        ),
+        fc.nat(),
+        (steps, which) => {
+          const history = recordRun(steps, false);
+          const cases = history.filter((op) => op.kind === "cas");
+          if (cases.length === 0) return;
+          const victim = cases[which % cases.length]!;
+          victim.succeeded = !victim.succeeded;
+          flipped++;
+          const result = checkHistory(history, { timeoutMs: 5000 });
+          assert.equal(result.ok, false);
+          assert.deepEqual(result.failures.map((f) => f.key), [victim.key]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.ok(flipped > 100, `only ${flipped} runs had a compare-and-set`);
+  },
+});
+
 /**
  * The definition, by brute force: is there an order of the known
- * operations and some unknown writes, each placed after every operation
- * that returned before its call, under which every get reads the register?
+ * operations and some unknown ones, each placed after every operation
+ * that returned before its call, under which every get reads the register
+ * and every compare-and-set meets its expected value exactly when it
+ * succeeded? An unknown compare-and-set is placed only where its expected
+ * value is held; elsewhere it would change nothing, as if left out.
  */
 function bruteForce(history: readonly Operation[]): boolean {
   const ops = history.filter((op) => op.kind !== "get" || op.status === "ok");
@@ -544,10 +1028,16 @@ function bruteForce(history: readonly Operation[]): boolean {
       // Strictly before: touching intervals are concurrent.
       if (done[i] || deadline < op.call) continue;
       if (op.kind === "get" && op.output !== state) continue;
+      const holds = op.expected === state;
+      if (op.kind === "cas") {
+        if (op.status === "ok" ? op.succeeded !== holds : !holds) continue;
+      }
       const after = op.kind === "set"
         ? op.value!
         : op.kind === "delete"
         ? null
+        : op.kind === "cas" && holds
+        ? op.value!
         : state;
       done[i] = true;
       const found = search(after);
@@ -559,41 +1049,96 @@ function bruteForce(history: readonly Operation[]): boolean {
   return search(null);
 }
 
+/**
+ * Random operations on one key with a few values and short, overlapping
+ * intervals, `kinds` among them, half of unknown outcome.
+ */
+function smallOperation(
+  kinds: readonly Operation["kind"][],
+  values: readonly string[],
+): fc.Arbitrary<Operation> {
+  return fc.record({
+    client: fc.integer({ min: 0, max: 3 }),
+    kind: fc.constantFrom(...kinds),
+    value: fc.constantFrom(...values),
+    output: fc.constantFrom(...values, null),
+    succeeded: fc.boolean(),
+    call: fc.integer({ min: 0, max: 20 }),
+    length: fc.integer({ min: 0, max: 10 }),
+    unknown: fc.boolean(),
+  }).map(
+    ({ kind, value, output, succeeded, call, length, unknown, client }) => {
+      const ret = unknown ? Infinity : call + length;
+      const status = unknown ? "unknown" as const : "ok" as const;
+      const base = { client, key: "k", call, return: ret, status };
+      switch (kind) {
+        case "set":
+          return { ...base, kind, value };
+        case "delete":
+          return { ...base, kind };
+        case "cas":
+          // `output` serves as the expected value.
+          return unknown
+            ? { ...base, kind, expected: output, value }
+            : { ...base, kind, expected: output, value, succeeded };
+        case "get":
+          return unknown ? { ...base, kind } : { ...base, kind, output };
+      }
+    },
+  );
+}
+
+/**
+ * Asserts that the checker agrees with {@linkcode bruteForce} on `runs`
+ * random histories of up to `length` operations, and that both verdicts
+ * came up often enough for the agreement to mean something.
+ */
+function agreesWithBruteForce(
+  operation: fc.Arbitrary<Operation>,
+  { length, runs }: { length: number; runs: number },
+): void {
+  let accepted = 0;
+  fc.assert(
+    fc.property(fc.array(operation, { maxLength: length }), (history) => {
+      const expected = bruteForce(history);
+      if (expected) accepted++;
+      assert.equal(checkHistory(history).ok, expected);
+    }),
+    { numRuns: runs },
+  );
+  assert.ok(
+    accepted > runs / 10 && accepted < runs * 9 / 10,
+    `${accepted} of ${runs} accepted`,
+  );
+}
+
 Deno.test({
   name:
     "the checker agrees with a brute-force search on small random histories",
   permissions: "none",
   fn() {
-    const opArbitrary = fc.record({
-      client: fc.integer({ min: 0, max: 3 }),
-      kind: fc.constantFrom("get", "set", "delete"),
-      value: fc.constantFrom("x", "y"),
-      output: fc.constantFrom("x", "y", null),
-      call: fc.integer({ min: 0, max: 20 }),
-      length: fc.integer({ min: 0, max: 10 }),
-      unknown: fc.boolean(),
-    }).map(({ kind, value, output, call, length, unknown, client }) => {
-      const ret = unknown ? Infinity : call + length;
-      const status = unknown ? "unknown" as const : "ok" as const;
-      const base = { client, key: "k", call, return: ret, status };
-      if (kind === "set") return { ...base, kind, value } as Operation;
-      if (kind === "delete") return { ...base, kind } as Operation;
-      return (unknown
-        ? { ...base, kind }
-        : { ...base, kind, output }) as Operation;
-    });
-    let accepted = 0;
-    fc.assert(
-      fc.property(fc.array(opArbitrary, { maxLength: 7 }), (history) => {
-        const expected = bruteForce(history);
-        if (expected) accepted++;
-        assert.equal(checkHistory(history).ok, expected);
-      }),
-      { numRuns: 2000 },
+    agreesWithBruteForce(
+      smallOperation(["get", "set", "delete"], ["x", "y"]),
+      { length: 7, runs: 2000 },
     );
-    // Both verdicts must be well represented for the comparison to mean
-    // anything.
-    assert.ok(accepted > 200 && accepted < 1800, `${accepted} accepted`);
+  },
+});
+
+Deno.test({
+  name:
+    "the checker agrees with a brute-force search on small random histories with compare-and-sets",
+  permissions: "none",
+  fn() {
+    agreesWithBruteForce(
+      smallOperation(["get", "set", "delete", "cas", "cas"], ["x", "y"]),
+      { length: 7, runs: 3000 },
+    );
+    // Three values and longer histories make longer chains of unknown
+    // compare-and-sets.
+    agreesWithBruteForce(
+      smallOperation(["get", "set", "cas", "cas", "cas"], ["x", "y", "z"]),
+      { length: 8, runs: 2000 },
+    );
   },
 });
 
@@ -602,15 +1147,19 @@ Deno.test({
  * operations back to back; each takes effect at a random moment inside its
  * interval and gets read the register as of that moment. A `lost` share of
  * the writes time out: half of those take effect some time later, half
- * never do. Values come from a pool of `values`, or are all distinct.
+ * never do. Values come from a pool of `values`, or are all distinct. A
+ * `cas` share of the sets are compare-and-sets instead, expecting the value
+ * of the last write planned (any client's) or, from a pool, a value drawn
+ * from it; whether they succeed is settled when the run is played out.
  */
 function concurrentRun(
   seed: number,
-  { clients, perClient, lost = 0, values = 5 }: {
+  { clients, perClient, lost = 0, values = 5, cas = 0 }: {
     clients: number;
     perClient: number;
     lost?: number;
     values?: number | "distinct";
+    cas?: number;
   },
 ): Operation[] {
   let random = seed >>> 0;
@@ -623,6 +1172,7 @@ function concurrentRun(
   };
   const planned: { op: Operation; at: number }[] = [];
   let written = 0;
+  let lastValue: string | null = null;
   for (let client = 0; client < clients; client++) {
     let now = next() * 5;
     for (let i = 0; i < perClient; i++) {
@@ -645,8 +1195,18 @@ function concurrentRun(
         : roll < 0.5
         ? { ...base, kind: "delete" }
         : { ...base, kind: "get", output: null };
+      // Drawn only when asked for, so that runs without compare-and-sets
+      // stay the same.
+      if (op.kind === "set" && cas > 0 && next() < cas) {
+        const expected = values === "distinct"
+          ? lastValue
+          : `v${Math.floor(next() * values)}`;
+        op = { ...base, kind: "cas", expected, value, succeeded: false };
+      }
+      if (op.kind === "set" || op.kind === "cas") lastValue = value;
       if (op.kind !== "get" && next() < lost) {
-        op = { ...op, return: Infinity, status: "unknown" };
+        const { succeeded: _, ...rest } = op;
+        op = { ...rest, return: Infinity, status: "unknown" };
         at = next() < 0.5 ? at + next() * 100 : Infinity;
       }
       planned.push({ op, at });
@@ -659,7 +1219,12 @@ function concurrentRun(
     if (at === Infinity) continue;
     if (op.kind === "set") register = op.value!;
     else if (op.kind === "delete") register = null;
-    else op.output = register;
+    else if (op.kind === "get") op.output = register;
+    else {
+      const succeeded = register === op.expected;
+      if (succeeded) register = op.value!;
+      if (op.status === "ok") op.succeeded = succeeded;
+    }
   }
   return planned.map(({ op }) => op);
 }
@@ -704,6 +1269,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "compare-and-sets, some of unknown outcome, in a long concurrent history check quickly",
+  permissions: "none",
+  fn() {
+    // Distinct values with lost operations, as the fault tests write; a
+    // pool of five values (many compare-and-sets succeed) without: lost
+    // writes drawn from a small pool make the search exponential, with or
+    // without compare-and-sets (see checkHistory).
+    const runs = [
+      { values: "distinct" as const, lost: 0.1 },
+      { values: 5, lost: 0 },
+    ];
+    for (const { values, lost } of runs) {
+      for (const seed of [1, 2, 3]) {
+        const what = `${values} values, seed ${seed}`;
+        const history = concurrentRun(seed, {
+          clients: 8,
+          perClient: 250,
+          lost,
+          values,
+          cas: 0.5,
+        });
+        const cases = history.filter((op) => op.kind === "cas");
+        assert.ok(cases.some((op) => op.succeeded === true), what);
+        assert.ok(cases.some((op) => op.succeeded === false), what);
+        if (lost > 0) {
+          assert.ok(cases.some((op) => op.status === "unknown"), what);
+        }
+        const started = performance.now();
+        const result = checkHistory(history, { timeoutMs: 10_000 });
+        const elapsed = performance.now() - started;
+        assert.equal(result.timedOut, false, what);
+        assert.equal(result.ok, true, what);
+        assert.ok(elapsed < 5000, `${what}: took ${elapsed.toFixed(0)} ms`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "a stale read late in a long concurrent history is found",
   permissions: "none",
   fn() {
@@ -722,5 +1327,39 @@ Deno.test({
     assert.equal(result.timedOut, false);
     assert.equal(result.ok, false);
     assert.ok(elapsed < 5000, `took ${elapsed.toFixed(0)} ms`);
+  },
+});
+
+Deno.test({
+  name:
+    "a compare-and-set that failed on the value it expected, late in a long concurrent history, is found",
+  permissions: "none",
+  fn() {
+    for (const lost of [0, 0.1]) {
+      const history = concurrentRun(7, {
+        clients: 8,
+        perClient: 250,
+        lost,
+        values: "distinct",
+        cas: 0.5,
+      });
+      const lastCall = Math.max(...history.map((op) => op.call));
+      const writer = set(99, "late", [lastCall + 100, lastCall + 101]);
+      const loser = cas(98, ["late", "after"], false, [
+        lastCall + 200,
+        lastCall + 201,
+      ]);
+      assert.equal(checkHistory([...history, writer]).ok, true);
+      const started = performance.now();
+      const result = checkHistory([...history, writer, loser], {
+        timeoutMs: 10_000,
+      });
+      const elapsed = performance.now() - started;
+      assert.equal(result.timedOut, false);
+      // A lost write may take effect at any time after its call, between
+      // the two as well, which explains the failure.
+      assert.equal(result.ok, lost > 0, `lost ${lost}`);
+      assert.ok(elapsed < 5000, `took ${elapsed.toFixed(0)} ms`);
+    }
   },
 });
