@@ -12,7 +12,9 @@ import {
   type AtomicStep,
   checkKey,
   checkValue,
+  ExpireFlag,
   InvalidArgumentError,
+  MAX_EXPIRE_MS,
   SetFlag,
   StepKind,
   type StepResult,
@@ -23,6 +25,35 @@ const encoder = new TextEncoder();
 
 function toBytes(value: Bytes): Uint8Array {
   return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/** Options of a set. */
+export interface SetOptions {
+  /**
+   * Milliseconds from the write (by the router's clock) after which the key
+   * expires: no read returns it from then on, and the router deletes it.
+   * Absent, the key does not expire (and loses any expiry it had).
+   */
+  expireIn?: number;
+}
+
+/** Checks an `expireIn` and turns it into SET flags and a time. */
+export function expiryOf(
+  options: SetOptions | undefined,
+): { flags: number; time?: number } {
+  const expireIn = options?.expireIn;
+  if (expireIn === undefined) return { flags: 0 };
+  if (!Number.isSafeInteger(expireIn) || expireIn <= 0) {
+    throw new InvalidArgumentError(
+      `expireIn must be a positive whole number of milliseconds, got ${expireIn}`,
+    );
+  }
+  if (expireIn > MAX_EXPIRE_MS) {
+    throw new InvalidArgumentError(
+      `expireIn of ${expireIn} ms is over the limit of ${MAX_EXPIRE_MS} ms`,
+    );
+  }
+  return { flags: SetFlag.EXPIRE_IN, time: expireIn };
 }
 
 /** A check: the key has this version, or (`null`) does not exist. */
@@ -132,14 +163,59 @@ export class AtomicOperation {
   }
 
   /**
-   * Sets a key.
+   * Sets a key, with an expiry if `expireIn` is given.
    *
    * @param key The key.
    * @param value The value.
+   * @param options `expireIn`: milliseconds until the key expires.
+   * @returns This operation.
+   * @throws {InvalidArgumentError} When `expireIn` is not a positive integer.
+   */
+  set(key: Bytes, value: Bytes, options?: SetOptions): this {
+    const { flags, time } = expiryOf(options);
+    return this.#set(key, value, flags, time);
+  }
+
+  /**
+   * Gives an existing key an expiry `ms` from the operation (by the router's
+   * clock), or with `null` removes its expiry. Its result is `1n` when the
+   * key exists (and, for `null`, had an expiry), else `0n`.
+   *
+   * @param key The key.
+   * @param ms Milliseconds until it expires; 0 or less deletes it now.
    * @returns This operation.
    */
-  set(key: Bytes, value: Bytes): this {
-    return this.#set(key, value, 0);
+  expire(key: Bytes, ms: number | null): this {
+    const bytes = toBytes(key);
+    checkKey(bytes);
+    if (
+      ms !== null && (!Number.isSafeInteger(ms) || Math.abs(ms) > MAX_EXPIRE_MS)
+    ) {
+      throw new InvalidArgumentError(
+        `An expiry must be a whole number of milliseconds within ±${MAX_EXPIRE_MS}, got ${ms}`,
+      );
+    }
+    this.#steps.push({
+      kind: StepKind.EXPIRE,
+      key: bytes,
+      flags: ms === null ? ExpireFlag.PERSIST : ExpireFlag.RELATIVE,
+      time: ms ?? 0,
+    });
+    return this;
+  }
+
+  /**
+   * Reads a key's time to live at the operation's time; its result is the
+   * milliseconds left, `-1n` for a key without expiry, `-2n` when absent.
+   *
+   * @param key The key.
+   * @returns This operation.
+   */
+  ttl(key: Bytes): this {
+    const bytes = toBytes(key);
+    checkKey(bytes);
+    this.#steps.push({ kind: StepKind.TTL, key: bytes });
+    return this;
   }
 
   /**
@@ -200,17 +276,16 @@ export class AtomicOperation {
     return this.#set(key, value, SetFlag.NX);
   }
 
-  #set(key: Bytes, value: Bytes, flags: number): this {
+  #set(key: Bytes, value: Bytes, flags: number, time?: number): this {
     const keyBytes = toBytes(key);
     const valueBytes = toBytes(value);
     checkKey(keyBytes);
     checkValue(valueBytes);
-    this.#steps.push({
-      kind: StepKind.SET,
-      key: keyBytes,
-      value: valueBytes,
-      flags,
-    });
+    this.#steps.push(
+      time === undefined
+        ? { kind: StepKind.SET, key: keyBytes, value: valueBytes, flags }
+        : { kind: StepKind.SET, key: keyBytes, value: valueBytes, flags, time },
+    );
     return this;
   }
 

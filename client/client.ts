@@ -91,6 +91,15 @@ export interface WriteOptions extends RequestOptions {
   acks?: AckName;
 }
 
+/** Options for {@linkcode Client.set}. */
+export interface ClientSetOptions extends WriteOptions {
+  /**
+   * Milliseconds after the write (by the router's clock) at which the key
+   * expires: from then on no read returns it, and the router deletes it.
+   */
+  expireIn?: number;
+}
+
 /** Options for {@linkcode Client.keys}. */
 export interface KeysOptions extends RequestOptions {
   /** Only keys that start with this. */
@@ -269,9 +278,14 @@ export class Client implements AsyncDisposable {
     );
     const entry = decodeValue(frame.payload);
     // Copy out of the read buffer so that keeping a value keeps nothing else.
-    return entry === null
-      ? null
-      : { value: entry.value.slice(), version: entry.version };
+    if (entry === null) return null;
+    return entry.expiresAt === undefined
+      ? { value: entry.value.slice(), version: entry.version }
+      : {
+        value: entry.value.slice(),
+        version: entry.version,
+        expiresAt: entry.expiresAt,
+      };
   }
 
   /**
@@ -279,11 +293,42 @@ export class Client implements AsyncDisposable {
    *
    * @param key The key.
    * @param value The value.
-   * @param options Acknowledgement level, signal and timeout.
+   * @param options Expiry (`expireIn`, ms), acknowledgement level, signal and
+   *   timeout. A set without `expireIn` removes any expiry the key had.
    * @returns The write's sequence number, which becomes the key's version.
    * @throws {TooLargeError} When the key or value is over its limit.
+   * @throws {InvalidArgumentError} When `expireIn` is not a positive integer.
+   * @example A key that expires
+   * ```ts
+   * import { connect } from "./mod.ts";
+   * import { Router } from "../router/mod.ts";
+   * import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
+   * await using router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+   * await using node = DatabaseNode.start({
+   *   database: new MemoryDatabase(),
+   *   dial: () => router.connectInProcess(),
+   * });
+   * await node.ready();
+   * await using client = await connect({ port: router.port });
+   *
+   * await client.set("session", "abc", { expireIn: 60_000 });
+   * const entry = await client.getEntry("session");
+   * console.log(entry !== null && entry.expiresAt! > Date.now()); // true
+   * console.log(await client.ttl("session") > 59_000n); // true
+   * ```
    */
-  async set(key: Bytes, value: Bytes, options?: WriteOptions): Promise<number> {
+  async set(
+    key: Bytes,
+    value: Bytes,
+    options?: ClientSetOptions,
+  ): Promise<number> {
+    if (options?.expireIn !== undefined) {
+      const result = await this.atomic().set(key, value, options).commit(
+        options,
+      );
+      // An operation without checks always commits.
+      return result.ok ? result.version : 0;
+    }
     const keyBytes = toBytes(key);
     const valueBytes = toBytes(value);
     checkKey(keyBytes);
@@ -364,12 +409,61 @@ export class Client implements AsyncDisposable {
     by: bigint | number = 1,
     options?: WriteOptions,
   ): Promise<bigint> {
-    const result = await this.atomic().sum(key, by).commit(options);
+    return await this.#integerResult(this.atomic().sum(key, by), options);
+  }
+
+  /**
+   * Gives an existing key an expiry `ms` from now (by the router's clock).
+   *
+   * @param key The key.
+   * @param ms Milliseconds until it expires; 0 or less deletes it at once.
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns Whether the key exists (and so got the expiry).
+   */
+  async expire(
+    key: Bytes,
+    ms: number,
+    options?: WriteOptions,
+  ): Promise<boolean> {
+    return await this.#integerResult(this.atomic().expire(key, ms), options) ===
+      1n;
+  }
+
+  /**
+   * Removes a key's expiry, so that it stays.
+   *
+   * @param key The key.
+   * @param options Acknowledgement level, signal and timeout.
+   * @returns Whether the key existed with an expiry.
+   */
+  async persist(key: Bytes, options?: WriteOptions): Promise<boolean> {
+    return await this.#integerResult(
+      this.atomic().expire(key, null),
+      options,
+    ) === 1n;
+  }
+
+  /**
+   * Reads a key's time to live by the router's clock, as Redis's PTTL does.
+   * It is numbered like a write, so it sees every write acknowledged before.
+   *
+   * @param key The key.
+   * @param options Signal and timeout.
+   * @returns Milliseconds left; `-1n` when the key does not expire, `-2n`
+   *   when it does not exist.
+   */
+  async ttl(key: Bytes, options?: RequestOptions): Promise<bigint> {
+    return await this.#integerResult(this.atomic().ttl(key), options);
+  }
+
+  async #integerResult(
+    operation: AtomicOperation,
+    options?: WriteOptions,
+  ): Promise<bigint> {
+    const result = await operation.commit(options);
     const value = result.ok ? result.results[0] : undefined;
     if (value?.kind !== "integer") {
-      throw new ProtocolError(
-        "The router answered an increment without a number",
-      );
+      throw new ProtocolError("The router answered without a number");
     }
     return value.value;
   }

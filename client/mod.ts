@@ -15,6 +15,7 @@
 export {
   type Bytes,
   Client,
+  type ClientSetOptions,
   connect,
   type ConnectOptions,
   type KeyPageResult,
@@ -27,6 +28,7 @@ export {
   type AtomicCommitted,
   type AtomicFailed,
   AtomicOperation,
+  type SetOptions,
 } from "./atomic.ts";
 export {
   AuthError,

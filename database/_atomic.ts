@@ -9,6 +9,7 @@ import {
   type AtomicReply,
   type AtomicStep,
   atomicWriteCost,
+  ExpireFlag,
   HEADER_SIZE,
   MAX_ATOMIC_MUTATIONS,
   MAX_ATOMIC_SET_KEY_BYTES,
@@ -37,11 +38,17 @@ export interface Evaluated {
 interface Slot {
   key: Uint8Array;
   id: string;
-  /** The length of the value before the operation (0 when absent). */
+  /** The length of the value stored before the operation (0 when absent). */
   oldLength: number;
+  /** The value as the steps see it: `null` when absent or expired. */
   value: Uint8Array | null;
   version: number | null;
+  /** When the value expires; `undefined` when it does not. */
+  expiresAt: number | undefined;
+  /** Whether a value was stored, expired or not. */
   existed: boolean;
+  /** Whether the stored value had an expiry. */
+  oldExpiring: boolean;
   changed: boolean;
 }
 
@@ -106,13 +113,16 @@ export type Reader = (
 
 /**
  * Evaluates `steps` numbered `seq` against the entries `read` returns (the
- * state after every earlier write).
+ * state after every earlier write), at the operation's time `now` (the
+ * router's clock, carried by the operation): a value whose expiry is at or
+ * before it is absent to the steps, whatever the database's own clock says.
  */
 export async function evaluate(
   seq: number,
   flags: number,
   steps: readonly AtomicStep[],
   read: Reader,
+  now = 0,
 ): Promise<Evaluated> {
   const slots = new Map<string, Slot>();
   // One binary string a step, computed once.
@@ -124,12 +134,17 @@ export async function evaluate(
     if (slot === undefined) {
       let entry = read(key, id);
       if (entry instanceof Promise) entry = await entry;
+      const expiresAt = entry?.expiresAt;
+      const live = entry !== null &&
+        (expiresAt === undefined || expiresAt > now);
       slot = {
         key,
         id,
-        value: entry?.value ?? null,
-        version: entry?.version ?? null,
+        value: live ? entry!.value : null,
+        version: live ? entry!.version : null,
+        expiresAt: live ? expiresAt : undefined,
         existed: entry !== null,
+        oldExpiring: expiresAt !== undefined,
         oldLength: entry?.value.length ?? 0,
         changed: false,
       };
@@ -154,6 +169,7 @@ export async function evaluate(
     value === null ? { kind: "nil" } : { kind: "bytes", value };
   const set = (slot: Slot, value: Uint8Array | null) => {
     slot.value = value;
+    if (value === null) slot.expiresAt = undefined;
     slot.changed = true;
   };
   for (let i = 0; i < steps.length; i++) {
@@ -170,7 +186,22 @@ export async function evaluate(
         const old = slot.value;
         const skip = (step.flags & SetFlag.NX && exists) ||
           (step.flags & SetFlag.XX && !exists);
-        if (!skip) set(slot, step.value);
+        if (!skip) {
+          const expiresAt = step.flags & SetFlag.KEEP_TTL
+            ? slot.expiresAt
+            : step.flags & SetFlag.EXPIRE_AT
+            ? step.time!
+            : step.flags & SetFlag.EXPIRE_IN
+            ? now + step.time!
+            : undefined;
+          // Set already expired, it is gone at once, as in Redis.
+          if (expiresAt !== undefined && expiresAt <= now) {
+            set(slot, null);
+          } else {
+            set(slot, step.value);
+            slot.expiresAt = expiresAt;
+          }
+        }
         results.push(
           step.flags & SetFlag.GET
             ? bytes(old)
@@ -182,6 +213,26 @@ export async function evaluate(
         results.push({ kind: "integer", value: slot.value === null ? 0n : 1n });
         if (slot.value !== null) set(slot, null);
         break;
+      case StepKind.EXPIRE:
+        results.push({ kind: "integer", value: expire(slot, step, now) });
+        break;
+      case StepKind.TTL:
+        results.push({
+          kind: "integer",
+          value: slot.value === null
+            ? -2n
+            : slot.expiresAt === undefined
+            ? -1n
+            : BigInt(slot.expiresAt - now),
+        });
+        break;
+      case StepKind.SWEEP: {
+        // Stored but absent to the steps: expired. Deleted for real now.
+        const expired = slot.value === null && slot.existed && !slot.changed;
+        if (expired) set(slot, null);
+        results.push({ kind: "integer", value: expired ? 1n : 0n });
+        break;
+      }
       case StepKind.ADD: {
         const current = slot.value === null ? 0n : parseInteger(slot.value);
         if (current === undefined) {
@@ -272,6 +323,7 @@ export async function evaluate(
       slot.key.length,
       slot.existed ? slot.oldLength : null,
       slot.value?.length ?? null,
+      slot.oldExpiring || slot.expiresAt !== undefined,
     );
     costBytes += cost.bytes;
     mutations += cost.mutations;
@@ -280,7 +332,15 @@ export async function evaluate(
     effects.push(
       slot.value === null
         ? { seq, op: WriteOp.DELETE, key: slot.key }
-        : { seq, op: WriteOp.SET, key: slot.key, value: slot.value },
+        : slot.expiresAt === undefined
+        ? { seq, op: WriteOp.SET, key: slot.key, value: slot.value }
+        : {
+          seq,
+          op: WriteOp.SET,
+          key: slot.key,
+          value: slot.value,
+          expiresAt: slot.expiresAt,
+        },
     );
   }
   // The OUTCOME frame carries the reply and the writes: it must fit a frame,
@@ -311,6 +371,42 @@ export async function evaluate(
     };
   }
   return { reply: { committed: true, version: seq, results }, effects, ids };
+}
+
+/**
+ * Carries out an EXPIRE step on its key's slot, with Redis's rules: 0 when
+ * the key is absent or a condition does not hold; an expiry at or before
+ * `now` deletes the key.
+ */
+function expire(
+  slot: Slot,
+  step: { flags: number; time: number },
+  now: number,
+): bigint {
+  if (slot.value === null) return 0n;
+  const current = slot.expiresAt;
+  if (step.flags & ExpireFlag.PERSIST) {
+    if (current === undefined) return 0n;
+    slot.expiresAt = undefined;
+    slot.changed = true;
+    return 1n;
+  }
+  const at = step.flags & ExpireFlag.RELATIVE ? now + step.time : step.time;
+  // No expiry counts as an infinite one for GT and LT.
+  if (
+    (step.flags & ExpireFlag.NX && current !== undefined) ||
+    (step.flags & ExpireFlag.XX && current === undefined) ||
+    (step.flags & ExpireFlag.GT && (current === undefined || at <= current)) ||
+    (step.flags & ExpireFlag.LT && current !== undefined && at >= current)
+  ) {
+    return 0n;
+  }
+  if (at <= now) {
+    slot.value = null;
+    slot.expiresAt = undefined;
+  } else slot.expiresAt = at;
+  slot.changed = true;
+  return 1n;
 }
 
 /**

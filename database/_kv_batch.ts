@@ -10,6 +10,8 @@ import {
   encodeChunkedEntry,
   encodeInlineEntry,
   ENTRY_KEY_OVERHEAD,
+  EXPIRING_INLINE_MAX_BYTES,
+  EXPIRY,
   INLINE_MAX_BYTES,
   KV_MAX_MUTATION_BYTES,
   KV_MAX_MUTATIONS,
@@ -17,6 +19,7 @@ import {
   LARGE,
 } from "./_kv_layout.ts";
 import { toBinary } from "./_binary_key.ts";
+import type { ExpiryIndex } from "./_expiry.ts";
 
 /** The mutations that store (or delete) one key, and what they cost. */
 export interface KeyPlan {
@@ -28,6 +31,8 @@ export interface KeyPlan {
   chunks: number;
   /** The version the key has once committed; `null` once deleted. */
   version: number | null;
+  /** Its expiry once committed; `undefined` when none. */
+  expiresAt: number | undefined;
   /** Its cost against the per-operation limits. */
   cost: Cost;
 }
@@ -50,6 +55,8 @@ export interface KeyState {
   chunks: number;
   /** The stored version; `null` when absent, or unknown to `apply()`, which needs none. */
   version: number | null;
+  /** Whether the store may hold an expiry record for it (an overstatement is harmless). */
+  expiring: boolean;
 }
 
 /**
@@ -60,6 +67,7 @@ export interface KeyState {
 export class Batch {
   #keys: Map<string, KeyState>;
   #large: Map<string, number>;
+  #expiries: ExpiryIndex;
   #reserved: Cost;
   #pending = new Map<string, KeyPlan>();
   #cost: Cost;
@@ -68,15 +76,18 @@ export class Batch {
   /**
    * @param keys Every key the batch will write, with what the store holds.
    * @param large The database's map of chunk counts, kept up to date.
+   * @param expiries The database's expiry times, kept up to date.
    * @param reserved What each operation needs beside the writes (the state).
    */
   constructor(
     keys: Map<string, KeyState>,
     large: Map<string, number>,
+    expiries: ExpiryIndex,
     reserved: Cost,
   ) {
     this.#keys = keys;
     this.#large = large;
+    this.#expiries = expiries;
     this.#reserved = reserved;
     this.#cost = { ...reserved };
   }
@@ -100,9 +111,14 @@ export class Batch {
    * Plans a write into the pending operation; `false` when it would break a
    * limit, and the operation must be committed first.
    */
-  add(key: Uint8Array, value: Uint8Array | null, version: number): boolean {
+  add(
+    key: Uint8Array,
+    value: Uint8Array | null,
+    version: number,
+    expiresAt?: number,
+  ): boolean {
     const id = toBinary(key);
-    const plan = planWrite(this.#keys.get(id)!, value, version);
+    const plan = planWrite(this.#keys.get(id)!, value, version, expiresAt);
     const replaced = this.#pending.get(id)?.cost ?? emptyCost();
     const cost: Cost = {
       mutations: this.#cost.mutations - replaced.mutations +
@@ -124,14 +140,19 @@ export class Batch {
    * break a limit on top of what is pending.
    */
   addAll(
-    writes: { key: Uint8Array; value: Uint8Array | null }[],
+    writes: { key: Uint8Array; value: Uint8Array | null; expiresAt?: number }[],
     version: number,
   ): boolean {
     const cost = { ...this.#cost };
     const plans: [string, KeyPlan][] = [];
-    for (const { key, value } of writes) {
+    for (const { key, value, expiresAt } of writes) {
       const id = toBinary(key);
-      const plan = planWrite(this.#keys.get(id)!, value, version);
+      const plan = planWrite(
+        this.#keys.get(id)!,
+        value,
+        version,
+        expiresAt,
+      );
       const replaced = this.#pending.get(id)?.cost ?? emptyCost();
       cost.mutations += plan.cost.mutations - replaced.mutations;
       cost.bytes += plan.cost.bytes - replaced.bytes;
@@ -155,8 +176,10 @@ export class Batch {
       const state = this.#keys.get(id)!;
       state.chunks = plan.chunks;
       state.version = plan.version;
+      state.expiring = plan.expiresAt !== undefined;
       if (plan.chunks > 0) this.#large.set(id, plan.chunks);
       else this.#large.delete(id);
+      this.#expiries.set(id, plan.expiresAt);
     }
     this.#reset();
   }
@@ -167,6 +190,7 @@ export class Batch {
       const state = this.#keys.get(id)!;
       state.chunks = Math.max(state.chunks, plan.chunks);
       if (state.chunks > 0) this.#large.set(id, state.chunks);
+      if (plan.expiresAt !== undefined) state.expiring = true;
     }
     this.#reset();
   }
@@ -198,10 +222,13 @@ export function planWrite(
   state: KeyState,
   value: Uint8Array | null,
   version: number,
+  expiresAt?: number,
 ): KeyPlan {
   const { packed } = state;
   const entryKey: Deno.KvKey = [DATA, packed];
   const largeKey: Deno.KvKey = [LARGE, packed];
+  const expiryKey: Deno.KvKey = [EXPIRY, packed];
+  if (value === null) expiresAt = undefined;
   const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
   const chunkKeyBytes = packed.length + CHUNK_KEY_OVERHEAD;
   const plan: KeyPlan = {
@@ -209,6 +236,7 @@ export function planWrite(
     deletes: [],
     chunks: 0,
     version: value === null ? null : version,
+    expiresAt,
     cost: emptyCost(),
   };
   const set = (key: Deno.KvKey, keyBytes: number, bytes: Uint8Array) => {
@@ -220,13 +248,20 @@ export function planWrite(
     plan.deletes.push(key);
     plan.cost.bytes += keyBytes;
   };
+  const inlineMax = expiresAt === undefined
+    ? INLINE_MAX_BYTES
+    : EXPIRING_INLINE_MAX_BYTES;
   if (value === null) {
     remove(entryKey, entryKeyBytes);
-  } else if (value.length <= INLINE_MAX_BYTES) {
-    set(entryKey, entryKeyBytes, encodeInlineEntry(version, value));
+  } else if (value.length <= inlineMax) {
+    set(entryKey, entryKeyBytes, encodeInlineEntry(version, value, expiresAt));
   } else {
     plan.chunks = Math.ceil(value.length / CHUNK_BYTES);
-    set(entryKey, entryKeyBytes, encodeChunkedEntry(version, value.length));
+    set(
+      entryKey,
+      entryKeyBytes,
+      encodeChunkedEntry(version, value.length, expiresAt),
+    );
     set(largeKey, entryKeyBytes, new Uint8Array([plan.chunks]));
     for (let i = 0; i < plan.chunks; i++) {
       // A copy: the caller's buffer may change before the commit.
@@ -234,6 +269,12 @@ export function planWrite(
       set([CHUNK, packed, i], chunkKeyBytes, chunk);
     }
   }
+  // The expiry record, which lists expiring keys in one range for the sweep.
+  if (expiresAt !== undefined) {
+    const time = new Uint8Array(8);
+    new DataView(time.buffer).setBigUint64(0, BigInt(expiresAt));
+    set(expiryKey, entryKeyBytes, time);
+  } else if (state.expiring) remove(expiryKey, entryKeyBytes);
   if (plan.chunks === 0 && state.chunks > 0) remove(largeKey, entryKeyBytes);
   for (let i = plan.chunks; i < state.chunks; i++) {
     remove([CHUNK, packed, i], chunkKeyBytes);

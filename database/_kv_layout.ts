@@ -30,14 +30,21 @@ export const KV_MAX_GET_MANY = 10;
 
 /** Bytes of the entry header: kind (1) and version (8). */
 export const HEADER_BYTES = 9;
+/** Bytes of the header of an entry that expires: the expiry time (8) follows. */
+export const EXPIRING_HEADER_BYTES = 17;
 /** The largest value stored inside its entry; larger ones go to chunks. */
 export const INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES - HEADER_BYTES;
+/** The same for a value that expires, whose header is longer. */
+export const EXPIRING_INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES -
+  EXPIRING_HEADER_BYTES;
 /** Bytes in a chunk (the last one of a value may be shorter). */
 export const CHUNK_BYTES = KV_MAX_VALUE_BYTES;
 /** The entry kind of a value stored inline. */
 export const KIND_INLINE = 0;
 /** The entry kind of a value stored in chunks. */
 export const KIND_CHUNKED = 1;
+/** Added to the kind of an entry whose header carries an expiry time. */
+export const KIND_EXPIRING = 2;
 
 /** The key part under which entries live. */
 export const DATA = "d";
@@ -45,6 +52,8 @@ export const DATA = "d";
 export const CHUNK = "c";
 /** The key part under which the chunk counts of large values live. */
 export const LARGE = "l";
+/** The key part under which the expiry times of expiring keys live. */
+export const EXPIRY = "x";
 /** The key of the state. */
 export const STATE_KEY: Deno.KvKey = ["s"];
 
@@ -70,12 +79,13 @@ export const STATE_HEADER_BYTES = 10 + 16;
   const chunks = Math.ceil(MAX_VALUE_SIZE / CHUNK_BYTES);
   const entryKey = packed + ENTRY_KEY_OVERHEAD;
   const chunkKey = packed + CHUNK_KEY_OVERHEAD;
-  const setKeys = 2 * entryKey + chunks * chunkKey + STATE_KEY_BYTES;
-  const bytes = 2 * setKeys + HEADER_BYTES + 4 + 1 + MAX_VALUE_SIZE +
-    chunks * chunkKey + STATE_HEADER_BYTES;
+  // The entry, chunk count, expiry record and chunks set; the state.
+  const setKeys = 3 * entryKey + chunks * chunkKey + STATE_KEY_BYTES;
+  const bytes = 2 * setKeys + EXPIRING_HEADER_BYTES + 4 + 1 + 8 +
+    MAX_VALUE_SIZE + chunks * chunkKey + STATE_HEADER_BYTES;
   if (
     chunkKey > KV_MAX_KEY_BYTES || 1 + chunks > KV_MAX_GET_MANY ||
-    3 + 2 * chunks > KV_MAX_MUTATIONS || setKeys > KV_MAX_SET_KEY_BYTES ||
+    4 + 2 * chunks > KV_MAX_MUTATIONS || setKeys > KV_MAX_SET_KEY_BYTES ||
     bytes > KV_MAX_MUTATION_BYTES
   ) {
     throw new Error("MAX_KEY_SIZE or MAX_VALUE_SIZE outgrew Deno KV's limits");
@@ -88,42 +98,70 @@ export interface EntryInfo {
   version: number;
   /** How many chunks it has (0 when inline). */
   chunks: number;
+  /** When it expires (ms since the epoch); absent when it does not. */
+  expiresAt?: number;
+  /** Bytes of its header: where an inline value or a chunked size starts. */
+  header: number;
+}
+
+function encodeHeader(
+  out: Uint8Array,
+  kind: number,
+  version: number,
+  expiresAt: number | undefined,
+): DataView {
+  const view = new DataView(out.buffer);
+  view.setUint8(0, kind + (expiresAt === undefined ? 0 : KIND_EXPIRING));
+  view.setBigUint64(1, BigInt(version));
+  if (expiresAt !== undefined) view.setBigUint64(9, BigInt(expiresAt));
+  return view;
+}
+
+/** The header's size for an entry with or without an expiry. */
+export function headerBytes(expiresAt: number | undefined): number {
+  return expiresAt === undefined ? HEADER_BYTES : EXPIRING_HEADER_BYTES;
 }
 
 /** Encodes the entry of a value stored inline: the header, then a copy of the value. */
 export function encodeInlineEntry(
   version: number,
   value: Uint8Array,
+  expiresAt?: number,
 ): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + value.length);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, KIND_INLINE);
-  view.setBigUint64(1, BigInt(version));
-  out.set(value, HEADER_BYTES);
+  const header = headerBytes(expiresAt);
+  const out = new Uint8Array(header + value.length);
+  encodeHeader(out, KIND_INLINE, version, expiresAt);
+  out.set(value, header);
   return out;
 }
 
 /** Encodes the entry of a value stored in chunks: the header, then the size. */
-export function encodeChunkedEntry(version: number, size: number): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + 4);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, KIND_CHUNKED);
-  view.setBigUint64(1, BigInt(version));
-  view.setUint32(HEADER_BYTES, size);
+export function encodeChunkedEntry(
+  version: number,
+  size: number,
+  expiresAt?: number,
+): Uint8Array {
+  const header = headerBytes(expiresAt);
+  const out = new Uint8Array(header + 4);
+  encodeHeader(out, KIND_CHUNKED, version, expiresAt).setUint32(header, size);
   return out;
 }
 
-/** Reads an entry's version and chunk count. */
+/** Reads an entry's version, chunk count and expiry. */
 export function decodeInfo(entry: Uint8Array): EntryInfo {
-  const version = readU64(entry, 1);
-  if (entry[0] === KIND_INLINE) return { version, chunks: 0 };
-  if (entry[0] === KIND_CHUNKED) {
-    return {
-      version,
-      chunks: Math.ceil(readU32(entry, HEADER_BYTES) / CHUNK_BYTES),
-    };
+  const kind = entry[0] ?? -1;
+  if (kind < 0 || kind > KIND_CHUNKED + KIND_EXPIRING) {
+    throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
   }
-  throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
+  const version = readU64(entry, 1);
+  const expiring = kind >= KIND_EXPIRING;
+  const header = expiring ? EXPIRING_HEADER_BYTES : HEADER_BYTES;
+  const chunks = kind - (expiring ? KIND_EXPIRING : 0) === KIND_INLINE
+    ? 0
+    : Math.ceil(readU32(entry, header) / CHUNK_BYTES);
+  return expiring
+    ? { version, chunks, header, expiresAt: readU64(entry, HEADER_BYTES) }
+    : { version, chunks, header };
 }
 
 /** Encodes the state: complete, applied, cluster id. */

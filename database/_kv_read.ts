@@ -11,7 +11,6 @@ import {
   DATA,
   decodeInfo,
   encodeKey,
-  HEADER_BYTES,
   KV_MAX_GET_MANY,
   readU32,
 } from "./_kv_layout.ts";
@@ -36,11 +35,14 @@ export async function readValue(
   while (true) {
     if (entry.value === null) return null;
     const bytes = bytesOf(entry.value, entry.key);
-    const { version, chunks } = decodeInfo(bytes);
+    const { version, chunks, header, expiresAt } = decodeInfo(bytes);
     if (chunks === 0) {
-      return { value: bytes.subarray(HEADER_BYTES), version };
+      const value = bytes.subarray(header);
+      return expiresAt === undefined
+        ? { value, version }
+        : { value, version, expiresAt };
     }
-    const size = readU32(bytes, HEADER_BYTES);
+    const size = readU32(bytes, header);
     // One getMany is one snapshot read; the versionstamps prove it anyway,
     // since a value's chunks commit with its entry and no other way.
     const keys: Deno.KvKey[] = [[DATA, packed]];
@@ -67,7 +69,9 @@ export async function readValue(
       value.set(chunk, offset);
       offset += chunk.length;
     }
-    return { value, version };
+    return expiresAt === undefined
+      ? { value, version }
+      : { value, version, expiresAt };
   }
 }
 
@@ -79,6 +83,7 @@ export async function readInfo(
   kv: Deno.Kv,
   keys: Uint8Array[],
   large: Map<string, number>,
+  expiries: { get(id: string): number | undefined },
 ): Promise<Map<string, KeyState>> {
   const states = new Map<string, KeyState>();
   for (const key of keys) {
@@ -90,6 +95,7 @@ export async function readInfo(
         packed: encodeKey(key),
         chunks: large.get(id) ?? 0,
         version: null,
+        expiring: expiries.get(id) !== undefined,
       });
     }
   }
@@ -112,6 +118,7 @@ export async function readInfo(
           const state = group[j]!;
           state.version = info.version;
           state.chunks = Math.max(state.chunks, info.chunks);
+          if (info.expiresAt !== undefined) state.expiring = true;
         });
       }),
     );

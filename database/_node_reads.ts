@@ -4,6 +4,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
+  decodeExpired,
   decodeGet,
   decodeKeys,
   DEFAULT_KEYS_LIMIT,
@@ -18,7 +19,19 @@ import {
   Opcode,
   toKvndbError,
 } from "../protocol/mod.ts";
-import type { Database } from "./types.ts";
+import type { Database, StoredEntry } from "./types.ts";
+
+/**
+ * The entry as a read sees it: nothing once it has expired by this
+ * database's clock. (Atomic operations judge by the router's time instead,
+ * so that every database decides alike; docs/architecture.md, "Expiry".)
+ */
+function live(entry: StoredEntry | null): StoredEntry | null {
+  return entry === null || entry.expiresAt === undefined ||
+      entry.expiresAt > Date.now()
+    ? entry
+    : null;
+}
 
 const log = getLogger(["kvndb", "database"]);
 
@@ -57,7 +70,7 @@ export class NodeReads {
       this.#queue.length === 0 && conn.bufferedBytes <= READ_HIGH_WATER
     ) {
       try {
-        const entry = this.#db.getNow(decodeGet(frame.payload));
+        const entry = live(this.#db.getNow(decodeGet(frame.payload)));
         this.answer(conn, encodeValue(frame.id, entry));
       } catch (error) {
         this.answerError(conn, frame.id, error);
@@ -99,7 +112,7 @@ export class NodeReads {
     const interval = Math.min(10_000, this.#countTook * 100);
     if (!this.#counting && now - this.#keysCountedAt > interval) {
       this.#counting = true;
-      this.#db.count().then((count) => this.#keysCount = count).catch(
+      this.#db.count(Date.now()).then((count) => this.#keysCount = count).catch(
         () => {},
       ).finally(() => {
         this.#counting = false;
@@ -134,6 +147,8 @@ export class NodeReads {
         ? this.#answerGet(conn, frame)
         : frame.opcode === Opcode.KEYS
         ? this.#answerKeys(conn, frame)
+        : frame.opcode === Opcode.EXPIRED
+        ? this.#answerExpired(conn, frame)
         : this.#answerCount(conn, frame);
       answer.finally(() => {
         this.#active--;
@@ -158,7 +173,7 @@ export class NodeReads {
 
   async #answerGet(conn: FramedConnection, frame: Frame): Promise<void> {
     try {
-      const entry = await this.#db.get(decodeGet(frame.payload));
+      const entry = live(await this.#db.get(decodeGet(frame.payload)));
       this.answer(conn, encodeValue(frame.id, entry));
     } catch (error) {
       this.answerError(conn, frame.id, error);
@@ -174,6 +189,7 @@ export class NodeReads {
         after: request.cursor,
         limit: limit + 1,
         maxBytes: MAX_PAGE_BYTES,
+        now: Date.now(),
       });
       let more = keys.length > limit;
       if (more) keys.length = limit;
@@ -190,9 +206,22 @@ export class NodeReads {
     }
   }
 
+  async #answerExpired(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const { now, limit } = decodeExpired(frame.payload);
+      const keys = await this.#db.expired(now, limit);
+      this.answer(
+        conn,
+        encodeKeyPage(frame.id, { keys, cursor: new Uint8Array(0) }),
+      );
+    } catch (error) {
+      this.answerError(conn, frame.id, error);
+    }
+  }
+
   async #answerCount(conn: FramedConnection, frame: Frame): Promise<void> {
     try {
-      const count = await this.#db.count();
+      const count = await this.#db.count(Date.now());
       this.#keysCount = count;
       this.answer(conn, encodeU64(Opcode.COUNT_REPLY, frame.id, count));
     } catch (error) {

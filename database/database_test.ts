@@ -665,6 +665,103 @@ function databaseSuite(
     assert.deepStrictEqual(await snapshotOf(db, 1024), []);
   });
 
+  test("expiry: a set carries its expiry to get, and a plain set or a delete removes it", async ({ db }) => {
+    const at = Date.now() + 60_000;
+    const big = pattern(100_000, 7);
+    await db.apply([
+      { ...set(1, bytes("a"), bytes("one")), expiresAt: at },
+      { ...set(2, bytes("big"), big), expiresAt: at + 1 },
+      set(3, bytes("plain"), bytes("p")),
+    ]);
+    assert.equal((await db.get(bytes("a")))?.expiresAt, at);
+    const stored = await db.get(bytes("big"));
+    assert.equal(stored?.expiresAt, at + 1);
+    assertBytes(stored?.value, big, "chunked value with an expiry");
+    assert.equal((await db.get(bytes("plain")))?.expiresAt, undefined);
+    await db.apply([set(4, bytes("a"), bytes("two")), del(5, bytes("big"))]);
+    const a = await db.get(bytes("a"));
+    assertEntry(a, bytes("two"), 4);
+    assert.equal(a?.expiresAt, undefined);
+    assert.deepEqual(await db.expired(at + 10, 10), []);
+  });
+
+  test("expiry: keys(), count() and expired() judge by the time given", async ({ db }) => {
+    const now = 1_000_000;
+    const writes: Write[] = [];
+    for (let i = 0; i < 20; i++) {
+      writes.push({
+        ...set(i + 1, bytes(`k${String(i).padStart(2, "0")}`), bytes("v")),
+        // Even keys expire at now - i (already past), odd ones later.
+        expiresAt: i % 2 === 0 ? now - i : now + 1_000 + i,
+      });
+    }
+    writes.push(set(21, bytes("stays"), bytes("v")));
+    await db.apply(writes);
+    const page = await db.keys({
+      prefix: new Uint8Array(0),
+      after: new Uint8Array(0),
+      limit: 100,
+      maxBytes: 1 << 20,
+      now,
+    });
+    assert.deepEqual(
+      page.map((k) => new TextDecoder().decode(k)),
+      [
+        ...Array.from(
+          { length: 10 },
+          (_, j) => `k${String(2 * j + 1).padStart(2, "0")}`,
+        ),
+        "stays",
+      ],
+    );
+    assert.equal(await db.count(now), 11);
+    assert.equal(await db.count(), 21);
+    // Earliest expiry first: k18 (now - 18), k16, …
+    const expired = await db.expired(now, 3);
+    assert.deepEqual(
+      expired.map((k) => new TextDecoder().decode(k)),
+      ["k18", "k16", "k14"],
+    );
+    assert.equal((await db.expired(now, 100)).length, 10);
+    assert.equal((await db.expired(now + 10_000, 100)).length, 20);
+  });
+
+  test("expiry: snapshot() and merge() carry it; an older entry does not replace it", async ({ db }) => {
+    const at = Date.now() + 60_000;
+    await db.merge([
+      { key: bytes("a"), value: bytes("1"), version: 5, expiresAt: at },
+      { key: bytes("b"), value: bytes("2"), version: 6 },
+    ]);
+    await db.merge([{ key: bytes("a"), value: bytes("0"), version: 4 }]);
+    const entries = (await snapshotOf(db, 1 << 20)).flat();
+    assert.equal(entries.length, 2);
+    assert.equal(entries[0]?.expiresAt, at);
+    assert.equal(entries[1]?.expiresAt, undefined);
+    await db.merge([{ key: bytes("a"), value: bytes("9"), version: 9 }]);
+    assert.equal((await db.get(bytes("a")))?.expiresAt, undefined);
+    assert.deepEqual(await db.expired(at + 1, 10), []);
+  });
+
+  test(
+    "expiry: survives a reopen, and clear() removes it",
+    async (fixture) => {
+      const at = Date.now() + 60_000;
+      await fixture.db.apply([
+        { ...set(1, bytes("a"), bytes("1")), expiresAt: at },
+      ]);
+      await fixture.reopen();
+      assert.equal((await fixture.db.get(bytes("a")))?.expiresAt, at);
+      assert.equal((await fixture.db.expired(at, 10)).length, 1);
+      assert.equal(await fixture.db.count(at), 0);
+      await fixture.db.clear();
+      assert.deepEqual(await fixture.db.expired(at, 10), []);
+      await fixture.reopen();
+      assert.deepEqual(await fixture.db.expired(at, 10), []);
+      assert.equal(await fixture.footprint?.(), 1);
+    },
+    !options.persistent,
+  );
+
   test("clear() removes every key but keeps the state", async (fixture) => {
     const { db } = fixture;
     await db.setState({

@@ -18,6 +18,7 @@ import {
   STATE_KEY_BYTES,
 } from "./_kv_layout.ts";
 import { toBinary } from "./_binary_key.ts";
+import { ExpiryIndex } from "./_expiry.ts";
 
 const key = (n: number) => new TextEncoder().encode(`key:${n}`);
 
@@ -28,9 +29,10 @@ function batchFor(count: number): Batch {
       packed: encodeKey(key(i)),
       chunks: 0,
       version: null,
+      expiring: false,
     });
   }
-  return new Batch(keys, new Map(), emptyCost());
+  return new Batch(keys, new Map(), new ExpiryIndex(), emptyCost());
 }
 
 Deno.test("Batch.addAll plans a group whole, or leaves the batch as it was", () => {
@@ -63,11 +65,13 @@ Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, wha
         const packed = encodeKey(key);
         // What the store holds: the chunks of the old value, if chunked.
         const before = oldLength === null ? null : new Uint8Array(oldLength);
-        const chunks = before === null
-          ? 0
-          : planWrite({ packed, chunks: 0, version: null }, before, 1).chunks;
+        const chunks = before === null ? 0 : planWrite(
+          { packed, chunks: 0, version: null, expiring: false },
+          before,
+          1,
+        ).chunks;
         const plan = planWrite(
-          { packed, chunks, version: null },
+          { packed, chunks, version: null, expiring: false },
           newLength === null ? null : new Uint8Array(newLength),
           2,
         );
@@ -101,6 +105,7 @@ Deno.test("an atomic operation within the estimated limits commits in one Deno K
             packed: encodeKey(key),
             chunks: 0,
             version: null,
+            expiring: false,
           });
           return { key, value: value === null ? null : new Uint8Array(value) };
         });
@@ -119,7 +124,7 @@ Deno.test("an atomic operation within the estimated limits commits in one Deno K
             setKeyBytes <= MAX_ATOMIC_SET_KEY_BYTES,
         );
         // As the Deno KV backend reserves room for its state record.
-        const batch = new Batch(keys, new Map(), {
+        const batch = new Batch(keys, new Map(), new ExpiryIndex(), {
           mutations: 1,
           bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + 16,
           setKeyBytes: STATE_KEY_BYTES,

@@ -18,6 +18,11 @@
  *   exactly when `["d", k]` is kind 1 and written with it. Listed once, it
  *   tells `apply()` which keys hold chunks, so a write need not read the
  *   entry it replaces to find the chunks to delete.
+ * - `["x", k]`: the expiry time of a key that has one (a big-endian u64 of
+ *   ms since the epoch), written with its entry, whose kind then has 2 added
+ *   and whose header carries the same time after the version. Reads take the
+ *   time from the entry; the records let the sweep and the node's listings
+ *   know every expiring key from one range, loaded once.
  * - `["s"]`: the {@linkcode DatabaseState}: `complete` (1 byte), `applied`
  *   (big-endian u64), then the cluster id.
  *
@@ -40,7 +45,8 @@ import {
   type Write,
   WriteOp,
 } from "../protocol/mod.ts";
-import { toBinary } from "./_binary_key.ts";
+import { fromBinary, toBinary } from "./_binary_key.ts";
+import { ExpiryIndex } from "./_expiry.ts";
 import type {
   Database,
   DatabaseState,
@@ -60,11 +66,13 @@ import {
   encodeKey,
   encodeState,
   ENTRY_KEY_OVERHEAD,
+  EXPIRY,
   KV_MAX_KEY_BYTES,
   KV_MAX_MUTATION_BYTES,
   KV_MAX_MUTATIONS,
   LARGE,
   packedKeyOf,
+  readU64,
   selector,
   STATE_HEADER_BYTES,
   STATE_KEY,
@@ -123,6 +131,10 @@ export class KvDatabase implements Database {
   // loaded from `["l", k]` on first use. It may overstate but never omit:
   // overstated, a write deletes chunks that are not there, which is harmless.
   #large: Map<string, number> | null = null;
+  // The expiry of every key that has one, loaded from `["x", k]` on first
+  // use and kept up to date by commits; dropped when a commit fails (it may
+  // or may not have landed) and loaded again.
+  #expiries: ExpiryIndex | null = null;
 
   /**
    * Wraps an open Deno KV handle, which the database then owns and closes.
@@ -288,6 +300,7 @@ export class KvDatabase implements Database {
     }
     const state = await this.state();
     const large = await this.#largeValues();
+    const expiries = await this.#expiryIndex();
     const keys = new Map<string, KeyState>();
     for (const { key } of writes) {
       const id = toBinary(key);
@@ -296,10 +309,11 @@ export class KvDatabase implements Database {
           packed: encodeKey(key),
           chunks: large.get(id) ?? 0,
           version: null,
+          expiring: expiries.get(id) !== undefined,
         });
       }
     }
-    const batch = new Batch(keys, large, {
+    const batch = new Batch(keys, large, expiries, {
       mutations: 1,
       bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + state.clusterId.length,
       setKeyBytes: STATE_KEY_BYTES,
@@ -312,6 +326,7 @@ export class KvDatabase implements Database {
       const group = writes.slice(i, end).map((write) => ({
         key: write.key,
         value: write.op === WriteOp.SET ? write.value! : null,
+        expiresAt: write.expiresAt,
       }));
       const seq = writes[i]!.seq;
       if (!batch.addAll(group, seq)) {
@@ -350,14 +365,21 @@ export class KvDatabase implements Database {
     }
     if (entries.length === 0) return;
     const large = await this.#largeValues();
-    const keys = await readInfo(this.#kv, entries.map((e) => e.key), large);
-    const batch = new Batch(keys, large, emptyCost());
+    const expiries = await this.#expiryIndex();
+    const keys = await readInfo(
+      this.#kv,
+      entries.map((e) => e.key),
+      large,
+      expiries,
+    );
+    const batch = new Batch(keys, large, expiries, emptyCost());
     for (const entry of entries) {
       const current = batch.version(entry.key);
       if (current !== null && current >= entry.version) continue;
-      if (!batch.add(entry.key, entry.value, entry.version)) {
+      const { key, value, version, expiresAt } = entry;
+      if (!batch.add(key, value, version, expiresAt)) {
         await this.#commit(batch, null);
-        if (!batch.add(entry.key, entry.value, entry.version)) {
+        if (!batch.add(key, value, version, expiresAt)) {
           throw new Error(
             `Entry of version ${entry.version} does not fit a Deno KV operation`,
           );
@@ -402,10 +424,13 @@ export class KvDatabase implements Database {
     );
     const out: Uint8Array[] = [];
     let bytes = 0;
+    const now = query.now;
+    const expiries = now === undefined ? null : await this.#expiryIndex();
     for await (const entry of iterator) {
       const packed = packedKeyOf(entry.key);
       if (after !== null && compareBytes(packed, after) === 0) continue;
       const key = decodeKey(packed);
+      if (expiries?.isExpired(toBinary(key), now!)) continue;
       if (out.length >= query.limit || bytes + key.length > query.maxBytes) {
         break;
       }
@@ -418,6 +443,7 @@ export class KvDatabase implements Database {
   /**
    * Counts the keys, by listing them all.
    *
+   * @param now Leave out keys expired at this time (ms since the epoch).
    * @returns How many keys there are.
    * @example
    * ```ts
@@ -426,13 +452,34 @@ export class KvDatabase implements Database {
    * console.log(await db.count()); // 0
    * ```
    */
-  async count(): Promise<number> {
+  async count(now?: number): Promise<number> {
     let count = 0;
     const iterator = this.#kv.list({ prefix: [DATA] }, {
       batchSize: LIST_BATCH_SIZE,
     });
     for await (const _ of iterator) count++;
-    return count;
+    if (now === undefined) return count;
+    return count - (await this.#expiryIndex()).countExpired(now);
+  }
+
+  /**
+   * Lists keys that have expired at `now` and are still stored, earliest
+   * expiry first.
+   *
+   * @param now The time, in ms since the epoch.
+   * @param limit The most keys to return.
+   * @returns The keys.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * console.log(await db.expired(Date.now(), 10)); // []
+   * ```
+   */
+  async expired(now: number, limit: number): Promise<Uint8Array[]> {
+    return (await this.#expiryIndex()).expired(now, limit).map((id) =>
+      fromBinary(id)
+    );
   }
 
   /**
@@ -474,12 +521,16 @@ export class KvDatabase implements Database {
     });
     for await (const entry of entries) {
       const packed = packedKeyOf(entry.key);
-      const chunks = decodeInfo(bytesOf(entry.value, entry.key)).chunks;
+      const info = decodeInfo(bytesOf(entry.value, entry.key));
+      const chunks = info.chunks;
       const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
-      // An entry goes with its chunk count and chunks, so that no entry
-      // outlives its chunks.
+      // An entry goes with its chunk count, chunks and expiry record, so
+      // that no entry outlives its chunks.
       const keys: [Deno.KvKey, number][] = [[entry.key, entryKeyBytes]];
       if (chunks > 0) keys.push([[LARGE, packed], entryKeyBytes]);
+      if (info.expiresAt !== undefined) {
+        keys.push([[EXPIRY, packed], entryKeyBytes]);
+      }
       for (let i = 0; i < chunks; i++) {
         keys.push([[CHUNK, packed, i], packed.length + CHUNK_KEY_OVERHEAD]);
       }
@@ -487,7 +538,7 @@ export class KvDatabase implements Database {
     }
     // Chunks and counts that no entry owned, which only another writer could
     // have left: normally one empty listing each.
-    for (const prefix of [CHUNK, LARGE]) {
+    for (const prefix of [CHUNK, LARGE, EXPIRY]) {
       const orphans = this.#kv.list({ prefix: [prefix] }, {
         batchSize: LIST_BATCH_SIZE,
       });
@@ -497,6 +548,7 @@ export class KvDatabase implements Database {
     }
     if (mutations > 0) await commitOrThrow(atomic);
     this.#large = new Map();
+    this.#expiries = new ExpiryIndex();
   }
 
   /**
@@ -533,7 +585,16 @@ export class KvDatabase implements Database {
         chunk = [];
         bytes = 0;
       }
-      chunk.push({ key, value: stored.value, version: stored.version });
+      chunk.push(
+        stored.expiresAt === undefined
+          ? { key, value: stored.value, version: stored.version }
+          : {
+            key,
+            value: stored.value,
+            version: stored.version,
+            expiresAt: stored.expiresAt,
+          },
+      );
       bytes += size;
     }
     if (chunk.length > 0) yield chunk;
@@ -585,6 +646,22 @@ export class KvDatabase implements Database {
     return this.#large;
   }
 
+  /** The expiry times of the keys that have one, loaded once. */
+  async #expiryIndex(): Promise<ExpiryIndex> {
+    if (this.#expiries === null) {
+      const expiries = new ExpiryIndex();
+      const iterator = this.#kv.list({ prefix: [EXPIRY] }, {
+        batchSize: 1000,
+      });
+      for await (const entry of iterator) {
+        const at = readU64(bytesOf(entry.value, entry.key), 0);
+        expiries.set(toBinary(decodeKey(packedKeyOf(entry.key))), at);
+      }
+      this.#expiries = expiries;
+    }
+    return this.#expiries;
+  }
+
   /** Commits a batch's pending operation, with the state when given. */
   async #commit(
     batch: Batch,
@@ -610,6 +687,7 @@ export class KvDatabase implements Database {
       // read the state afresh next time.
       batch.failed();
       this.#state = null;
+      this.#expiries = null;
       throw error;
     }
     batch.committed();

@@ -8,6 +8,7 @@
 
 import { type SyncEntry, type Write, WriteOp } from "../protocol/mod.ts";
 import { fromBinary, toBinary } from "./_binary_key.ts";
+import { ExpiryIndex } from "./_expiry.ts";
 import { createSortedMap, type SortedMap } from "./_sorted_map.ts";
 import type {
   Database,
@@ -81,6 +82,8 @@ export class MemoryDatabase implements Database {
   // were about half of a memory database's time under load.
   #data = new Map<string, Stored>();
   #order: SortedMap<string, undefined> = createSortedMap();
+  // Expiries live apart from the values, so keys without one cost nothing.
+  #expiries = new ExpiryIndex();
   #state: DatabaseState = {
     clusterId: new Uint8Array(0),
     nodeId: crypto.getRandomValues(new Uint8Array(16)),
@@ -110,10 +113,13 @@ export class MemoryDatabase implements Database {
 
   /** Reads one key, at once. */
   getNow(key: Uint8Array): StoredEntry | null {
-    const stored = this.#data.get(toBinary(key));
-    return stored === undefined
-      ? null
-      : { value: valueOf(stored), version: versionOf(stored) };
+    const id = toBinary(key);
+    const stored = this.#data.get(id);
+    if (stored === undefined) return null;
+    const expiresAt = this.#expiries.get(id);
+    return expiresAt === undefined
+      ? { value: valueOf(stored), version: versionOf(stored) }
+      : { value: valueOf(stored), version: versionOf(stored), expiresAt };
   }
 
   /** Applies writes in order and advances `applied` (to `applied`, when given). */
@@ -125,8 +131,12 @@ export class MemoryDatabase implements Database {
         const size = this.#data.size;
         this.#data.set(key, pack(write.seq, write.value!));
         if (this.#data.size > size) this.#order.set(key, undefined);
+        if (write.expiresAt !== undefined || this.#expiries.size > 0) {
+          this.#expiries.set(key, write.expiresAt);
+        }
       } else if (this.#data.delete(key)) {
         this.#order.delete(key);
+        this.#expiries.delete(key);
       }
       this.#state.applied = write.seq;
     }
@@ -144,8 +154,12 @@ export class MemoryDatabase implements Database {
       if (stored === undefined) {
         this.#data.set(key, pack(entry.version, entry.value));
         this.#order.set(key, undefined);
+        if (entry.expiresAt !== undefined) {
+          this.#expiries.set(key, entry.expiresAt);
+        }
       } else if (versionOf(stored) < entry.version) {
         this.#data.set(key, pack(entry.version, entry.value));
+        this.#expiries.set(key, entry.expiresAt);
       }
     }
     return Promise.resolve();
@@ -158,9 +172,11 @@ export class MemoryDatabase implements Database {
     const start = after > prefix ? after : prefix;
     const out: Uint8Array[] = [];
     let bytes = 0;
+    const now = query.now;
     for (const [key] of this.#order.entries(start)) {
       if (key === after) continue;
       if (!key.startsWith(prefix)) break;
+      if (now !== undefined && this.#expiries.isExpired(key, now)) continue;
       if (out.length >= query.limit || bytes + key.length > query.maxBytes) {
         break;
       }
@@ -170,15 +186,24 @@ export class MemoryDatabase implements Database {
     return Promise.resolve(out);
   }
 
-  /** Counts the keys. */
-  count(): Promise<number> {
-    return Promise.resolve(this.#data.size);
+  /** Counts the keys; with `now`, those not expired then. */
+  count(now?: number): Promise<number> {
+    const expired = now === undefined ? 0 : this.#expiries.countExpired(now);
+    return Promise.resolve(this.#data.size - expired);
+  }
+
+  /** Lists keys expired at `now`, earliest first. */
+  expired(now: number, limit: number): Promise<Uint8Array[]> {
+    return Promise.resolve(
+      this.#expiries.expired(now, limit).map((id) => fromBinary(id)),
+    );
   }
 
   /** Removes every key. */
   clear(): Promise<void> {
     this.#data.clear();
     this.#order.clear();
+    this.#expiries.clear();
     return Promise.resolve();
   }
 
@@ -204,11 +229,21 @@ export class MemoryDatabase implements Database {
           full = true;
           break;
         }
-        chunk.push({
-          key: fromBinary(key),
-          value: valueOf(stored),
-          version: versionOf(stored),
-        });
+        const expiresAt = this.#expiries.get(key);
+        chunk.push(
+          expiresAt === undefined
+            ? {
+              key: fromBinary(key),
+              value: valueOf(stored),
+              version: versionOf(stored),
+            }
+            : {
+              key: fromBinary(key),
+              value: valueOf(stored),
+              version: versionOf(stored),
+              expiresAt,
+            },
+        );
         bytes += size;
         after = key;
       }
@@ -222,6 +257,7 @@ export class MemoryDatabase implements Database {
   close(): Promise<void> {
     this.#data.clear();
     this.#order.clear();
+    this.#expiries.clear();
     return Promise.resolve();
   }
 

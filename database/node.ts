@@ -462,6 +462,7 @@ export class DatabaseNode implements AsyncDisposable {
       case Opcode.GET:
       case Opcode.KEYS:
       case Opcode.COUNT:
+      case Opcode.EXPIRED:
         this.#reads.take(conn, frame);
         return;
       case Opcode.PING:
@@ -673,6 +674,7 @@ export class DatabaseNode implements AsyncDisposable {
             if (entry !== undefined) return entry;
             return db.getNow !== undefined ? db.getNow(key) : db.get(key);
           },
+          write.now,
         );
         const { effects, ids } = evaluated;
         for (let i = 0; i < effects.length; i++) {
@@ -681,7 +683,11 @@ export class DatabaseNode implements AsyncDisposable {
           seen.set(
             ids[i]!,
             effect.op === WriteOp.SET
-              ? { value: effect.value!, version: effect.seq }
+              ? {
+                value: effect.value!,
+                version: effect.seq,
+                expiresAt: effect.expiresAt,
+              }
               : null,
           );
         }

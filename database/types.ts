@@ -14,6 +14,11 @@ export interface StoredEntry {
   value: Uint8Array;
   /** The version. */
   version: number;
+  /**
+   * When it expires, in ms since the epoch; absent when it does not. A
+   * backend returns the entry as stored, expired or not: the node judges.
+   */
+  expiresAt?: number;
 }
 
 /** Where a database stands in the cluster's write stream. Persisted with the data. */
@@ -41,6 +46,8 @@ export interface KeysQuery {
   limit: number;
   /** Stop once the keys returned add up to this many bytes. */
   maxBytes: number;
+  /** Leave out keys that have expired at this time (ms since the epoch). */
+  now?: number;
 }
 
 /** Options for {@linkcode Database.snapshot}. */
@@ -111,8 +118,14 @@ export interface Database extends AsyncDisposable {
   /** Lists keys in byte order. */
   keys(query: KeysQuery): Promise<Uint8Array[]>;
 
-  /** Counts the keys. */
-  count(): Promise<number>;
+  /** Counts the keys; with `now`, those not expired at that time. */
+  count(now?: number): Promise<number>;
+
+  /**
+   * Lists up to `limit` keys that have expired at `now` and are still
+   * stored, earliest expiry first, for the router's sweep to delete.
+   */
+  expired(now: number, limit: number): Promise<Uint8Array[]>;
 
   /** Removes every key. Leaves the state as it is. */
   clear(): Promise<void>;

@@ -41,6 +41,12 @@ export const StepKind = {
   MIN: 8,
   /** Keeps the larger of a decimal integer value and the operand. */
   MAX: 9,
+  /** Sets or removes the key's expiry, under conditions (`ExpireFlag`). */
+  EXPIRE: 10,
+  /** Returns the key's time to live in ms: -2 when absent, -1 without expiry. */
+  TTL: 11,
+  /** Deletes the key if it has expired at the operation's time (the router's sweep). */
+  SWEEP: 12,
 } as const;
 
 /**
@@ -77,6 +83,37 @@ export const SetFlag = {
   XX: 2,
   /** Return the value the key had before. */
   GET: 4,
+  /** Expire at an absolute time (ms since the epoch), which follows. */
+  EXPIRE_AT: 8,
+  /** Expire that many ms after the operation's time, which follows. */
+  EXPIRE_IN: 16,
+  /** Keep the expiry the key has (otherwise a SET removes it). */
+  KEEP_TTL: 32,
+} as const;
+
+/**
+ * Conditions and options of an EXPIRE step, as bits; the conditions are
+ * Redis's (`EXPIRE key seconds NX|XX|GT|LT`).
+ *
+ * @example
+ * ```ts
+ * import { ExpireFlag } from "./atomic.ts";
+ * console.log(ExpireFlag.GT | ExpireFlag.RELATIVE); // 20
+ * ```
+ */
+export const ExpireFlag = {
+  /** Only when the key has no expiry. */
+  NX: 1,
+  /** Only when the key has an expiry. */
+  XX: 2,
+  /** Only when the new expiry is later than the key's (none counts as infinite). */
+  GT: 4,
+  /** Only when the new expiry is earlier than the key's (none counts as infinite). */
+  LT: 8,
+  /** The time is ms after the operation's time, not since the epoch. */
+  RELATIVE: 16,
+  /** Remove the expiry (the time is ignored); returns 1 when there was one. */
+  PERSIST: 32,
 } as const;
 
 /** One step of an atomic operation. */
@@ -88,8 +125,23 @@ export type AtomicStep =
     key: Uint8Array;
     value: Uint8Array;
     flags: number;
+    /** With `EXPIRE_AT` or `EXPIRE_IN`: the time, in ms. */
+    time?: number;
   }
-  | { kind: typeof StepKind.DELETE; key: Uint8Array }
+  | {
+    kind: typeof StepKind.EXPIRE;
+    key: Uint8Array;
+    flags: number;
+    /** Ms since the epoch, or after the operation's time with `RELATIVE`. */
+    time: number;
+  }
+  | {
+    kind:
+      | typeof StepKind.DELETE
+      | typeof StepKind.TTL
+      | typeof StepKind.SWEEP;
+    key: Uint8Array;
+  }
   | {
     kind: typeof StepKind.ADD | typeof StepKind.MIN | typeof StepKind.MAX;
     key: Uint8Array;
@@ -147,11 +199,14 @@ const COST_CHUNK_BYTES = 60_000;
  * @param keyLength The key's length.
  * @param oldLength The stored value's length, or `null` when absent.
  * @param newLength The new value's length, or `null` for a delete.
+ * @param expiring Whether the key has an expiry before or after: its
+ *   expiry record is then written or removed too.
  * @returns The mutations and bytes.
  * @example
  * ```ts
  * import { atomicWriteCost } from "./atomic.ts";
  * console.log(atomicWriteCost(1, null, 10).mutations); // 4
+ * console.log(atomicWriteCost(1, null, 10, true).mutations); // 5
  * console.log(atomicWriteCost(1, null, null).setKeyBytes); // 0
  * ```
  */
@@ -159,18 +214,23 @@ export function atomicWriteCost(
   keyLength: number,
   oldLength: number | null,
   newLength: number | null,
+  expiring = false,
 ): { mutations: number; bytes: number; setKeyBytes: number } {
   // Each key part as Deno KV stores it: packed seven bits a byte, prefixes.
   const keyBytes = Math.ceil(keyLength * 8 / 7) + 32;
   const pieces = (length: number | null) =>
     length === null ? 0 : Math.ceil(length / COST_CHUNK_BYTES);
-  // The entry, the chunk count, each new piece, each old piece removed.
-  const mutations = 3 + pieces(newLength) + pieces(oldLength);
+  // The entry, the chunk count, each new piece, each old piece removed, and
+  // the expiry record.
+  const mutations = 3 + pieces(newLength) + pieces(oldLength) +
+    (expiring ? 1 : 0);
   return {
     mutations,
     bytes: (newLength ?? 0) + mutations * (2 * keyBytes + 16),
-    // The keys set: the entry, the chunk count and each new piece.
-    setKeyBytes: newLength === null ? 0 : (2 + pieces(newLength)) * keyBytes,
+    // The keys set: the entry, the chunk count, each new piece, the expiry.
+    setKeyBytes: newLength === null
+      ? 0
+      : (2 + pieces(newLength) + (expiring ? 1 : 0)) * keyBytes,
   };
 }
 
@@ -181,6 +241,18 @@ const RESULT_ERROR = 3;
 
 const MAX_FLOAT_TEXT = 64;
 
+/** SET flags that carry a time. */
+const SET_TIMED = SetFlag.EXPIRE_AT | SetFlag.EXPIRE_IN;
+/** Every SET flag. */
+const SET_FLAGS = 63;
+/** Every EXPIRE flag. */
+const EXPIRE_FLAGS = 63;
+/**
+ * The largest time a step may carry, in ms, either way: beyond it a sum with
+ * the operation's time could lose integer precision.
+ */
+export const MAX_EXPIRE_MS = 2 ** 52;
+
 function stepSize(step: AtomicStep): number {
   const base = 1 + 2 + step.key.length;
   switch (step.kind) {
@@ -188,9 +260,14 @@ function stepSize(step: AtomicStep): number {
       return base + 1 + 8;
     case StepKind.GET:
     case StepKind.DELETE:
+    case StepKind.TTL:
+    case StepKind.SWEEP:
       return base;
     case StepKind.SET:
-      return base + 1 + 4 + step.value.length;
+      return base + 1 + (step.flags & SET_TIMED ? 8 : 0) + 4 +
+        step.value.length;
+    case StepKind.EXPIRE:
+      return base + 1 + 8;
     case StepKind.ADD:
     case StepKind.MIN:
     case StepKind.MAX:
@@ -246,7 +323,13 @@ function writeSteps(
         writer.u8(step.version === null ? 0 : 1).u64(step.version ?? 0);
         break;
       case StepKind.SET:
-        writer.u8(step.flags).bytes32(step.value);
+        writer.u8(step.flags);
+        if (step.flags & SET_TIMED) writeI64(writer, BigInt(step.time ?? 0));
+        writer.bytes32(step.value);
+        break;
+      case StepKind.EXPIRE:
+        writer.u8(step.flags);
+        writeI64(writer, BigInt(step.time));
         break;
       case StepKind.ADD:
       case StepKind.MIN:
@@ -260,6 +343,12 @@ function writeSteps(
         writer.bytes8(new TextEncoder().encode(step.delta));
         break;
     }
+  }
+}
+
+function checkTime(time: number): void {
+  if (!Number.isSafeInteger(time) || Math.abs(time) > MAX_EXPIRE_MS) {
+    throw new ProtocolError(`Invalid expiry time ${time}`);
   }
 }
 
@@ -284,11 +373,27 @@ function checkSteps(steps: readonly AtomicStep[]): void {
     if (step.kind === StepKind.SET || step.kind === StepKind.APPEND) {
       checkValue(step.value);
     }
-    if (
-      step.kind === StepKind.SET &&
-      (step.flags & ~7 || (step.flags & 3) === 3)
-    ) {
-      throw new ProtocolError(`Invalid SET step flags ${step.flags}`);
+    if (step.kind === StepKind.SET) {
+      const timing = step.flags & (SET_TIMED | SetFlag.KEEP_TTL);
+      if (
+        step.flags & ~SET_FLAGS || (step.flags & 3) === 3 ||
+        (timing & (timing - 1)) !== 0
+      ) {
+        throw new ProtocolError(`Invalid SET step flags ${step.flags}`);
+      }
+      if (step.flags & SET_TIMED) checkTime(step.time ?? NaN);
+    }
+    if (step.kind === StepKind.EXPIRE) {
+      const conditions = step.flags & 15;
+      if (
+        step.flags & ~EXPIRE_FLAGS || (step.flags & 3) === 3 ||
+        (step.flags & 12) === 12 ||
+        (step.flags & ExpireFlag.NX && conditions & 12) ||
+        (step.flags & ExpireFlag.PERSIST && conditions !== 0)
+      ) {
+        throw new ProtocolError(`Invalid EXPIRE step flags ${step.flags}`);
+      }
+      checkTime(step.time);
     }
     if (
       step.kind === StepKind.ADD_FLOAT &&
@@ -342,11 +447,21 @@ function readSteps(
       }
       case StepKind.GET:
       case StepKind.DELETE:
+      case StepKind.TTL:
+      case StepKind.SWEEP:
         steps[i] = { kind, key };
         break;
       case StepKind.SET: {
         const flags = reader.u8();
-        steps[i] = { kind, key, flags, value: reader.bytes32() };
+        if (flags & SET_TIMED) {
+          const time = Number(readI64(reader));
+          steps[i] = { kind, key, flags, time, value: reader.bytes32() };
+        } else steps[i] = { kind, key, flags, value: reader.bytes32() };
+        break;
+      }
+      case StepKind.EXPIRE: {
+        const flags = reader.u8();
+        steps[i] = { kind, key, flags, time: Number(readI64(reader)) };
         break;
       }
       case StepKind.ADD:
@@ -438,6 +553,8 @@ export function decodeAtomic(payload: Uint8Array): AtomicRequest {
  * the client sent them (already checked by {@linkcode decodeAtomic}).
  *
  * @param seq The operation's sequence number.
+ * @param now The operation's time (the router's clock, ms since the epoch):
+ *   every database judges expiry by it, so all reach the same outcome.
  * @param steps The encoded flags and steps: an ATOMIC payload after its
  *   level byte.
  * @returns The frame's bytes.
@@ -446,27 +563,32 @@ export function decodeAtomic(payload: Uint8Array): AtomicRequest {
  * import { encodeAtomic, encodeAtomicWrite, StepKind } from "./atomic.ts";
  * const key = new TextEncoder().encode("n");
  * const request = encodeAtomic(1, { acks: 0, flags: 0, steps: [{ kind: StepKind.GET, key }] });
- * encodeAtomicWrite(7, request.subarray(11));
+ * encodeAtomicWrite(7, Date.now(), request.subarray(11));
  * ```
  */
-export function encodeAtomicWrite(seq: number, steps: Uint8Array): Uint8Array {
-  return new FrameWriter(Opcode.WRITE, 0, 8 + 1 + steps.length, {
+export function encodeAtomicWrite(
+  seq: number,
+  now: number,
+  steps: Uint8Array,
+): Uint8Array {
+  return new FrameWriter(Opcode.WRITE, 0, 8 + 1 + 8 + steps.length, {
     kept: true,
-  }).u64(seq).u8(WriteOp.ATOMIC).raw(steps).finish();
+  }).u64(seq).u8(WriteOp.ATOMIC).u64(now).raw(steps).finish();
 }
 
 /**
- * Decodes the flags and steps of an atomic WRITE (after its sequence number
- * and op).
+ * Decodes the time, flags and steps of an atomic WRITE (after its sequence
+ * number and op).
  *
- * @param reader A reader at the flags.
- * @returns The flags and the steps.
+ * @param reader A reader at the time.
+ * @returns The time, the flags and the steps.
  * @throws {ProtocolError} When they are malformed.
  */
 export function readAtomicWriteSteps(
   reader: PayloadReader,
-): { flags: number; steps: AtomicStep[] } {
-  return readSteps(reader);
+): { now: number; flags: number; steps: AtomicStep[] } {
+  const now = reader.u64();
+  return { now, ...readSteps(reader) };
 }
 
 /** The size of a reply payload with these results. */
@@ -592,11 +714,16 @@ export function decodeAtomicReply(payload: Uint8Array): AtomicReply {
   return { committed: committed === 1, version, results };
 }
 
+/** An effect's op bit saying that an expiry time follows its key. */
+const EXPIRING = 0x80;
+
 function effectsSize(effects: readonly Write[]): number {
   let size = 2;
   for (const write of effects) {
     size += 1 + 2 + write.key.length +
-      (write.op === WriteOp.SET ? 4 + write.value!.length : 0);
+      (write.op === WriteOp.SET
+        ? 4 + write.value!.length + (write.expiresAt === undefined ? 0 : 8)
+        : 0);
   }
   return size;
 }
@@ -604,7 +731,9 @@ function effectsSize(effects: readonly Write[]): number {
 function writeEffects(writer: FrameWriter, effects: readonly Write[]): void {
   writer.u16(effects.length);
   for (const write of effects) {
-    writer.u8(write.op).bytes16(write.key);
+    if (write.op === WriteOp.SET && write.expiresAt !== undefined) {
+      writer.u8(write.op | EXPIRING).bytes16(write.key).u64(write.expiresAt);
+    } else writer.u8(write.op).bytes16(write.key);
     if (write.op === WriteOp.SET) writer.bytes32(write.value!);
   }
 }
@@ -621,7 +750,12 @@ function readEffects(reader: PayloadReader, seq: number): Write[] {
     const op = reader.u8();
     const key = reader.bytes16();
     checkKey(key);
-    if (op === WriteOp.SET) {
+    if (op === (WriteOp.SET | EXPIRING)) {
+      const expiresAt = reader.u64();
+      const value = reader.bytes32();
+      checkValue(value);
+      effects[i] = { seq, op: WriteOp.SET, key, value, expiresAt };
+    } else if (op === WriteOp.SET) {
       const value = reader.bytes32();
       checkValue(value);
       effects[i] = { seq, op, key, value };

@@ -36,9 +36,25 @@ const stepArb: fc.Arbitrary<AtomicStep> = fc.oneof(
     kind: fc.constant(StepKind.SET),
     key,
     value,
-    flags: fc.constantFrom(0, 1, 2, 4, 5, 6),
+    flags: fc.constantFrom(0, 1, 2, 4, 5, 6, 32, 33),
   }),
-  fc.record({ kind: fc.constant(StepKind.DELETE), key }),
+  fc.record({
+    kind: fc.constant(StepKind.SET),
+    key,
+    value,
+    flags: fc.constantFrom(8, 16, 9, 18, 12, 20),
+    time: fc.integer({ min: -(2 ** 52), max: 2 ** 52 }),
+  }),
+  fc.record({
+    kind: fc.constant(StepKind.EXPIRE),
+    key,
+    flags: fc.constantFrom(0, 1, 2, 4, 8, 6, 10, 16, 17, 20, 32),
+    time: fc.integer({ min: -(2 ** 52), max: 2 ** 52 }),
+  }),
+  fc.record({
+    kind: fc.constantFrom(StepKind.DELETE, StepKind.TTL, StepKind.SWEEP),
+    key,
+  }),
   fc.record({
     kind: fc.constantFrom(StepKind.ADD, StepKind.MIN, StepKind.MAX),
     key,
@@ -66,17 +82,20 @@ Deno.test("atomic codec: ATOMIC round-trips, and its atomic WRITE carries the sa
       fc.constantFrom(0, 1, 2, 3),
       fc.constantFrom(0, 1),
       fc.integer({ min: 1, max: 2 ** 48 }),
-      (steps, acks, flags, seq) => {
+      fc.integer({ min: 0, max: 2 ** 50 }),
+      (steps, acks, flags, seq, now) => {
         const bytes = encodeAtomic(9, { acks, flags, steps });
         const frame = decodeFrame(bytes)!.frame;
         const request = decodeAtomic(frame.payload);
         assert.deepEqual(request, { acks, flags, steps });
         const write = decodeWrite(
-          decodeFrame(encodeAtomicWrite(seq, frame.payload.subarray(1)))!
-            .frame.payload,
+          decodeFrame(
+            encodeAtomicWrite(seq, now, frame.payload.subarray(1)),
+          )!.frame.payload,
         );
         assert.equal(write.op, WriteOp.ATOMIC);
         assert.equal(write.seq, seq);
+        assert.equal(write.now, now);
         assert.equal(write.flags, flags);
         assert.deepEqual(write.steps, steps);
       },
@@ -107,9 +126,14 @@ Deno.test("atomic codec: replies, outcomes and resolutions round-trip", () => {
       fc.boolean(),
       fc.integer({ min: 0, max: 2 ** 48 }),
       fc.array(resultArb, { maxLength: 10 }),
-      fc.array(fc.tuple(key, fc.option(value, { nil: undefined })), {
-        maxLength: 5,
-      }),
+      fc.array(
+        fc.tuple(
+          key,
+          fc.option(value, { nil: undefined }),
+          fc.option(fc.integer({ min: 1, max: 2 ** 50 }), { nil: undefined }),
+        ),
+        { maxLength: 5 },
+      ),
       (committed, version, results, writes) => {
         const reply = encodeAtomicReplyPayload({ committed, version, results });
         assert.deepEqual(decodeAtomicReply(reply), {
@@ -117,10 +141,12 @@ Deno.test("atomic codec: replies, outcomes and resolutions round-trip", () => {
           version,
           results,
         });
-        const effects = writes.map(([k, v]) =>
+        const effects = writes.map(([k, v, expiresAt]) =>
           v === undefined
             ? { seq: version, op: WriteOp.DELETE, key: k }
-            : { seq: version, op: WriteOp.SET, key: k, value: v }
+            : expiresAt === undefined
+            ? { seq: version, op: WriteOp.SET, key: k, value: v }
+            : { seq: version, op: WriteOp.SET, key: k, value: v, expiresAt }
         );
         const outcome = decodeFrame(
           encodeOutcome({ seq: version, reply, effects }),
@@ -160,6 +186,34 @@ Deno.test("atomic codec: limits are checked before anything is sent", () => {
         steps: [{ kind: StepKind.SET, key: k, value: k, flags: 3 }],
       }),
     /SET step flags/,
+  );
+  // EX and KEEPTTL together, an expiry beyond 2^52 ms, PERSIST with GT.
+  assert.throws(
+    () =>
+      encodeAtomic(1, {
+        acks: 0,
+        flags: 0,
+        steps: [{ kind: StepKind.SET, key: k, value: k, flags: 48, time: 1 }],
+      }),
+    /SET step flags/,
+  );
+  assert.throws(
+    () =>
+      encodeAtomic(1, {
+        acks: 0,
+        flags: 0,
+        steps: [{ kind: StepKind.EXPIRE, key: k, flags: 16, time: 2 ** 53 }],
+      }),
+    /Invalid expiry time/,
+  );
+  assert.throws(
+    () =>
+      encodeAtomic(1, {
+        acks: 0,
+        flags: 0,
+        steps: [{ kind: StepKind.EXPIRE, key: k, flags: 36, time: 0 }],
+      }),
+    /EXPIRE step flags/,
   );
   const big = new Uint8Array(400 * 1024);
   assert.throws(

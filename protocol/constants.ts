@@ -9,7 +9,7 @@
 export const MAGIC: Uint8Array = new Uint8Array([0x4b, 0x56, 0x4e, 0x44]);
 
 /** The protocol version this build speaks. Peers must speak the same one. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The TCP port KVNDB uses unless told otherwise (the original's default). */
 export const DEFAULT_PORT = 54565;

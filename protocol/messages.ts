@@ -300,6 +300,62 @@ export interface Entry {
   value: Uint8Array;
   /** The sequence number of the write that stored it. */
   version: number;
+  /** When it expires, in ms since the epoch; absent when it does not. */
+  expiresAt?: number;
+}
+
+/** The most keys one EXPIRED request may ask for. */
+export const MAX_EXPIRED_LIMIT = 512;
+
+/**
+ * Encodes EXPIRED: asks for keys that have expired at `now` and are still
+ * stored, earliest expiry first (the router's sweep). Answered with
+ * KEY_PAGE, its cursor empty.
+ *
+ * @param id The request id.
+ * @param now The time, in ms since the epoch.
+ * @param limit The most keys to return, 1 to {@linkcode MAX_EXPIRED_LIMIT}.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeExpired } from "./messages.ts";
+ * encodeExpired(1, Date.now(), 128);
+ * ```
+ */
+export function encodeExpired(
+  id: number,
+  now: number,
+  limit: number,
+): Uint8Array {
+  return new FrameWriter(Opcode.EXPIRED, id, 8 + 2).u64(now).u16(limit)
+    .finish();
+}
+
+/**
+ * Decodes EXPIRED.
+ *
+ * @param payload The frame's payload.
+ * @returns The time and the limit.
+ * @throws {ProtocolError} When it is malformed or the limit out of range.
+ * @example
+ * ```ts
+ * import { decodeExpired, encodeExpired } from "./messages.ts";
+ * console.log(decodeExpired(encodeExpired(1, 5, 128).subarray(10)).limit); // 128
+ * ```
+ */
+export function decodeExpired(
+  payload: Uint8Array,
+): { now: number; limit: number } {
+  const reader = new PayloadReader(payload, "EXPIRED");
+  const now = reader.u64();
+  const limit = reader.u16();
+  reader.end();
+  if (limit < 1 || limit > MAX_EXPIRED_LIMIT) {
+    throw new ProtocolError(
+      `EXPIRED limit ${limit} is outside 1 to ${MAX_EXPIRED_LIMIT}`,
+    );
+  }
+  return { now, limit };
 }
 
 /**
@@ -317,6 +373,14 @@ export interface Entry {
 export function encodeValue(id: number, entry: Entry | null): Uint8Array {
   if (entry === null) {
     return new FrameWriter(Opcode.VALUE, id, 1).u8(0).finish();
+  }
+  if (entry.expiresAt !== undefined) {
+    return new FrameWriter(
+      Opcode.VALUE,
+      id,
+      1 + 8 + 8 + 4 + entry.value.length,
+    ).u8(2).u64(entry.version).u64(entry.expiresAt).bytes32(entry.value)
+      .finish();
   }
   return new FrameWriter(Opcode.VALUE, id, 1 + 8 + 4 + entry.value.length)
     .u8(1).u64(entry.version).bytes32(entry.value).finish();
@@ -340,7 +404,14 @@ export function decodeValue(payload: Uint8Array): Entry | null {
     reader.end();
     return null;
   }
+  if (found > 2) throw new ProtocolError(`Invalid VALUE flag ${found}`);
   const version = reader.u64();
+  if (found === 2) {
+    const expiresAt = reader.u64();
+    const value = reader.bytes32();
+    reader.end();
+    return { value, version, expiresAt };
+  }
   const value = reader.bytes32();
   reader.end();
   return { value, version };

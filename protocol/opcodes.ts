@@ -52,6 +52,8 @@ export const Opcode = {
   // Atomic operations ("Atomic operations").
   ATOMIC: 0x30,
   ATOMIC_REPLY: 0x31,
+  // Expiry ("Expiry").
+  EXPIRED: 0x32,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */

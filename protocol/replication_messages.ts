@@ -141,10 +141,17 @@ export interface Write {
   key: Uint8Array;
   /** The value, for a set. */
   value?: Uint8Array;
+  /**
+   * For a set: when the key expires, in ms since the epoch; absent, it does
+   * not. Only an atomic operation's effects carry one.
+   */
+  expiresAt?: number;
   /** The steps, for an atomic operation (whose `key` is empty). */
   steps?: AtomicStep[];
   /** The atomic operation's `AtomicFlag` bits. */
   flags?: number;
+  /** The atomic operation's time (the router's clock, ms since the epoch). */
+  now?: number;
 }
 
 /**
@@ -202,9 +209,9 @@ export function decodeWrite(payload: Uint8Array): Write {
   const seq = reader.u64();
   const op = reader.u8();
   if (op === WriteOp.ATOMIC) {
-    const { flags, steps } = readAtomicWriteSteps(reader);
+    const { now, flags, steps } = readAtomicWriteSteps(reader);
     reader.end();
-    return { seq, op, key: new Uint8Array(0), flags, steps };
+    return { seq, op, key: new Uint8Array(0), flags, steps, now };
   }
   const key = reader.bytes16();
   checkKey(key);
@@ -229,7 +236,12 @@ export interface SyncEntry {
   value: Uint8Array;
   /** The sequence number of the write that stored it. */
   version: number;
+  /** When it expires, in ms since the epoch; absent when it does not. */
+  expiresAt?: number;
 }
+
+/** The top bit of an entry's version field: an expiry time follows it. */
+const ENTRY_EXPIRES = 0x8000_0000;
 
 /**
  * Encodes SNAPSHOT: the router asks a source database to stream its contents
@@ -262,12 +274,21 @@ export function encodeSnapshot(id: number, from: number): Uint8Array {
  */
 export function encodeSyncChunk(id: number, entries: SyncEntry[]): Uint8Array {
   let size = 4;
-  for (const e of entries) size += 2 + e.key.length + 8 + 4 + e.value.length;
+  for (const e of entries) {
+    size += 2 + e.key.length + 8 + 4 + e.value.length +
+      (e.expiresAt === undefined ? 0 : 8);
+  }
   const writer = new FrameWriter(Opcode.SYNC_CHUNK, id, size).u32(
     entries.length,
   );
   for (const e of entries) {
-    writer.bytes16(e.key).u64(e.version).bytes32(e.value);
+    writer.bytes16(e.key);
+    if (e.expiresAt === undefined) writer.u64(e.version);
+    else {
+      writer.u32(ENTRY_EXPIRES + Math.floor(e.version / 0x1_0000_0000))
+        .u32(e.version >>> 0).u64(e.expiresAt);
+    }
+    writer.bytes32(e.value);
   }
   return writer.finish();
 }
@@ -294,11 +315,23 @@ export function decodeSyncChunk(payload: Uint8Array): SyncEntry[] {
   const entries: SyncEntry[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const key = reader.bytes16();
-    const version = reader.u64();
+    const high = reader.u32();
+    const low = reader.u32();
+    const expiring = high >= ENTRY_EXPIRES;
+    const versionHigh = expiring ? high - ENTRY_EXPIRES : high;
+    if (versionHigh >= 0x20_0000) {
+      throw new ProtocolError(
+        "Malformed SYNC_CHUNK frame: 64-bit integer beyond 2^53",
+      );
+    }
+    const version = versionHigh * 0x1_0000_0000 + low;
+    const expiresAt = expiring ? reader.u64() : undefined;
     const value = reader.bytes32();
     checkKey(key);
     checkValue(value);
-    entries[i] = { key, value, version };
+    entries[i] = expiresAt === undefined
+      ? { key, value, version }
+      : { key, value, version, expiresAt };
   }
   reader.end();
   return entries;

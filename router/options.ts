@@ -69,6 +69,12 @@ export interface RouterOptions {
    */
   recoveryTimeout?: number;
   /**
+   * How often the router looks for expired keys to delete, in ms, while it
+   * finds fewer than a full batch (128) each time; 0 turns the sweep off
+   * (reads still leave expired keys out). Defaults to 250 ms.
+   */
+  expirySweepInterval?: number;
+  /**
    * How long a volatile member (a memory database) may be away before the
    * router stops waiting for it, in ms: its data died with it, and a live one
    * whose link broke is back well within this. Defaults to 10 s.

@@ -13,6 +13,7 @@ import {
   checkKey,
   checkValue,
   decodeAtomic,
+  decodeExpired,
   decodeForget,
   decodeGet,
   decodeKeys,
@@ -62,6 +63,7 @@ const LIMITED = new Set<number>([
   Opcode.DELETE,
   Opcode.COUNT,
   Opcode.ATOMIC,
+  Opcode.EXPIRED,
 ]);
 
 /** Opcodes served during a hold. */
@@ -132,10 +134,13 @@ export class Requests {
     });
   }
 
-  /** Opens a session for a RESP connection. */
-  attach(link: ClientLink): RouterSession {
+  /**
+   * Opens a session for a RESP connection, or for the router's own work
+   * (`internal`: the expiry sweep), which is not counted among the clients.
+   */
+  attach(link: ClientLink, options?: { internal?: boolean }): RouterSession {
     const client = new ClientSession(link);
-    this.#clients.add(client);
+    if (!options?.internal) this.#clients.add(client);
     const { reads, writePath } = this.#options;
     return {
       submit: (frame) => this.#submit(client, frame),
@@ -234,6 +239,11 @@ export class Requests {
       case Opcode.KEYS:
         decodeKeys(frame.payload);
         this.operations.keys++;
+        reads.read(client, frame);
+        return;
+      case Opcode.EXPIRED:
+        // The sweep's listing; not counted among the clients' operations.
+        decodeExpired(frame.payload);
         reads.read(client, frame);
         return;
       case Opcode.COUNT:

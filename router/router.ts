@@ -29,6 +29,7 @@ import { percent, Syncs } from "./syncs.ts";
 import type { DatabaseLink } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
+import { ExpirySweeper } from "./expiry_sweeper.ts";
 import { Sequencer } from "./sequencer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
@@ -80,6 +81,7 @@ export class Router implements AsyncDisposable {
   #closing = new AbortController();
   #resp?: RespFrontEnd;
   #http?: HttpFrontEnd;
+  #sweeper?: ExpirySweeper;
 
   private constructor(
     listener: Deno.Listener,
@@ -207,6 +209,15 @@ export class Router implements AsyncDisposable {
       () => this.#tick(),
       Math.min(250, heartbeatInterval),
     );
+    const sweepInterval = options.expirySweepInterval ?? 250;
+    if (sweepInterval > 0) {
+      this.#sweeper = new ExpirySweeper({
+        attach: (link) => this.#requests.attach(link, { internal: true }),
+        interval: sweepInterval,
+        batch: 128,
+        signal: this.#closing.signal,
+      });
+    }
     this.#gate = new Gate(listener, {
       keys,
       protectedMode: options.password === undefined &&

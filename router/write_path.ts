@@ -111,6 +111,8 @@ export class WritePath {
   #atomics = new Map<number, PendingAtomic>();
   /** How many of those a database being synced waits to be resolved. */
   #unresolved = 0;
+  /** The time given to the last atomic operation. */
+  #lastNow = 0;
 
   /**
    * Creates the write path.
@@ -235,7 +237,11 @@ export class WritePath {
     );
     if (seq === undefined) return;
     const sequencer = options.sequencer;
-    const bytes = encodeAtomicWrite(seq, steps);
+    // The operation's time, never behind an earlier one's: a clock stepped
+    // back must not bring expired keys back to life for later operations.
+    const now = Math.max(Date.now(), this.#lastNow);
+    this.#lastNow = now;
+    const bytes = encodeAtomicWrite(seq, now, steps);
     sequencer.keep(seq, bytes);
     let syncing = false;
     for (const db of options.databases.values()) {

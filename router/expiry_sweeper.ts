@@ -1,0 +1,178 @@
+/**
+ * The expiry sweep: expired keys removed for real, by sequenced deletes, so
+ * that every database gives the memory back alike. Reads already leave
+ * expired keys out; the sweep is housekeeping. See `docs/architecture.md`,
+ * "Expiry".
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import {
+  AckLevel,
+  decodeAtomicReply,
+  decodeFrame,
+  decodeKeyPage,
+  encodeAtomic,
+  encodeExpired,
+  type KvndbError,
+  Opcode,
+  sleep,
+  StepKind,
+} from "../protocol/mod.ts";
+import type { ClientLink, RouterSession } from "./resp_front_end.ts";
+
+const log = getLogger(["kvndb", "router"]);
+
+/** Options of the sweep. */
+export interface ExpirySweeperOptions {
+  /** Opens the sweep's session with the router, as a client's. */
+  attach(link: ClientLink): RouterSession;
+  /** Pause between sweeps that found nothing to do, in ms. */
+  interval: number;
+  /** Keys deleted by one atomic operation (at most 128). */
+  batch: number;
+  /** Ends the sweep. */
+  signal: AbortSignal;
+}
+
+interface Answer {
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Lists keys a ready database has expired, by the router's clock, and
+ * deletes them with one atomic operation of SWEEP steps per batch: each
+ * deletes its key only if it is still expired at the operation's own time,
+ * so a key written again meanwhile is kept. One request at a time, so live
+ * traffic is never stalled behind a sweep; full batches follow each other
+ * at once, a sweep that finds fewer waits `interval`.
+ *
+ * @example
+ * ```ts ignore
+ * const sweeper = new ExpirySweeper({ attach, interval: 250, batch: 128, signal });
+ * await sweeper.done;
+ * ```
+ */
+export class ExpirySweeper {
+  #options: ExpirySweeperOptions;
+  #session: RouterSession;
+  #waiting = new Map<number, PromiseWithResolvers<Answer>>();
+  #nextId = 1;
+  #closed = false;
+  /** Keys deleted so far. */
+  swept = 0;
+  /** Resolves once the sweep has stopped. */
+  readonly done: Promise<void>;
+
+  /**
+   * Starts sweeping.
+   *
+   * @param options The router's session, the pace, and the signal to stop.
+   */
+  constructor(options: ExpirySweeperOptions) {
+    this.#options = options;
+    const link: ClientLink = {
+      peer: "expiry sweep",
+      get isClosed() {
+        return options.signal.aborted;
+      },
+      send: (bytes) => {
+        const decoded = decodeFrame(bytes);
+        if (decoded !== undefined) {
+          this.#settle(decoded.frame.id, decoded.frame);
+        }
+        return true;
+      },
+      answer: (id, opcode, payload) =>
+        this.#settle(id, { opcode, payload: payload.slice() }),
+      acknowledge: (id) =>
+        this.#settle(id, { opcode: Opcode.DONE, payload: new Uint8Array() }),
+      sendError: (id, error) => this.#fail(id, error),
+      fail: (error) => {
+        for (const id of [...this.#waiting.keys()]) this.#fail(id, error);
+        return Promise.resolve();
+      },
+    };
+    this.#session = options.attach(link);
+    options.signal.addEventListener("abort", () => {
+      const error = new Error("The router is closing") as KvndbError;
+      for (const id of [...this.#waiting.keys()]) this.#fail(id, error);
+    }, { once: true });
+    this.done = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const { signal, interval, batch } = this.#options;
+    try {
+      while (await sleep(interval, signal)) {
+        try {
+          while (!signal.aborted) {
+            const found = await this.#sweepOnce(batch);
+            if (found < batch) break;
+          }
+        } catch (error) {
+          // No database ready, a hold, a timeout: the next round tries again.
+          log.debug("Expiry sweep skipped: {reason}", {
+            reason: (error as Error).message,
+          });
+        }
+      }
+    } finally {
+      this.#closed = true;
+      this.#session.detach();
+    }
+  }
+
+  /** One round: list up to `batch` expired keys and delete them. */
+  async #sweepOnce(batch: number): Promise<number> {
+    const listed = await this.#request(
+      (id) => encodeExpired(id, Date.now(), batch),
+    );
+    if (listed.opcode !== Opcode.KEY_PAGE) return 0;
+    const { keys } = decodeKeyPage(listed.payload);
+    if (keys.length === 0) return 0;
+    const answer = await this.#request((id) =>
+      encodeAtomic(id, {
+        acks: AckLevel.DEFAULT,
+        flags: 0,
+        steps: keys.map((key) => ({ kind: StepKind.SWEEP, key })),
+      })
+    );
+    if (answer.opcode === Opcode.ATOMIC_REPLY) {
+      for (const result of decodeAtomicReply(answer.payload).results) {
+        if (result.kind === "integer" && result.value === 1n) this.swept++;
+      }
+    }
+    return keys.length;
+  }
+
+  #request(encode: (id: number) => Uint8Array): Promise<Answer> {
+    const id = this.#nextId;
+    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
+    const waiter = Promise.withResolvers<Answer>();
+    this.#waiting.set(id, waiter);
+    const frame = decodeFrame(encode(id))!.frame;
+    if (this.#closed) {
+      this.#waiting.delete(id);
+      return Promise.reject(new Error("The sweep has stopped"));
+    }
+    this.#session.submit(frame);
+    return waiter.promise;
+  }
+
+  #settle(id: number, answer: Answer): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter === undefined) return;
+    this.#waiting.delete(id);
+    waiter.resolve(answer);
+  }
+
+  #fail(id: number, error: KvndbError): void {
+    const waiter = this.#waiting.get(id);
+    if (waiter === undefined) return;
+    this.#waiting.delete(id);
+    waiter.reject(error);
+  }
+}
