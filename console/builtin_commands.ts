@@ -12,9 +12,15 @@ import { type Command, UsageError } from "./command.ts";
 /** How many keys to ask for at a time when listing them all. */
 const KEYS_PAGE_SIZE = 1000;
 
+/** A whole number of seconds, 1 or more, from an argument. */
+function positiveSeconds(text: string): number {
+  if (!/^[1-9][0-9]{0,11}$/.test(text)) throw new UsageError();
+  return Number(text);
+}
+
 /**
- * Builds the built-in commands: `set`, `get`, `del`, `incr`, `getkeys`, `ping`,
- * `stats`, `help` and `quit`. Each call returns fresh objects, so a program
+ * Builds the built-in commands: `set`, `expire`, `ttl`, `persist`, `get`,
+ * `del`, `incr`, `getkeys`, `ping`, `stats`, `help` and `quit`. Each call returns fresh objects, so a program
  * may change them without affecting other consoles.
  *
  * @returns The commands, in the order `help` lists them.
@@ -28,13 +34,65 @@ export function builtinCommands(): Command[] {
   return [
     {
       name: "set",
-      usage: "set KEY VALUE",
-      help: "Stores VALUE under KEY, replacing any previous value.\n" +
+      usage: "set KEY VALUE [ex SECONDS]",
+      help: "Stores VALUE under KEY, replacing any previous value (and its " +
+        "expiry). With ex SECONDS, KEY expires that many seconds from now: " +
+        "no read returns it afterwards.\n" +
         "Quote a key or value that contains spaces: set 'my key' \"a value\"",
       minArgs: 2,
+      maxArgs: 4,
+      async run([key, value, option, seconds], ctx) {
+        if (option === undefined) {
+          await ctx.client.set(key!, value!);
+        } else if (option.toLowerCase() === "ex" && seconds !== undefined) {
+          await ctx.client.set(key!, value!, {
+            expireIn: positiveSeconds(seconds) * 1000,
+          });
+        } else throw new UsageError();
+        if (ctx.interactive) await ctx.print("OK");
+      },
+    },
+    {
+      name: "expire",
+      usage: "expire KEY SECONDS",
+      help: "Makes KEY expire SECONDS from now (0 deletes it at once). " +
+        "A missing key is an error.",
+      minArgs: 2,
       maxArgs: 2,
-      async run([key, value], ctx) {
-        await ctx.client.set(key!, value!);
+      async run([key, seconds], ctx) {
+        if (!/^[0-9]{1,12}$/.test(seconds!)) throw new UsageError();
+        if (!await ctx.client.expire(key!, Number(seconds) * 1000)) {
+          throw new Error(`Key '${key}' not found!`);
+        }
+        if (ctx.interactive) await ctx.print("OK");
+      },
+    },
+    {
+      name: "ttl",
+      usage: "ttl KEY",
+      help: "Prints the seconds until KEY expires, rounded as Redis's TTL " +
+        "does; -1 when it does not expire. A missing key is an error.",
+      minArgs: 1,
+      maxArgs: 1,
+      async run([key], ctx) {
+        const ms = await ctx.client.ttl(key!);
+        if (ms === -2n) throw new Error(`Key '${key}' not found!`);
+        await ctx.print(String(ms < 0n ? ms : (ms + 500n) / 1000n));
+      },
+    },
+    {
+      name: "persist",
+      usage: "persist KEY",
+      help: "Removes KEY's expiry, so that it stays. A missing key is an " +
+        "error; a key without expiry is left as it is.",
+      minArgs: 1,
+      maxArgs: 1,
+      async run([key], ctx) {
+        if (
+          !await ctx.client.persist(key!) && await ctx.client.ttl(key!) === -2n
+        ) {
+          throw new Error(`Key '${key}' not found!`);
+        }
         if (ctx.interactive) await ctx.print("OK");
       },
     },

@@ -24,6 +24,9 @@ import type { KvndbConsole } from "./console.ts";
  *     data.set(key, String(next));
  *     return Promise.resolve(next);
  *   },
+ *   expire: () => Promise.reject(new Error("Not supported")),
+ *   persist: () => Promise.reject(new Error("Not supported")),
+ *   ttl: (key) => Promise.resolve(data.has(key) ? -1n : -2n),
  *   async *keys() { yield [...data.keys()]; },
  *   ping: () => Promise.resolve(0.1),
  *   stats: () => Promise.reject(new Error("Not supported")),
@@ -34,12 +37,22 @@ import type { KvndbConsole } from "./console.ts";
 export interface ConsoleClient {
   /** Reads a key; `null` when it does not exist. */
   get(key: string): Promise<string | null>;
-  /** Stores a value. */
-  set(key: string, value: string): Promise<number>;
+  /** Stores a value, with an expiry `expireIn` ms away when given. */
+  set(
+    key: string,
+    value: string,
+    options?: { expireIn?: number },
+  ): Promise<number>;
   /** Deletes a key. */
   delete(key: string): Promise<number>;
   /** Adds to a decimal integer value (a missing key counts as 0). */
   increment(key: string, by?: bigint | number): Promise<bigint>;
+  /** Gives an existing key an expiry `ms` away; whether it exists. */
+  expire(key: string, ms: number): Promise<boolean>;
+  /** Removes a key's expiry; whether it had one. */
+  persist(key: string): Promise<boolean>;
+  /** A key's time to live in ms; -1 without expiry, -2 when absent. */
+  ttl(key: string): Promise<bigint>;
   /** Lists keys page by page. */
   keys(
     options?: { prefix?: string; pageSize?: number },

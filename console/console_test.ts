@@ -20,9 +20,30 @@ class FakeClient implements ConsoleClient {
   get(key: string): Promise<string | null> {
     return Promise.resolve(this.data.get(key) ?? null);
   }
-  set(key: string, value: string): Promise<number> {
+  /** Expiry times (ms since the epoch) of the keys that have one. */
+  expiries = new Map<string, number>();
+  set(
+    key: string,
+    value: string,
+    options?: { expireIn?: number },
+  ): Promise<number> {
     this.data.set(key, value);
+    if (options?.expireIn === undefined) this.expiries.delete(key);
+    else this.expiries.set(key, Date.now() + options.expireIn);
     return Promise.resolve(++this.#seq);
+  }
+  expire(key: string, ms: number): Promise<boolean> {
+    if (!this.data.has(key)) return Promise.resolve(false);
+    this.expiries.set(key, Date.now() + ms);
+    return Promise.resolve(true);
+  }
+  persist(key: string): Promise<boolean> {
+    return Promise.resolve(this.expiries.delete(key));
+  }
+  ttl(key: string): Promise<bigint> {
+    if (!this.data.has(key)) return Promise.resolve(-2n);
+    const at = this.expiries.get(key);
+    return Promise.resolve(at === undefined ? -1n : BigInt(at - Date.now()));
   }
   delete(key: string): Promise<number> {
     this.data.delete(key);
@@ -153,6 +174,25 @@ Deno.test("runConsole() runs a piped script of set, get and del in order", async
   assert.equal(client.data.size, 0);
 });
 
+Deno.test("runConsole() sets with ex SECONDS, and expire, ttl and persist work on expiries", async () => {
+  const client = new FakeClient();
+  const result = await pipe(
+    "set a 1 ex 100\nttl a\nset b 2\nttl b\nexpire b 50\nttl b\n" +
+      "persist b\nttl b\nttl nope\nexpire nope 5\nset c 1 ex 0\n" +
+      "set c 1 px 5\nexpire b soon\n",
+    { client },
+  );
+  assert.equal(
+    result.output,
+    "100\n-1\n50\n-1\nError: Key 'nope' not found!\n" +
+      "Error: Key 'nope' not found!\nError: usage: set KEY VALUE [ex SECONDS]\n" +
+      "Error: usage: set KEY VALUE [ex SECONDS]\nError: usage: expire KEY SECONDS\n",
+  );
+  assert.equal(result.status, 1);
+  assert.ok(client.expiries.has("a"));
+  assert.ok(!client.expiries.has("b"));
+});
+
 Deno.test("runConsole() prints the value alone for get and its aliases", async () => {
   const result = await pipe("set k v\nget k\nshow k\nview k\nprint k");
   assert.equal(result.output, "v\nv\nv\nv\n");
@@ -220,7 +260,7 @@ Deno.test("runConsole() prints usage for the wrong number of arguments", async (
   assert.equal(
     result.output,
     [
-      "Error: usage: set KEY VALUE",
+      "Error: usage: set KEY VALUE [ex SECONDS]",
       "Error: usage: get KEY",
       "Error: usage: del KEY",
       "Error: usage: quit",

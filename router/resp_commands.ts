@@ -9,6 +9,8 @@
 
 import {
   type AtomicStep,
+  ExpireFlag,
+  MAX_EXPIRE_MS,
   MAX_KEY_SIZE,
   respArray,
   respBulk,
@@ -55,6 +57,16 @@ export const ATOMIC_COMMANDS: ReadonlySet<string> = new Set([
   "DECRBY",
   "INCRBYFLOAT",
   "APPEND",
+  "SETEX",
+  "PSETEX",
+  "GETEX",
+  "EXPIRE",
+  "PEXPIRE",
+  "EXPIREAT",
+  "PEXPIREAT",
+  "PERSIST",
+  "TTL",
+  "PTTL",
 ]);
 
 /** Commands a transaction (MULTI … EXEC) may hold. */
@@ -126,26 +138,66 @@ function checkKeys(keys: Uint8Array[]): Plan | undefined {
 }
 
 /**
- * Plans `SET key value [NX|XX] [GET]`. Expiry options are refused: KVNDB
- * does not expire keys yet.
+ * Reads an expiry argument of `command` as Redis does: an integer, in
+ * seconds (`EX`, `EXAT`) or ms, turned into ms. `positive` refuses zero and
+ * below, as SET, SETEX and GETEX do. Returns the error reply's text when it
+ * is not one.
  */
+function expiryArgument(
+  bytes: Uint8Array,
+  seconds: boolean,
+  command: string,
+  positive: boolean,
+): number | string {
+  const n = integerArgument(bytes);
+  if (n === undefined) return NOT_INTEGER;
+  const ms = seconds ? n * 1000n : n;
+  if (
+    (positive && n <= 0n) || ms > BigInt(MAX_EXPIRE_MS) ||
+    ms < -BigInt(MAX_EXPIRE_MS)
+  ) {
+    return `ERR invalid expire time in '${command}' command`;
+  }
+  return Number(ms);
+}
+
+/** SET's and GETEX's expiry options, by name: whether in seconds, whether absolute. */
+const EXPIRY_OPTIONS: Record<string, [seconds: boolean, absolute: boolean]> = {
+  EX: [true, false],
+  PX: [false, false],
+  EXAT: [true, true],
+  PXAT: [false, true],
+};
+
+/** Plans `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`. */
 function planSet(args: Uint8Array[]): Plan | PlanError {
   if (args.length < 2) return wrongArity("SET");
   let flags = 0;
-  for (const option of args.slice(2)) {
-    const name = decoder.decode(option).toUpperCase();
+  let time: number | undefined;
+  let timed = false;
+  for (let i = 2; i < args.length; i++) {
+    const name = decoder.decode(args[i]!).toUpperCase();
+    const expiry = EXPIRY_OPTIONS[name];
     if (name === "NX" && !(flags & SetFlag.XX)) flags |= SetFlag.NX;
     else if (name === "XX" && !(flags & SetFlag.NX)) flags |= SetFlag.XX;
     else if (name === "GET") flags |= SetFlag.GET;
-    else if (["EX", "PX", "EXAT", "PXAT", "KEEPTTL"].includes(name)) {
-      return failing(
-        `ERR KVNDB does not expire keys yet: SET's ${name} option is not supported`,
-      );
+    else if (name === "KEEPTTL" && !timed) {
+      flags |= SetFlag.KEEP_TTL;
+      timed = true;
+    } else if (expiry !== undefined && !timed && i + 1 < args.length) {
+      const ms = expiryArgument(args[++i]!, expiry[0], "set", true);
+      if (typeof ms === "string") return failing(ms);
+      flags |= expiry[1] ? SetFlag.EXPIRE_AT : SetFlag.EXPIRE_IN;
+      time = ms;
+      timed = true;
     } else return failing("ERR syntax error");
   }
   const [key, value] = args as [Uint8Array, Uint8Array];
+  const step: AtomicStep = time === undefined
+    ? { kind: StepKind.SET, key, value, flags }
+    : { kind: StepKind.SET, key, value, flags, time };
   return {
-    steps: [{ kind: StepKind.SET, key, value, flags }],
+    steps: [step],
     reply: (results) => {
       const r = result(results, 0);
       if (flags & SetFlag.GET) return bulk(r);
@@ -153,6 +205,87 @@ function planSet(args: Uint8Array[]): Plan | PlanError {
         ? respBulk(null)
         : respSimple("OK");
     },
+  };
+}
+
+/** Plans `SETEX key seconds value` and `PSETEX key ms value`. */
+function planSetex(name: string, args: Uint8Array[]): Plan | PlanError {
+  if (args.length !== 3) return wrongArity(name);
+  const [key, when, value] = args as [Uint8Array, Uint8Array, Uint8Array];
+  const ms = expiryArgument(when, name === "SETEX", name.toLowerCase(), true);
+  if (typeof ms === "string") return failing(ms);
+  return keyError(key) ?? {
+    steps: [{
+      kind: StepKind.SET,
+      key,
+      value,
+      flags: SetFlag.EXPIRE_IN,
+      time: ms,
+    }],
+    reply: () => respSimple("OK"),
+  };
+}
+
+/** Plans `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`. */
+function planGetex(args: Uint8Array[]): Plan | PlanError {
+  if (args.length === 0) return wrongArity("GETEX");
+  const key = args[0]!;
+  const steps: AtomicStep[] = [{ kind: StepKind.GET, key }];
+  if (args.length > 1) {
+    const name = decoder.decode(args[1]!).toUpperCase();
+    const expiry = EXPIRY_OPTIONS[name];
+    if (name === "PERSIST" && args.length === 2) {
+      steps.push({
+        kind: StepKind.EXPIRE,
+        key,
+        flags: ExpireFlag.PERSIST,
+        time: 0,
+      });
+    } else if (expiry !== undefined && args.length === 3) {
+      const ms = expiryArgument(args[2]!, expiry[0], "getex", true);
+      if (typeof ms === "string") return failing(ms);
+      steps.push({
+        kind: StepKind.EXPIRE,
+        key,
+        flags: expiry[1] ? 0 : ExpireFlag.RELATIVE,
+        time: ms,
+      });
+    } else return failing("ERR syntax error");
+  }
+  return keyError(key) ?? {
+    steps,
+    reply: (results) => bulk(result(results, 0)),
+  };
+}
+
+/** Plans `EXPIRE key seconds [NX|XX|GT|LT]` and its siblings. */
+function planExpire(name: string, args: Uint8Array[]): Plan | PlanError {
+  if (args.length < 2) return wrongArity(name);
+  const [key, when] = args as [Uint8Array, Uint8Array];
+  let flags = name === "EXPIRE" || name === "PEXPIRE" ? ExpireFlag.RELATIVE : 0;
+  for (const option of args.slice(2)) {
+    const text = decoder.decode(option);
+    const bit = (ExpireFlag as Record<string, number>)[text.toUpperCase()];
+    if (bit === undefined || bit > ExpireFlag.LT) {
+      return failing(`ERR Unsupported option ${text}`);
+    }
+    flags |= bit;
+  }
+  const conditions = flags & 15;
+  if (conditions & ExpireFlag.NX && conditions !== ExpireFlag.NX) {
+    return failing(
+      "ERR NX and XX, GT or LT options at the same time are not compatible",
+    );
+  }
+  if ((conditions & 12) === 12) {
+    return failing("ERR GT and LT options at the same time are not compatible");
+  }
+  const seconds = name === "EXPIRE" || name === "EXPIREAT";
+  const ms = expiryArgument(when, seconds, name.toLowerCase(), false);
+  if (typeof ms === "string") return failing(ms);
+  return keyError(key) ?? {
+    steps: [{ kind: StepKind.EXPIRE, key, flags, time: ms }],
+    reply: (results) => integer(result(results, 0)),
   };
 }
 
@@ -297,6 +430,45 @@ export function planCommand(
       return keyError(key) ?? {
         steps: [{ kind: StepKind.ADD_FLOAT, key, delta: text }],
         reply: (results) => errorOr(result(results, 0), bulk),
+      };
+    }
+    case "SETEX":
+    case "PSETEX":
+      return planSetex(name, args);
+    case "GETEX":
+      return planGetex(args);
+    case "EXPIRE":
+    case "PEXPIRE":
+    case "EXPIREAT":
+    case "PEXPIREAT":
+      return planExpire(name, args);
+    case "PERSIST": {
+      if (args.length !== 1) return wrongArity(name);
+      const key = args[0]!;
+      return keyError(key) ?? {
+        steps: [{
+          kind: StepKind.EXPIRE,
+          key,
+          flags: ExpireFlag.PERSIST,
+          time: 0,
+        }],
+        reply: (results) => integer(result(results, 0)),
+      };
+    }
+    case "TTL":
+    case "PTTL": {
+      if (args.length !== 1) return wrongArity(name);
+      const key = args[0]!;
+      return keyError(key) ?? {
+        steps: [{ kind: StepKind.TTL, key }],
+        reply: (results) => {
+          const r = result(results, 0);
+          const ms = r.kind === "integer" ? r.value : -2n;
+          // Seconds rounded to the nearest, as Redis answers TTL.
+          return respInteger(
+            name === "PTTL" || ms < 0n ? ms : (ms + 500n) / 1000n,
+          );
+        },
       };
     }
     case "APPEND": {

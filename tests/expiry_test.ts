@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import { KvDatabase, MemoryDatabase } from "../database/mod.ts";
+import { runConsole } from "../console/mod.ts";
 import { Cluster, waitFor, waitForDatabases } from "./_cluster.ts";
 
 const decoder = new TextDecoder();
@@ -138,4 +139,24 @@ Deno.test("the sweep deletes expired keys for real on every database, in batches
     assert.equal(a?.expiresAt, b?.expiresAt, key);
     assert.equal(decoder.decode(a?.value), decoder.decode(b?.value), key);
   }
+});
+
+Deno.test("the console's set … ex, expire, ttl and persist work against a router", async () => {
+  await using cluster = await Cluster.start({ databases: 1 });
+  const client = await cluster.client();
+  let output = "";
+  const status = await runConsole(client, {
+    input: ReadableStream.from([
+      "set s v ex 100\nttl s\nexpire s 30\nttl s\npersist s\nttl s\n" +
+      "expire s 0\nget s\n",
+    ]).pipeThrough(new TextEncoderStream()),
+    output: new WritableStream({
+      write(chunk) {
+        output += decoder.decode(chunk, { stream: true });
+      },
+    }),
+    interactive: false,
+  });
+  assert.equal(output, "100\n30\n-1\nError: Key 's' not found!\n");
+  assert.equal(status, 1);
 });

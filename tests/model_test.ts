@@ -32,6 +32,8 @@ const MAX_NODES = 4;
 interface Model {
   /** What every key holds. */
   data: Map<string, string>;
+  /** The keys that have an expiry (an hour away: none expires in a run). */
+  expiring: Set<string>;
   /** Database nodes that are up. */
   nodes: number;
 }
@@ -77,9 +79,17 @@ async function assertEveryKeyMatches(
     );
     if (entry !== null) {
       assert.equal(entry.version, real.versions.get(key), `${key} version`);
+      assert.equal(
+        entry.expiresAt !== undefined,
+        model.expiring.has(key),
+        `${key} expiry after ${after}`,
+      );
     }
   });
 }
+
+/** An hour: long enough that no expiry falls within a run. */
+const LATER = 3_600_000;
 
 async function startNode(
   real: Real,
@@ -95,18 +105,73 @@ async function startNode(
 }
 
 class SetCommand implements ClusterCommand {
-  constructor(readonly key: string, readonly value: string) {}
+  constructor(
+    readonly key: string,
+    readonly value: string,
+    readonly expiring = false,
+  ) {}
   check(): boolean {
     return true;
   }
   async run(model: Model, real: Real): Promise<void> {
-    const version = await real.client.set(this.key, this.value);
+    const version = await real.client.set(
+      this.key,
+      this.value,
+      this.expiring ? { expireIn: LATER } : undefined,
+    );
     recordVersion(real, version, this.toString());
     model.data.set(this.key, this.value);
+    if (this.expiring) model.expiring.add(this.key);
+    else model.expiring.delete(this.key);
     real.versions.set(this.key, version);
   }
   toString(): string {
-    return `Set(${JSON.stringify(this.key)}, ${JSON.stringify(this.value)})`;
+    return `Set(${JSON.stringify(this.key)}, ${JSON.stringify(this.value)}${
+      this.expiring ? ", expireIn" : ""
+    })`;
+  }
+}
+
+/**
+ * An expiry given (an hour away), given in the past (the key goes at once),
+ * or removed; each answers whether it found the key (with an expiry, for
+ * persist).
+ */
+class ExpireCommand implements ClusterCommand {
+  constructor(
+    readonly key: string,
+    readonly mode: "later" | "now" | "persist",
+  ) {}
+  check(): boolean {
+    return true;
+  }
+  async run(model: Model, real: Real): Promise<void> {
+    const exists = model.data.has(this.key);
+    const changed = this.mode === "persist"
+      ? await real.client.persist(this.key)
+      : await real.client.expire(this.key, this.mode === "now" ? 0 : LATER);
+    const expected = this.mode === "persist"
+      ? exists && model.expiring.has(this.key)
+      : exists;
+    assert.equal(changed, expected, this.toString());
+    if (!changed) return;
+    if (this.mode === "now") {
+      model.data.delete(this.key);
+      model.expiring.delete(this.key);
+      real.versions.delete(this.key);
+      return;
+    }
+    if (this.mode === "later") model.expiring.add(this.key);
+    else model.expiring.delete(this.key);
+    const entry = await real.client.getEntry(this.key);
+    recordVersion(real, entry!.version, this.toString());
+    real.versions.set(this.key, entry!.version);
+    const ttl = await real.client.ttl(this.key);
+    if (this.mode === "later") assert.ok(ttl > 0n && ttl <= BigInt(LATER));
+    else assert.equal(ttl, -1n, this.toString());
+  }
+  toString(): string {
+    return `Expire(${JSON.stringify(this.key)}, ${this.mode})`;
   }
 }
 
@@ -124,6 +189,11 @@ class GetCommand implements ClusterCommand {
     );
     if (entry !== null) {
       assert.equal(entry.version, real.versions.get(this.key));
+      assert.equal(
+        entry.expiresAt !== undefined,
+        model.expiring.has(this.key),
+        `${this} expiry`,
+      );
     }
   }
   toString(): string {
@@ -140,6 +210,7 @@ class DeleteCommand implements ClusterCommand {
     const version = await real.client.delete(this.key);
     recordVersion(real, version, this.toString());
     model.data.delete(this.key);
+    model.expiring.delete(this.key);
     real.versions.delete(this.key);
   }
   toString(): string {
@@ -197,6 +268,7 @@ class CompareAndSetCommand implements ClusterCommand {
     if (result.ok) {
       recordVersion(real, result.version, this.toString());
       model.data.set(this.key, this.value);
+      model.expiring.delete(this.key);
       real.versions.set(this.key, result.version);
     }
   }
@@ -289,9 +361,11 @@ const keyArb = fc.constantFrom(...ALL_KEYS);
 const kindArb = fc.constantFrom("memory" as const, "kv" as const);
 const commandsArb = fc.commands<Model, Real, false>(
   [
-    fc.tuple(keyArb, fc.string({ maxLength: 6 })).map(([key, value]) =>
-      new SetCommand(key, value)
-    ),
+    fc.tuple(keyArb, fc.string({ maxLength: 6 }), fc.boolean()).map((
+      [key, value, expiring],
+    ) => new SetCommand(key, value, expiring)),
+    fc.tuple(keyArb, fc.constantFrom("later", "now", "persist" as const))
+      .map(([key, mode]) => new ExpireCommand(key, mode)),
     keyArb.map((key) => new GetCommand(key)),
     keyArb.map((key) => new DeleteCommand(key)),
     fc.tuple(keyArb, fc.integer({ min: -3, max: 3 })).map(([key, by]) =>
@@ -311,7 +385,7 @@ const commandsArb = fc.commands<Model, Real, false>(
   { maxCommands: 40, size: "max" },
 );
 
-Deno.test("a cluster answers reads, writes, increments, compare-and-sets and listings exactly as a map would while databases join, leave and reset", async () => {
+Deno.test("a cluster answers reads, writes, increments, compare-and-sets, expiries and listings exactly as a map would while databases join, leave and reset", async () => {
   await fc.assert(
     fc.asyncProperty(commandsArb, async (commands) => {
       await using cluster = await Cluster.start({ databases: 1 });
@@ -322,7 +396,7 @@ Deno.test("a cluster answers reads, writes, increments, compare-and-sets and lis
         versions: new Map(),
         lastVersion: 0,
       };
-      const model: Model = { data: new Map(), nodes: 1 };
+      const model: Model = { data: new Map(), expiring: new Set(), nodes: 1 };
       await fc.asyncModelRun(() => ({ model, real }), commands);
     }),
     // Runs take well under 0.1 s each; KVNDB_MODEL_RUNS explores further.

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { Cluster } from "./_cluster.ts";
+import { Cluster, waitFor } from "./_cluster.ts";
 import { RedisServer } from "./_redis.ts";
 import { command, exchange } from "./_resp.ts";
 
@@ -158,6 +158,108 @@ Deno.test("RESP conformance: MULTI/EXEC, DISCARD and their errors answer as redi
   compare(sequence, await bothAnswer(sequence));
 });
 
+Deno.test("RESP conformance: expiry (SET EX/PX/EXAT/PXAT/KEEPTTL, SETEX, PSETEX, GETEX, EXPIRE and its family, TTL, PTTL, PERSIST) answers as redis-server does", async () => {
+  // Expiries of many seconds, so that TTL (rounded to seconds) reads the
+  // same on both; expiries in the past take effect at once.
+  const sequence = [
+    ["SET", "k", "v", "EX", "100"],
+    ["TTL", "k"],
+    ["PTTL", "nothing"],
+    ["TTL", "nothing"],
+    ["SET", "k", "v"],
+    ["TTL", "k"],
+    ["PTTL", "k"],
+    ["SET", "k", "v", "PX", "100000"],
+    ["TTL", "k"],
+    ["SET", "k", "v2", "KEEPTTL"],
+    ["TTL", "k"],
+    ["GET", "k"],
+    ["SET", "k", "v", "EX", "0"],
+    ["SET", "k", "v", "EX", "-5"],
+    ["SET", "k", "v", "PX", "abc"],
+    ["SET", "k", "v", "EX"],
+    ["SET", "k", "v", "EX", "10", "PX", "100"],
+    ["SET", "k", "v", "KEEPTTL", "EX", "10"],
+    ["SET", "k", "v", "EX", "9999999999999999"],
+    ["SET", "k", "v", "EXAT", "1"],
+    ["GET", "k"],
+    ["EXISTS", "k"],
+    ["SET", "k", "v", "NX", "EX", "100"],
+    ["SET", "k", "w", "NX", "EX", "100"],
+    ["SET", "k", "w", "XX", "GET", "EX", "50"],
+    ["TTL", "k"],
+    ["SET", "k", "x", "PXAT", "4102444800000"],
+    ["EXPIRE", "k", "100", "LT"],
+    ["TTL", "k"],
+    ["SETEX", "s", "100", "val"],
+    ["TTL", "s"],
+    ["SETEX", "s", "0", "val"],
+    ["SETEX", "s", "abc", "val"],
+    ["SETEX", "s", "100"],
+    ["PSETEX", "p", "100000", "val"],
+    ["TTL", "p"],
+    ["PSETEX", "p", "-1", "val"],
+    ["GETEX", "s"],
+    ["GETEX", "s", "PERSIST"],
+    ["TTL", "s"],
+    ["GETEX", "s", "EX", "200"],
+    ["TTL", "s"],
+    ["GETEX", "s", "EX", "0"],
+    ["GETEX", "s", "FOO"],
+    ["GETEX", "s", "EXAT", "1"],
+    ["GET", "s"],
+    ["GETEX", "missing", "EX", "10"],
+    ["EXPIRE", "e", "100"],
+    ["SET", "e", "v"],
+    ["EXPIRE", "e", "100"],
+    ["TTL", "e"],
+    ["EXPIRE", "e", "50", "NX"],
+    ["EXPIRE", "e", "50", "XX"],
+    ["EXPIRE", "e", "200", "LT"],
+    ["EXPIRE", "e", "200", "GT"],
+    ["TTL", "e"],
+    ["EXPIRE", "e", "10", "NX", "XX"],
+    ["EXPIRE", "e", "10", "GT", "LT"],
+    ["EXPIRE", "e", "10", "FOO"],
+    ["EXPIRE", "e", "abc"],
+    ["EXPIRE", "e"],
+    ["PERSIST", "e"],
+    ["PERSIST", "e"],
+    ["PERSIST", "missing"],
+    ["TTL", "e"],
+    ["EXPIRE", "e", "100", "GT"],
+    ["EXPIRE", "e", "100", "LT"],
+    ["PEXPIRE", "e", "300000"],
+    ["TTL", "e"],
+    ["EXPIREAT", "e", "4102444800"],
+    ["PEXPIREAT", "e", "4102444800000", "XX"],
+    ["EXPIREAT", "e", "1"],
+    ["EXISTS", "e"],
+    ["PEXPIREAT", "missing", "1"],
+    ["SET", "e", "v"],
+    ["EXPIRE", "e", "-1"],
+    ["GET", "e"],
+    ["TYPE", "e"],
+    ["SET", "c", "1", "EX", "100"],
+    ["INCR", "c"],
+    ["TTL", "c"],
+    ["APPEND", "c", "0"],
+    ["INCRBYFLOAT", "c", "1.5"],
+    ["TTL", "c"],
+    ["GETSET", "c", "5"],
+    ["TTL", "c"],
+    ["MULTI"],
+    ["SET", "m", "1", "EX", "100"],
+    ["TTL", "m"],
+    ["EXPIRE", "m", "50"],
+    ["PTTL", "nothing"],
+    ["PERSIST", "m"],
+    ["TTL", "m"],
+    ["EXEC"],
+  ];
+  compare(sequence, await bothAnswer(sequence));
+});
+
 Deno.test("RESP: WATCH aborts EXEC with a null reply when another client changed the key, as in Redis", async () => {
   await using redis = await RedisServer.start();
   await using cluster = await Cluster.start({ respPort: 0, databases: 2 });
@@ -194,6 +296,45 @@ Deno.test("RESP: WATCH aborts EXEC with a null reply when another client changed
       a.disconnect();
       b.disconnect();
     }
+  }
+});
+
+Deno.test("RESP: ioredis takes a lock with SET NX PX that expires, and reads TTLs, through two databases", async () => {
+  await using cluster = await Cluster.start({
+    respPort: 0,
+    databases: 2,
+    expirySweepInterval: 20,
+  });
+  const redis = new Redis({
+    host: "127.0.0.1",
+    port: cluster.router.respPort!,
+  });
+  try {
+    // The lock pattern: one holder until its expiry, then the next.
+    assert.equal(await redis.set("lock", "a", "PX", 150, "NX"), "OK");
+    assert.equal(await redis.set("lock", "b", "PX", 150, "NX"), null);
+    const pttl = await redis.pttl("lock");
+    assert.ok(pttl > 0 && pttl <= 150, `PTTL ${pttl}`);
+    await waitFor(
+      async () => await redis.set("lock", "b", "PX", 30_000, "NX") === "OK",
+      "the first lock to expire",
+    );
+    assert.equal(await redis.get("lock"), "b");
+    assert.equal(await redis.ttl("lock"), 30);
+    assert.equal(await redis.setex("session", 100, "s"), "OK");
+    assert.equal(await redis.ttl("session"), 100);
+    assert.equal(await redis.expire("session", 10, "GT"), 0);
+    assert.equal(await redis.persist("session"), 1);
+    assert.equal(await redis.ttl("session"), -1);
+    assert.equal(await redis.getex("session", "PX", 100), "s");
+    await waitFor(
+      async () => await redis.exists("session") === 0,
+      "the session to expire",
+    );
+    assert.equal(await redis.ttl("session"), -2);
+    assert.equal(await redis.dbsize(), 1);
+  } finally {
+    redis.disconnect();
   }
 });
 
