@@ -326,8 +326,9 @@ export class Client implements AsyncDisposable {
       const result = await this.atomic().set(key, value, options).commit(
         options,
       );
-      // An operation without checks always commits.
-      return result.ok ? result.version : 0;
+      // Without checks it commits, or commit() throws the reason it did not.
+      if (!result.ok) throw new ProtocolError("The router refused the set");
+      return result.version;
     }
     const keyBytes = toBytes(key);
     const valueBytes = toBytes(value);

@@ -135,6 +135,10 @@ export class KvDatabase implements Database {
   // use and kept up to date by commits; dropped when a commit fails (it may
   // or may not have landed) and loaded again.
   #expiries: ExpiryIndex | null = null;
+  /** The load of `#expiries` under way, shared by every caller. */
+  #expiryLoad?: Promise<ExpiryIndex>;
+  /** Moved on by anything that makes a load under way stale (clear, a failed commit). */
+  #expiryGeneration = 0;
 
   /**
    * Wraps an open Deno KV handle, which the database then owns and closes.
@@ -497,6 +501,8 @@ export class KvDatabase implements Database {
    * ```
    */
   async clear(): Promise<void> {
+    // A load of the expiry index under way would list records being deleted.
+    this.#dropExpiries();
     let atomic = this.#kv.atomic();
     let mutations = 0;
     let bytes = 0;
@@ -548,6 +554,7 @@ export class KvDatabase implements Database {
     }
     if (mutations > 0) await commitOrThrow(atomic);
     this.#large = new Map();
+    this.#dropExpiries();
     this.#expiries = new ExpiryIndex();
   }
 
@@ -646,20 +653,40 @@ export class KvDatabase implements Database {
     return this.#large;
   }
 
-  /** The expiry times of the keys that have one, loaded once. */
+  /**
+   * The expiry times of the keys that have one, loaded once. Reads may ask
+   * while a write runs: one load serves every caller, and a load that a
+   * `clear()` or a failed commit overtook is thrown away and made again.
+   */
   async #expiryIndex(): Promise<ExpiryIndex> {
-    if (this.#expiries === null) {
-      const expiries = new ExpiryIndex();
-      const iterator = this.#kv.list({ prefix: [EXPIRY] }, {
-        batchSize: 1000,
-      });
-      for await (const entry of iterator) {
-        const at = readU64(bytesOf(entry.value, entry.key), 0);
-        expiries.set(toBinary(decodeKey(packedKeyOf(entry.key))), at);
+    while (this.#expiries === null) {
+      this.#expiryLoad ??= this.#loadExpiries();
+      const load = this.#expiryLoad;
+      const generation = this.#expiryGeneration;
+      const expiries = await load;
+      if (this.#expiryLoad === load) this.#expiryLoad = undefined;
+      if (generation === this.#expiryGeneration) {
+        this.#expiries ??= expiries;
       }
-      this.#expiries = expiries;
     }
     return this.#expiries;
+  }
+
+  async #loadExpiries(): Promise<ExpiryIndex> {
+    const expiries = new ExpiryIndex();
+    const iterator = this.#kv.list({ prefix: [EXPIRY] }, { batchSize: 1000 });
+    for await (const entry of iterator) {
+      const at = readU64(bytesOf(entry.value, entry.key), 0);
+      expiries.set(toBinary(decodeKey(packedKeyOf(entry.key))), at);
+    }
+    return expiries;
+  }
+
+  /** Forgets the expiry index (and any load under way): it is reloaded. */
+  #dropExpiries(): void {
+    this.#expiryGeneration++;
+    this.#expiries = null;
+    this.#expiryLoad = undefined;
   }
 
   /** Commits a batch's pending operation, with the state when given. */
@@ -687,7 +714,7 @@ export class KvDatabase implements Database {
       // read the state afresh next time.
       batch.failed();
       this.#state = null;
-      this.#expiries = null;
+      this.#dropExpiries();
       throw error;
     }
     batch.committed();

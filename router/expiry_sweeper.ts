@@ -108,9 +108,11 @@ export class ExpirySweeper {
     try {
       while (await sleep(interval, signal)) {
         try {
+          // Full batches follow each other at once, as long as they delete
+          // something: keys that cannot be swept must not spin the loop.
           while (!signal.aborted) {
-            const found = await this.#sweepOnce(batch);
-            if (found < batch) break;
+            const { listed, swept } = await this.#sweepOnce(batch);
+            if (listed < batch || swept === 0) break;
           }
         } catch (error) {
           // No database ready, a hold, a timeout: the next round tries again.
@@ -125,27 +127,41 @@ export class ExpirySweeper {
     }
   }
 
-  /** One round: list up to `batch` expired keys and delete them. */
-  async #sweepOnce(batch: number): Promise<number> {
+  /**
+   * One round: list up to `batch` expired keys and delete them. A batch
+   * refused as too costly (many large values) is split in halves until each
+   * part fits; a single key always does.
+   */
+  async #sweepOnce(batch: number): Promise<{ listed: number; swept: number }> {
     const listed = await this.#request(
       (id) => encodeExpired(id, Date.now(), batch),
     );
-    if (listed.opcode !== Opcode.KEY_PAGE) return 0;
+    if (listed.opcode !== Opcode.KEY_PAGE) return { listed: 0, swept: 0 };
     const { keys } = decodeKeyPage(listed.payload);
-    if (keys.length === 0) return 0;
-    const answer = await this.#request((id) =>
-      encodeAtomic(id, {
-        acks: AckLevel.DEFAULT,
-        flags: 0,
-        steps: keys.map((key) => ({ kind: StepKind.SWEEP, key })),
-      })
-    );
-    if (answer.opcode === Opcode.ATOMIC_REPLY) {
-      for (const result of decodeAtomicReply(answer.payload).results) {
-        if (result.kind === "integer" && result.value === 1n) this.swept++;
+    let swept = 0;
+    let size = keys.length;
+    for (let i = 0; i < keys.length;) {
+      const part = keys.slice(i, i + size);
+      const answer = await this.#request((id) =>
+        encodeAtomic(id, {
+          acks: AckLevel.DEFAULT,
+          flags: 0,
+          steps: part.map((key) => ({ kind: StepKind.SWEEP, key })),
+        })
+      );
+      if (answer.opcode !== Opcode.ATOMIC_REPLY) break;
+      const reply = decodeAtomicReply(answer.payload);
+      if (!reply.committed && part.length > 1) {
+        size = Math.ceil(part.length / 2);
+        continue;
       }
+      for (const result of reply.results) {
+        if (result.kind === "integer" && result.value === 1n) swept++;
+      }
+      i += part.length;
     }
-    return keys.length;
+    this.swept += swept;
+    return { listed: keys.length, swept };
   }
 
   #request(encode: (id: number) => Uint8Array): Promise<Answer> {

@@ -174,6 +174,7 @@ function planSet(args: Uint8Array[]): Plan | PlanError {
   if (args.length < 2) return wrongArity("SET");
   let flags = 0;
   let time: number | undefined;
+  let when: [Uint8Array, boolean] | undefined;
   let timed = false;
   for (let i = 2; i < args.length; i++) {
     const name = decoder.decode(args[i]!).toUpperCase();
@@ -185,12 +186,16 @@ function planSet(args: Uint8Array[]): Plan | PlanError {
       flags |= SetFlag.KEEP_TTL;
       timed = true;
     } else if (expiry !== undefined && !timed && i + 1 < args.length) {
-      const ms = expiryArgument(args[++i]!, expiry[0], "set", true);
-      if (typeof ms === "string") return failing(ms);
+      // Checked once every option has been read: a syntax error goes first.
+      when = [args[++i]!, expiry[0]];
       flags |= expiry[1] ? SetFlag.EXPIRE_AT : SetFlag.EXPIRE_IN;
-      time = ms;
       timed = true;
     } else return failing("ERR syntax error");
+  }
+  if (when !== undefined) {
+    const ms = expiryArgument(when[0], when[1], "set", true);
+    if (typeof ms === "string") return failing(ms);
+    time = ms;
   }
   const [key, value] = args as [Uint8Array, Uint8Array];
   const step: AtomicStep = time === undefined

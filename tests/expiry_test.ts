@@ -160,3 +160,25 @@ Deno.test("the console's set … ex, expire, ttl and persist work against a rout
   assert.equal(output, "100\n30\n-1\nError: Key 's' not found!\n");
   assert.equal(status, 1);
 });
+
+Deno.test("the sweep splits a batch too costly for one atomic operation (long keys), instead of spinning on it", async () => {
+  await using cluster = await Cluster.start({
+    databases: 0,
+    expirySweepInterval: 20,
+  });
+  const memory = new MemoryDatabase();
+  await cluster.addDatabase({ database: memory });
+  const client = await cluster.client();
+  // 130 keys of 700 bytes: deleting 128 at once would cost more Deno KV
+  // bytes than one atomic operation may.
+  await Promise.all(
+    Array.from(
+      { length: 130 },
+      (_, i) => client.set(`${i}:`.padEnd(700, "k"), "v", { expireIn: 50 }),
+    ),
+  );
+  await waitFor(
+    async () => await memory.count() === 0,
+    "the sweep to delete every long expired key",
+  );
+});
