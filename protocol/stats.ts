@@ -78,6 +78,12 @@ export interface RouterStats {
   readFloor?: number;
   /** Wrong passwords the router has been sent, on every port. */
   authFailures?: number;
+  /**
+   * The expiry sweep: keys it deleted since the router started, and the
+   * router time (ms since the epoch) up to which every key that had expired
+   * has been deleted (0 before its first complete round; absent when off).
+   */
+  expiry?: { swept: number; caughtUpAt: number };
   /** Seconds since the router started. */
   uptime: number;
 }

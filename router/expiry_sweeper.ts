@@ -63,6 +63,12 @@ export class ExpirySweeper {
   #closed = false;
   /** Keys deleted so far. */
   swept = 0;
+  /**
+   * The time (ms since the epoch, the router's clock) of the listing of the
+   * last round that left nothing behind: every key expired by then has been
+   * deleted by a numbered operation. 0 until such a round.
+   */
+  caughtUpAt = 0;
   /** Resolves once the sweep has stopped. */
   readonly done: Promise<void>;
 
@@ -111,7 +117,9 @@ export class ExpirySweeper {
           // Full batches follow each other at once, as long as they delete
           // something: keys that cannot be swept must not spin the loop.
           while (!signal.aborted) {
-            const { listed, swept } = await this.#sweepOnce(batch);
+            const listedAt = Date.now();
+            const { listed, swept } = await this.#sweepOnce(batch, listedAt);
+            if (listed < batch) this.caughtUpAt = listedAt;
             if (listed < batch || swept === 0) break;
           }
         } catch (error) {
@@ -132,10 +140,11 @@ export class ExpirySweeper {
    * refused as too costly (many large values) is split in halves until each
    * part fits; a single key always does.
    */
-  async #sweepOnce(batch: number): Promise<{ listed: number; swept: number }> {
-    const listed = await this.#request(
-      (id) => encodeExpired(id, Date.now(), batch),
-    );
+  async #sweepOnce(
+    batch: number,
+    now: number,
+  ): Promise<{ listed: number; swept: number }> {
+    const listed = await this.#request((id) => encodeExpired(id, now, batch));
     if (listed.opcode !== Opcode.KEY_PAGE) return { listed: 0, swept: 0 };
     const { keys } = decodeKeyPage(listed.payload);
     let swept = 0;

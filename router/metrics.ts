@@ -77,6 +77,15 @@ export class RouterMetrics {
         this.inc(snapshot().authFailures ?? 0);
       },
     });
+    new Counter({
+      name: "kvndb_expired_keys_swept_total",
+      help: "Expired keys the router's sweep deleted.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(snapshot().expiry?.swept ?? 0);
+      },
+    });
     new Gauge({
       name: "kvndb_sequence",
       help: "The last sequence number the router gave a write.",

@@ -425,6 +425,12 @@ export class Router implements AsyncDisposable {
         bytes: this.#sequencer.backlog.bytes,
       },
       authFailures: this.#gate.authFailures,
+      ...(this.#sweeper === undefined ? {} : {
+        expiry: {
+          swept: this.#sweeper.swept,
+          caughtUpAt: this.#sweeper.caughtUpAt,
+        },
+      }),
       uptime: Math.round((now - this.#started) / 1000),
     };
   }

@@ -11,6 +11,9 @@ import { Relay } from "./_relay.ts";
 
 const decoder = new TextDecoder();
 
+/** Separates a value from its expiry in {@linkcode FaultCluster.contents}. */
+export const EXPIRES = "\u0002";
+
 /** A small seeded PRNG (mulberry32): every random choice comes from here. */
 export class Random {
   #state: number;
@@ -290,7 +293,44 @@ export class FaultCluster implements AsyncDisposable {
     }
   }
 
-  /** Stops every database cleanly and reads each one's contents from its file. */
+  /** Keys the router's sweep had deleted, as its stats said last (since its last start). */
+  swept = 0;
+
+  /**
+   * Waits until the router's expiry sweep has caught up to `time` (ms since
+   * the epoch): every key expired by then deleted by a numbered operation.
+   */
+  async waitSweptTo(time: number, timeout = 60_000): Promise<void> {
+    const deadline = performance.now() + timeout;
+    let client: Client | undefined;
+    let last = "";
+    try {
+      while (performance.now() < deadline) {
+        try {
+          client ??= await connect({ port: this.port, timeout: 2000 });
+          const stats = await client.stats();
+          last = JSON.stringify(stats.expiry);
+          this.swept = stats.expiry?.swept ?? 0;
+          if ((stats.expiry?.caughtUpAt ?? 0) > time) return;
+        } catch {
+          await client?.close();
+          client = undefined;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(
+        `The expiry sweep did not catch up to ${time} within ${timeout} ms: ${last}`,
+      );
+    } finally {
+      await client?.close();
+    }
+  }
+
+  /**
+   * Stops every database cleanly and reads each one's contents from its
+   * file: each key's value, followed by {@linkcode EXPIRES} and its expiry
+   * when it has one.
+   */
   async contents(): Promise<Map<string, string>[]> {
     for (const [i, node] of this.nodes.entries()) {
       await node?.kill("SIGTERM");
@@ -303,7 +343,13 @@ export class FaultCluster implements AsyncDisposable {
       const map = new Map<string, string>();
       for await (const chunk of db.snapshot({ chunkBytes: 256 * 1024 })) {
         for (const entry of chunk) {
-          map.set(decoder.decode(entry.key), decoder.decode(entry.value));
+          const value = decoder.decode(entry.value);
+          map.set(
+            decoder.decode(entry.key),
+            entry.expiresAt === undefined
+              ? value
+              : `${value}${EXPIRES}${entry.expiresAt}`,
+          );
         }
       }
       out.push(map);

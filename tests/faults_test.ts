@@ -7,13 +7,22 @@
 //   3. convergence: every database has the same digest;
 //   4. counters: increments and compare-and-set updates (atomic operations)
 //      leave each counter between its acknowledged updates and those plus
-//      the ones whose outcome is unknown, on every database.
+//      the ones whose outcome is unknown, on every database;
+//   5. expiry: keys set to expire within a second are, once the router's
+//      sweep has caught up, gone from every database's store, and keys set
+//      to expire in an hour are on every database with their expiry.
 // `deno task test` runs a short version; `deno task test:faults` the long one
 // (KVNDB_FAULTS=long). KVNDB_SEED=N replays one run.
 
 import assert from "node:assert/strict";
 import { type Client, connect } from "../client/mod.ts";
-import { digest, FaultCluster, Random, seedFromEnv } from "./_harness.ts";
+import {
+  digest,
+  EXPIRES,
+  FaultCluster,
+  Random,
+  seedFromEnv,
+} from "./_harness.ts";
 import {
   checkHistory,
   type Operation,
@@ -73,12 +82,26 @@ interface Known {
   version: number | null;
 }
 
+/** A key set to expire in an hour: its value and the bounds of its expiry. */
+interface Lasting {
+  value: string;
+  /** Its expiry is at least this (the call's time plus expireIn). */
+  from: number;
+  /** And at most this (the answer's time plus expireIn). */
+  to: number;
+}
+
+/** How long the short-lived keys live at most, in ms. */
+const SHORT_LIFE = 700;
+const HOUR = 3_600_000;
+
 interface RunReport {
   seed: number;
   acks: string;
   operations: number;
   acknowledgedKeys: number;
   atomicOperations: number;
+  expiring: { short: number; lasting: number; swept: number };
   registerCas: CasTally;
   unknown: number;
   faults: Record<string, number>;
@@ -267,7 +290,34 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     await worker.close();
   };
 
+  // Keys that expire: most within a second, swept while the faults go on;
+  // one in four in an hour, which must survive every sync and replay with
+  // its expiry.
+  const lasting = new Map<string, Lasting>();
+  let shortLived = 0;
+  const expiryLane = async (lane: number) => {
+    const worker = new Worker(cluster.port);
+    const rng = new Random(seed * 17 + lane);
+    for (let i = 0; running; i++) {
+      const long = i % 4 === 0;
+      const key = `exp:${long ? "l" : "s"}:${lane}:${i}`;
+      const expireIn = long ? HOUR : 50 + rng.int(SHORT_LIFE - 50);
+      const from = Date.now() + expireIn;
+      try {
+        await worker.use((c) => c.set(key, `v${i}`, { expireIn }));
+        atomicOperations++;
+        if (long) {
+          lasting.set(key, { value: `v${i}`, from, to: Date.now() + expireIn });
+        } else shortLived++;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await worker.close();
+  };
+
   const load = [
+    ...[0, 1].map(expiryLane),
     ...[0, 1, 2].map(setLane),
     ...[0, 1, 2, 3].map(registerClient),
     ...[0, 1, 2, 3].map(counterLane),
@@ -284,6 +334,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     await cluster.waitReady(3, 60_000, false);
     running = false;
     await Promise.all(load);
+    await cluster.waitReady(3);
+    // Every short-lived key, even one whose set timed out, was numbered
+    // before the load stopped, so it has expired by then plus its life.
+    const expiredBy = Date.now() + SHORT_LIFE;
+    await cluster.waitSweptTo(expiredBy);
     await cluster.waitReady(3);
   } catch (error) {
     // A liveness failure: keep every log for the post-mortem.
@@ -341,6 +396,28 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     }
   }
   if (counters.length > 0) console.log(`Counters off: ${counters.join("; ")}`);
+  const expiry: string[] = [];
+  for (const [i, db] of contents.entries()) {
+    for (const key of db.keys()) {
+      if (key.startsWith("exp:s:")) expiry.push(`${key} left on db${i}`);
+    }
+    for (const [key, want] of lasting) {
+      const [value, at] = (db.get(key) ?? "").split(EXPIRES);
+      if (
+        value !== want.value || at === undefined || +at < want.from ||
+        +at > want.to
+      ) {
+        expiry.push(
+          `${key} on db${i} is ${
+            JSON.stringify(db.get(key))
+          }, wanted ${want.value} expiring in [${want.from}, ${want.to}]`,
+        );
+      }
+    }
+  }
+  if (expiry.length > 0) {
+    console.log(`Expiry off: ${expiry.slice(0, 10).join("; ")}`);
+  }
   const digests = await Promise.all(contents.map(digest));
   const converged = digests.every((d) => d === digests[0]);
   if (!converged) {
@@ -374,6 +451,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     operations: history.length + acknowledged.size,
     acknowledgedKeys: acknowledged.size,
     atomicOperations,
+    expiring: {
+      short: shortLived,
+      lasting: lasting.size,
+      swept: cluster.swept,
+    },
     registerCas,
     unknown,
     faults: Object.fromEntries(cluster.faults),
@@ -382,7 +464,10 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     lost,
   };
   console.log(JSON.stringify(report));
-  if (!checked.ok || lost > 0 || !converged || counters.length > 0) {
+  if (
+    !checked.ok || lost > 0 || !converged || counters.length > 0 ||
+    expiry.length > 0
+  ) {
     const path = `${Deno.cwd()}/failed-history-${seed}-${acks}.json`;
     await saveHistory(path, history);
     await Deno.writeTextFile(
@@ -412,6 +497,11 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   }
   assert.equal(lost, 0, `seed ${seed}: acknowledged writes lost`);
   assert.deepEqual(counters, [], `seed ${seed}: counters off`);
+  assert.deepEqual(expiry, [], `seed ${seed}: expiry off`);
+  assert.ok(
+    shortLived > 0 && lasting.size > 0,
+    `seed ${seed}: no expiring key got through`,
+  );
   assert.ok(
     atomicOperations > 0,
     `seed ${seed}: no atomic operation got through`,
