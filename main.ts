@@ -165,6 +165,7 @@ async function startRouter(cli: CliArgs): Promise<Router> {
       volatileGrace: cli.volatileGrace,
       respPort: cli.respPort,
       httpPort: cli.httpPort,
+      kvPort: cli.kvPort,
       endpoint: cli.endpoint,
       password: cli.password,
       acks: cli.acks,
@@ -189,7 +190,10 @@ function respNote(router: Router): string {
     : `; Redis protocol on port ${router.respPort}`) +
     (router.httpPort === undefined
       ? ""
-      : `; HTTP (/health) on port ${router.httpPort}`);
+      : `; HTTP (/health) on port ${router.httpPort}`) +
+    (router.kvPort === undefined
+      ? ""
+      : `; KV Connect (Deno.openKv) on port ${router.kvPort}`);
 }
 
 async function runRouter(cli: CliArgs): Promise<number> {

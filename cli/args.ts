@@ -79,6 +79,8 @@ export interface CliArgs {
   respPort?: number;
   /** `--http-port`: serve HTTP (`/health`) there too. */
   httpPort?: number;
+  /** `--kv-port`: serve KV Connect (Deno KV) there too. */
+  kvPort?: number;
   /** `forget --all-absent`. */
   allAbsent: boolean;
   /** `forget --yes`: do not ask. */
@@ -198,6 +200,10 @@ Options:
                     and why; /metrics is for Prometheus. The router's password
                     guards both (basic auth or Authorization: Bearer); HTTPS
                     with the router's --cert.
+      --kv-port P   Router, serve: also serve KV Connect on TCP port P, so
+                    that Deno.openKv("http://HOST:P") reads and writes this
+                    cluster (HTTP/2; https with the router's --cert). The
+                    access token (DENO_KV_ACCESS_TOKEN) is the password.
   -h, --help        Show this help.
 
 Examples:
@@ -257,6 +263,7 @@ export function parseCli(
         "volatile-grace": { type: "string" },
         "resp-port": { type: "string" },
         "http-port": { type: "string" },
+        "kv-port": { type: "string" },
         "all-absent": { type: "boolean" },
         yes: { type: "boolean" },
         json: { type: "boolean" },
@@ -376,6 +383,9 @@ export function parseCli(
       values["volatile-grace"] ?? "10000",
       "--volatile-grace",
     ),
+    kvPort: values["kv-port"] === undefined
+      ? undefined
+      : parsePort(values["kv-port"], "--kv-port"),
     httpPort: values["http-port"] === undefined
       ? undefined
       : parsePort(values["http-port"], "--http-port"),

@@ -11,15 +11,18 @@ import {
   atomicWriteCost,
   ExpireFlag,
   HEADER_SIZE,
+  KvValueTag,
   MAX_ATOMIC_MUTATIONS,
   MAX_ATOMIC_SET_KEY_BYTES,
   MAX_ATOMIC_WRITE_BYTES,
   MAX_FRAME_SIZE,
+  MAX_KEY_SIZE,
   MAX_VALUE_SIZE,
   outcomeSize,
   SetFlag,
   StepKind,
   type StepResult,
+  versionstampOf,
   type Write,
   WriteOp,
 } from "../protocol/mod.ts";
@@ -66,6 +69,40 @@ export const NOT_FLOAT = "ERR value is not a valid float";
 export const NOT_FINITE = "ERR increment would produce NaN or Infinity";
 export const TOO_BIG =
   `ERR string exceeds maximum allowed size (${MAX_VALUE_SIZE} bytes)`;
+export const NOT_U64 = "ERR value is not a Deno.KvU64";
+
+function readU64Value(value: Uint8Array | null): bigint | undefined {
+  if (value === null) return undefined;
+  if (value.length !== 9 || value[0] !== KvValueTag.U64) return undefined;
+  return new DataView(value.buffer, value.byteOffset + 1, 8).getBigUint64(
+    0,
+    true,
+  );
+}
+
+function u64Value(n: bigint): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = KvValueTag.U64;
+  new DataView(out.buffer).setBigUint64(1, n, true);
+  return out;
+}
+
+/**
+ * The key of a SET_VERSIONSTAMPED step: its own, then the operation's
+ * versionstamp as a tuple string element (0x02, 20 hex digits, 0x00).
+ */
+function versionstampedKey(key: Uint8Array, seq: number): Uint8Array {
+  const hex = Array.from(
+    versionstampOf(seq),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const out = new Uint8Array(key.length + 22);
+  out.set(key);
+  out[key.length] = 0x02;
+  for (let i = 0; i < 20; i++) out[key.length + 1 + i] = hex.charCodeAt(i);
+  out[key.length + 21] = 0x00;
+  return out;
+}
 
 /** ASCII text as bytes, without a TextEncoder call (digits, mostly). */
 function ascii(text: string): Uint8Array {
@@ -124,6 +161,25 @@ export async function evaluate(
   read: Reader,
   now = 0,
 ): Promise<Evaluated> {
+  // Versionstamped keys are known only now, from the operation's number.
+  if (steps.some((step) => step.kind === StepKind.SET_VERSIONSTAMPED)) {
+    const named: AtomicStep[] = [];
+    for (const step of steps) {
+      if (step.kind !== StepKind.SET_VERSIONSTAMPED) {
+        named.push(step);
+        continue;
+      }
+      const key = versionstampedKey(step.key, seq);
+      if (key.length > MAX_KEY_SIZE) {
+        return refuse(
+          seq,
+          `ERR a versionstamped key of ${key.length} bytes exceeds the limit of ${MAX_KEY_SIZE}`,
+        );
+      }
+      named.push({ ...step, kind: StepKind.SET, key });
+    }
+    steps = named;
+  }
   const slots = new Map<string, Slot>();
   // One binary string a step, computed once.
   const order: Slot[] = new Array(steps.length);
@@ -226,6 +282,25 @@ export async function evaluate(
             : BigInt(slot.expiresAt - now),
         });
         break;
+      case StepKind.SUM_U64:
+      case StepKind.MIN_U64:
+      case StepKind.MAX_U64: {
+        const current = readU64Value(slot.value);
+        if (slot.value !== null && current === undefined) {
+          results.push({ kind: "error", message: NOT_U64 });
+          break;
+        }
+        const next = current === undefined
+          ? step.operand
+          : step.kind === StepKind.SUM_U64
+          ? BigInt.asUintN(64, current + step.operand)
+          : step.kind === StepKind.MIN_U64
+          ? (current < step.operand ? current : step.operand)
+          : (current > step.operand ? current : step.operand);
+        if (next !== current) set(slot, u64Value(next));
+        results.push({ kind: "nil" });
+        break;
+      }
       case StepKind.SWEEP: {
         // Stored but absent to the steps: expired. Deleted for real now.
         const expired = slot.value === null && slot.existed && !slot.changed;
@@ -371,6 +446,19 @@ export async function evaluate(
     };
   }
   return { reply: { committed: true, version: seq, results }, effects, ids };
+}
+
+/** An operation refused whole, with the reason as its one result. */
+function refuse(seq: number, message: string): Evaluated {
+  return {
+    reply: {
+      committed: false,
+      version: seq,
+      results: [{ kind: "error", message }],
+    },
+    effects: [],
+    ids: [],
+  };
 }
 
 /**

@@ -7,13 +7,16 @@ import {
   decodeExpired,
   decodeGet,
   decodeKeys,
+  decodeRange,
   DEFAULT_KEYS_LIMIT,
+  encodeEntries,
   encodeKeyPage,
   encodeU64,
   encodeValue,
   ErrorCode,
   type Frame,
   type FramedConnection,
+  MAX_ENTRIES_BYTES,
   MAX_KEY_SIZE,
   MAX_PAGE_BYTES,
   Opcode,
@@ -149,6 +152,8 @@ export class NodeReads {
         ? this.#answerKeys(conn, frame)
         : frame.opcode === Opcode.EXPIRED
         ? this.#answerExpired(conn, frame)
+        : frame.opcode === Opcode.RANGE
+        ? this.#answerRange(conn, frame)
         : this.#answerCount(conn, frame);
       answer.finally(() => {
         this.#active--;
@@ -201,6 +206,20 @@ export class NodeReads {
         ? keys[keys.length - 1]!
         : new Uint8Array(0);
       this.answer(conn, encodeKeyPage(frame.id, { keys, cursor }));
+    } catch (error) {
+      this.answerError(conn, frame.id, error);
+    }
+  }
+
+  async #answerRange(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const request = decodeRange(frame.payload);
+      const answer = await this.#db.range({
+        ...request,
+        maxBytes: MAX_ENTRIES_BYTES,
+        now: Date.now(),
+      });
+      this.answer(conn, encodeEntries(frame.id, answer));
     } catch (error) {
       this.answerError(conn, frame.id, error);
     }

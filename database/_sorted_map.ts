@@ -10,6 +10,7 @@ export interface SortedMap<K, V> {
   delete(key: K): boolean;
   clear(): void;
   entries(lowestKey?: K): IterableIterator<[K, V]>;
+  entriesReversed(highestKey?: K): IterableIterator<[K, V]>;
   nextHigherKey(key: K): K | undefined;
 }
 

@@ -39,8 +39,10 @@
 import {
   checkKey,
   checkValue,
+  type Entries,
   InvalidArgumentError,
   MAX_KEY_SIZE,
+  type RangeEntry,
   type SyncEntry,
   type Write,
   WriteOp,
@@ -51,6 +53,7 @@ import type {
   Database,
   DatabaseState,
   KeysQuery,
+  RangeQuery,
   SnapshotOptions,
   StoredEntry,
 } from "./types.ts";
@@ -442,6 +445,58 @@ export class KvDatabase implements Database {
       bytes += key.length;
     }
     return out;
+  }
+
+  /**
+   * Reads the entries of a key range, forwards or backwards, values whole.
+   *
+   * @param query The range, its limits, and the time expiries are judged by.
+   * @returns The entries, and whether the byte budget cut them short.
+   * @example
+   * ```ts
+   * import { KvDatabase } from "./kv_database.ts";
+   * await using db = await KvDatabase.open(":memory:");
+   * const none = new Uint8Array(0);
+   * console.log((await db.range({ start: none, end: none, limit: 5, reverse: false, maxBytes: 1 << 20 })).entries); // []
+   * ```
+   */
+  async range(query: RangeQuery): Promise<Entries> {
+    const entries: RangeEntry[] = [];
+    if (query.limit <= 0) return { entries, more: false };
+    if (
+      query.end.length > 0 && compareBytes(query.start, query.end) >= 0
+    ) return { entries, more: false };
+    const iterator = this.#kv.list(
+      selector(
+        encodeKey(query.start),
+        query.end.length === 0 ? null : encodeKey(query.end),
+      ),
+      {
+        reverse: query.reverse,
+        batchSize: Math.min(query.limit + 1, LIST_BATCH_SIZE),
+      },
+    );
+    let bytes = 0;
+    let more = false;
+    for await (const entry of iterator) {
+      if (entries.length >= query.limit) break;
+      const packed = packedKeyOf(entry.key);
+      const stored = await readValue(this.#kv, packed, entry);
+      if (stored === null) continue;
+      if (
+        stored.expiresAt !== undefined && query.now !== undefined &&
+        stored.expiresAt <= query.now
+      ) continue;
+      const key = decodeKey(packed);
+      const size = key.length + stored.value.length;
+      if (entries.length > 0 && bytes + size > query.maxBytes) {
+        more = true;
+        break;
+      }
+      bytes += size;
+      entries.push({ key, ...stored });
+    }
+    return { entries, more };
   }
 
   /**

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { type SyncEntry, type Write, WriteOp } from "../protocol/mod.ts";
+import {
+  type Entries,
+  type RangeEntry,
+  type SyncEntry,
+  type Write,
+  WriteOp,
+} from "../protocol/mod.ts";
 import { fromBinary, toBinary } from "./_binary_key.ts";
 import { ExpiryIndex } from "./_expiry.ts";
 import { createSortedMap, type SortedMap } from "./_sorted_map.ts";
@@ -14,6 +20,7 @@ import type {
   Database,
   DatabaseState,
   KeysQuery,
+  RangeQuery,
   SnapshotOptions,
   StoredEntry,
 } from "./types.ts";
@@ -184,6 +191,45 @@ export class MemoryDatabase implements Database {
       bytes += key.length;
     }
     return Promise.resolve(out);
+  }
+
+  /** Reads the entries of a key range, forwards or backwards. */
+  range(query: RangeQuery): Promise<Entries> {
+    const start = toBinary(query.start);
+    const end = query.end.length === 0 ? undefined : toBinary(query.end);
+    const entries: RangeEntry[] = [];
+    let bytes = 0;
+    let more = false;
+    const walk = query.reverse
+      ? this.#order.entriesReversed(end)
+      : this.#order.entries(start);
+    for (const [key] of walk) {
+      if (query.reverse ? key < start : end !== undefined && key >= end) break;
+      if (query.reverse && key === end) continue;
+      if (entries.length >= query.limit) break;
+      const expiresAt = this.#expiries.get(key);
+      if (
+        expiresAt !== undefined && query.now !== undefined &&
+        expiresAt <= query.now
+      ) continue;
+      const stored = this.#data.get(key)!;
+      if (
+        entries.length > 0 &&
+        bytes + key.length + stored.length > query.maxBytes
+      ) {
+        more = true;
+        break;
+      }
+      bytes += key.length + stored.length;
+      const entry: RangeEntry = {
+        key: fromBinary(key),
+        value: valueOf(stored),
+        version: versionOf(stored),
+      };
+      if (expiresAt !== undefined) entry.expiresAt = expiresAt;
+      entries.push(entry);
+    }
+    return Promise.resolve({ entries, more });
   }
 
   /** Counts the keys; with `now`, those not expired then. */

@@ -22,6 +22,7 @@ export type {
   Database,
   DatabaseState,
   KeysQuery,
+  RangeQuery,
   SnapshotOptions,
   StoredEntry,
 } from "./types.ts";

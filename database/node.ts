@@ -463,6 +463,7 @@ export class DatabaseNode implements AsyncDisposable {
       case Opcode.KEYS:
       case Opcode.COUNT:
       case Opcode.EXPIRED:
+      case Opcode.RANGE:
         this.#reads.take(conn, frame);
         return;
       case Opcode.PING:

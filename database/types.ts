@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SyncEntry, Write } from "../protocol/mod.ts";
+import type { Entries, SyncEntry, Write } from "../protocol/mod.ts";
 
 /** A stored value and its version (the sequence number of the write that stored it). */
 export interface StoredEntry {
@@ -47,6 +47,22 @@ export interface KeysQuery {
   /** Stop once the keys returned add up to this many bytes. */
   maxBytes: number;
   /** Leave out keys that have expired at this time (ms since the epoch). */
+  now?: number;
+}
+
+/** Options for {@linkcode Database.range}. */
+export interface RangeQuery {
+  /** The first key, inclusive; empty for the first key there is. */
+  start: Uint8Array;
+  /** The key after the last, exclusive; empty for no end. */
+  end: Uint8Array;
+  /** The most entries. */
+  limit: number;
+  /** From the end backwards. */
+  reverse: boolean;
+  /** Stop once keys and values add up to this many bytes (`more` is then set). */
+  maxBytes: number;
+  /** Leave out entries expired at this time (ms since the epoch). */
   now?: number;
 }
 
@@ -117,6 +133,9 @@ export interface Database extends AsyncDisposable {
 
   /** Lists keys in byte order. */
   keys(query: KeysQuery): Promise<Uint8Array[]>;
+
+  /** Reads the entries of a key range, forwards or backwards. */
+  range(query: RangeQuery): Promise<Entries>;
 
   /** Counts the keys; with `now`, those not expired at that time. */
   count(now?: number): Promise<number>;

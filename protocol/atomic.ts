@@ -47,6 +47,17 @@ export const StepKind = {
   TTL: 11,
   /** Deletes the key if it has expired at the operation's time (the router's sweep). */
   SWEEP: 12,
+  /** Adds to a Deno KV u64 value, wrapping (`Deno.KvU64`; see `kvU64`). */
+  SUM_U64: 13,
+  /** Keeps the smaller of a Deno KV u64 value and the operand. */
+  MIN_U64: 14,
+  /** Keeps the larger of a Deno KV u64 value and the operand. */
+  MAX_U64: 15,
+  /**
+   * A SET whose key is the given one followed by the operation's
+   * versionstamp as a tuple string element (KV Connect's versionstamped keys).
+   */
+  SET_VERSIONSTAMPED: 16,
 } as const;
 
 /**
@@ -121,12 +132,21 @@ export type AtomicStep =
   | { kind: typeof StepKind.CHECK; key: Uint8Array; version: number | null }
   | { kind: typeof StepKind.GET; key: Uint8Array }
   | {
-    kind: typeof StepKind.SET;
+    kind: typeof StepKind.SET | typeof StepKind.SET_VERSIONSTAMPED;
     key: Uint8Array;
     value: Uint8Array;
     flags: number;
     /** With `EXPIRE_AT` or `EXPIRE_IN`: the time, in ms. */
     time?: number;
+  }
+  | {
+    kind:
+      | typeof StepKind.SUM_U64
+      | typeof StepKind.MIN_U64
+      | typeof StepKind.MAX_U64;
+    key: Uint8Array;
+    /** An unsigned 64-bit operand. */
+    operand: bigint;
   }
   | {
     kind: typeof StepKind.EXPIRE;
@@ -169,6 +189,46 @@ export interface AtomicReply {
    * the operation (a failed step under `ALL_OR_NOTHING`, or a size limit).
    */
   results: StepResult[];
+}
+
+/**
+ * How a value written through the Deno KV front end begins: one byte that
+ * says how the rest is encoded, as KV Connect's value encodings do. The
+ * u64 steps (`SUM_U64` …) read and write `U64` values.
+ *
+ * @example
+ * ```ts
+ * import { KvValueTag } from "./atomic.ts";
+ * console.log(KvValueTag.U64); // 2
+ * ```
+ */
+export const KvValueTag = {
+  /** V8 serialization (any structured-cloneable value). */
+  V8: 1,
+  /** An unsigned 64-bit integer, 8 bytes little-endian (`Deno.KvU64`). */
+  U64: 2,
+  /** Raw bytes (`Uint8Array`). */
+  BYTES: 3,
+} as const;
+
+/**
+ * The 10-byte versionstamp of a sequence number, as KV Connect carries it:
+ * the number big-endian in 8 bytes, then two zero bytes.
+ *
+ * @param seq The sequence number.
+ * @returns The versionstamp.
+ * @example
+ * ```ts
+ * import { versionstampOf } from "./atomic.ts";
+ * console.log(versionstampOf(1)[7]); // 1
+ * ```
+ */
+export function versionstampOf(seq: number): Uint8Array {
+  const out = new Uint8Array(10);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, Math.floor(seq / 0x1_0000_0000));
+  view.setUint32(4, seq >>> 0);
+  return out;
 }
 
 /** Most steps in one atomic operation. */
@@ -264,8 +324,13 @@ function stepSize(step: AtomicStep): number {
     case StepKind.SWEEP:
       return base;
     case StepKind.SET:
+    case StepKind.SET_VERSIONSTAMPED:
       return base + 1 + (step.flags & SET_TIMED ? 8 : 0) + 4 +
         step.value.length;
+    case StepKind.SUM_U64:
+    case StepKind.MIN_U64:
+    case StepKind.MAX_U64:
+      return base + 8;
     case StepKind.EXPIRE:
       return base + 1 + 8;
     case StepKind.ADD:
@@ -323,9 +388,15 @@ function writeSteps(
         writer.u8(step.version === null ? 0 : 1).u64(step.version ?? 0);
         break;
       case StepKind.SET:
+      case StepKind.SET_VERSIONSTAMPED:
         writer.u8(step.flags);
         if (step.flags & SET_TIMED) writeI64(writer, BigInt(step.time ?? 0));
         writer.bytes32(step.value);
+        break;
+      case StepKind.SUM_U64:
+      case StepKind.MIN_U64:
+      case StepKind.MAX_U64:
+        writeI64(writer, BigInt.asIntN(64, step.operand));
         break;
       case StepKind.EXPIRE:
         writer.u8(step.flags);
@@ -370,10 +441,22 @@ function checkSteps(steps: readonly AtomicStep[]): void {
   }
   for (const step of steps) {
     checkKey(step.key);
-    if (step.kind === StepKind.SET || step.kind === StepKind.APPEND) {
+    if (
+      step.kind === StepKind.SET || step.kind === StepKind.APPEND ||
+      step.kind === StepKind.SET_VERSIONSTAMPED
+    ) {
       checkValue(step.value);
     }
-    if (step.kind === StepKind.SET) {
+    if (
+      (step.kind === StepKind.SUM_U64 || step.kind === StepKind.MIN_U64 ||
+        step.kind === StepKind.MAX_U64) &&
+      (step.operand < 0n || step.operand >= 2n ** 64n)
+    ) {
+      throw new ProtocolError(`Invalid u64 operand ${step.operand}`);
+    }
+    if (
+      step.kind === StepKind.SET || step.kind === StepKind.SET_VERSIONSTAMPED
+    ) {
       const timing = step.flags & (SET_TIMED | SetFlag.KEEP_TTL);
       if (
         step.flags & ~SET_FLAGS || (step.flags & 3) === 3 ||
@@ -451,7 +534,8 @@ function readSteps(
       case StepKind.SWEEP:
         steps[i] = { kind, key };
         break;
-      case StepKind.SET: {
+      case StepKind.SET:
+      case StepKind.SET_VERSIONSTAMPED: {
         const flags = reader.u8();
         if (flags & SET_TIMED) {
           const time = Number(readI64(reader));
@@ -464,6 +548,11 @@ function readSteps(
         steps[i] = { kind, key, flags, time: Number(readI64(reader)) };
         break;
       }
+      case StepKind.SUM_U64:
+      case StepKind.MIN_U64:
+      case StepKind.MAX_U64:
+        steps[i] = { kind, key, operand: BigInt.asUintN(64, readI64(reader)) };
+        break;
       case StepKind.ADD:
       case StepKind.MIN:
       case StepKind.MAX:

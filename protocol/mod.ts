@@ -20,6 +20,7 @@ export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./replication_messages.ts";
 export * from "./atomic.ts";
+export * from "./range.ts";
 export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";

@@ -54,6 +54,9 @@ export const Opcode = {
   ATOMIC_REPLY: 0x31,
   // Expiry ("Expiry").
   EXPIRED: 0x32,
+  // Range reads ("RANGE and ENTRIES").
+  RANGE: 0x33,
+  ENTRIES: 0x34,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */

@@ -172,6 +172,7 @@ export class Databases {
         return;
       case Opcode.VALUE:
       case Opcode.KEY_PAGE:
+      case Opcode.ENTRIES:
       case Opcode.COUNT_REPLY:
       case Opcode.ERROR:
         this.#reads.answered(db, frame);

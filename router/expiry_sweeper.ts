@@ -11,15 +11,14 @@ import { getLogger } from "@logtape/logtape";
 import {
   AckLevel,
   decodeAtomicReply,
-  decodeFrame,
   decodeKeyPage,
   encodeAtomic,
   encodeExpired,
-  type KvndbError,
   Opcode,
   sleep,
   StepKind,
 } from "../protocol/mod.ts";
+import { InternalClient } from "./_internal_client.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "router"]);
@@ -34,11 +33,6 @@ export interface ExpirySweeperOptions {
   batch: number;
   /** Ends the sweep. */
   signal: AbortSignal;
-}
-
-interface Answer {
-  opcode: number;
-  payload: Uint8Array;
 }
 
 /**
@@ -57,10 +51,7 @@ interface Answer {
  */
 export class ExpirySweeper {
   #options: ExpirySweeperOptions;
-  #session: RouterSession;
-  #waiting = new Map<number, PromiseWithResolvers<Answer>>();
-  #nextId = 1;
-  #closed = false;
+  #client: InternalClient;
   /** Keys deleted so far. */
   swept = 0;
   /**
@@ -79,33 +70,11 @@ export class ExpirySweeper {
    */
   constructor(options: ExpirySweeperOptions) {
     this.#options = options;
-    const link: ClientLink = {
-      peer: "expiry sweep",
-      get isClosed() {
-        return options.signal.aborted;
-      },
-      send: (bytes) => {
-        const decoded = decodeFrame(bytes);
-        if (decoded !== undefined) {
-          this.#settle(decoded.frame.id, decoded.frame);
-        }
-        return true;
-      },
-      answer: (id, opcode, payload) =>
-        this.#settle(id, { opcode, payload: payload.slice() }),
-      acknowledge: (id) =>
-        this.#settle(id, { opcode: Opcode.DONE, payload: new Uint8Array() }),
-      sendError: (id, error) => this.#fail(id, error),
-      fail: (error) => {
-        for (const id of [...this.#waiting.keys()]) this.#fail(id, error);
-        return Promise.resolve();
-      },
-    };
-    this.#session = options.attach(link);
-    options.signal.addEventListener("abort", () => {
-      const error = new Error("The router is closing") as KvndbError;
-      for (const id of [...this.#waiting.keys()]) this.#fail(id, error);
-    }, { once: true });
+    this.#client = new InternalClient(
+      options.attach,
+      options.signal,
+      "expiry sweep",
+    );
     this.done = this.#run();
   }
 
@@ -130,8 +99,7 @@ export class ExpirySweeper {
         }
       }
     } finally {
-      this.#closed = true;
-      this.#session.detach();
+      this.#client.close();
     }
   }
 
@@ -144,14 +112,16 @@ export class ExpirySweeper {
     batch: number,
     now: number,
   ): Promise<{ listed: number; swept: number }> {
-    const listed = await this.#request((id) => encodeExpired(id, now, batch));
+    const listed = await this.#client.request((id) =>
+      encodeExpired(id, now, batch)
+    );
     if (listed.opcode !== Opcode.KEY_PAGE) return { listed: 0, swept: 0 };
     const { keys } = decodeKeyPage(listed.payload);
     let swept = 0;
     let size = keys.length;
     for (let i = 0; i < keys.length;) {
       const part = keys.slice(i, i + size);
-      const answer = await this.#request((id) =>
+      const answer = await this.#client.request((id) =>
         encodeAtomic(id, {
           acks: AckLevel.DEFAULT,
           flags: 0,
@@ -171,33 +141,5 @@ export class ExpirySweeper {
     }
     this.swept += swept;
     return { listed: keys.length, swept };
-  }
-
-  #request(encode: (id: number) => Uint8Array): Promise<Answer> {
-    const id = this.#nextId;
-    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
-    const waiter = Promise.withResolvers<Answer>();
-    this.#waiting.set(id, waiter);
-    const frame = decodeFrame(encode(id))!.frame;
-    if (this.#closed) {
-      this.#waiting.delete(id);
-      return Promise.reject(new Error("The sweep has stopped"));
-    }
-    this.#session.submit(frame);
-    return waiter.promise;
-  }
-
-  #settle(id: number, answer: Answer): void {
-    const waiter = this.#waiting.get(id);
-    if (waiter === undefined) return;
-    this.#waiting.delete(id);
-    waiter.resolve(answer);
-  }
-
-  #fail(id: number, error: KvndbError): void {
-    const waiter = this.#waiting.get(id);
-    if (waiter === undefined) return;
-    this.#waiting.delete(id);
-    waiter.reject(error);
   }
 }

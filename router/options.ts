@@ -56,6 +56,11 @@ export interface RouterOptions {
   /** Also serve HTTP (`/health`) on this TCP port (0: any free one). */
   httpPort?: number;
   /**
+   * Also serve KV Connect (`Deno.openKv("http://host:PORT")`) on this TCP
+   * port (0: any free one); HTTP/2, over TLS with the router's certificate.
+   */
+  kvPort?: number;
+  /**
    * Where the router keeps the cluster id and which databases are ready, so
    * that after a restart it waits for one that holds every acknowledged write.
    * Without it a restarted router trusts the first database that joins.

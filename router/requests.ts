@@ -17,6 +17,7 @@ import {
   decodeForget,
   decodeGet,
   decodeKeys,
+  decodeRange,
   decodeWriteRequest,
   encodeForgotten,
   encodeOpaque,
@@ -64,6 +65,7 @@ const LIMITED = new Set<number>([
   Opcode.COUNT,
   Opcode.ATOMIC,
   Opcode.EXPIRED,
+  Opcode.RANGE,
 ]);
 
 /** Opcodes served during a hold. */
@@ -88,6 +90,7 @@ export class Requests {
     | "delete"
     | "atomic"
     | "keys"
+    | "range"
     | "count"
     | "ping"
     | "stats"
@@ -99,6 +102,7 @@ export class Requests {
     delete: 0,
     atomic: 0,
     keys: 0,
+    range: 0,
     count: 0,
     ping: 0,
     stats: 0,
@@ -239,6 +243,11 @@ export class Requests {
       case Opcode.KEYS:
         decodeKeys(frame.payload);
         this.operations.keys++;
+        reads.read(client, frame);
+        return;
+      case Opcode.RANGE:
+        decodeRange(frame.payload);
+        this.operations.range++;
         reads.read(client, frame);
         return;
       case Opcode.EXPIRED:

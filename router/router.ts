@@ -30,6 +30,7 @@ import type { DatabaseLink } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
 import { ExpirySweeper } from "./expiry_sweeper.ts";
+import { KvConnectFrontEnd } from "./kv_connect.ts";
 import { Sequencer } from "./sequencer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
@@ -82,6 +83,7 @@ export class Router implements AsyncDisposable {
   #resp?: RespFrontEnd;
   #http?: HttpFrontEnd;
   #sweeper?: ExpirySweeper;
+  #kv?: KvConnectFrontEnd;
 
   private constructor(
     listener: Deno.Listener,
@@ -299,6 +301,14 @@ export class Router implements AsyncDisposable {
         throw error;
       }
     }
+    if (options.kvPort !== undefined) {
+      try {
+        router.#startKv(endpoint, options.kvPort);
+      } catch (error) {
+        await router.close();
+        throw error;
+      }
+    }
     log.info("Router listening on {endpoint}", {
       endpoint: describeEndpoint(router.endpoint),
     });
@@ -317,6 +327,11 @@ export class Router implements AsyncDisposable {
   /** The Redis-protocol port, when `respPort` was given. */
   get respPort(): number | undefined {
     return this.#resp?.port;
+  }
+
+  /** The KV Connect port, when `kvPort` was given. */
+  get kvPort(): number | undefined {
+    return this.#kv?.port;
   }
 
   /** The HTTP port (`/health`), when `httpPort` was given. */
@@ -346,6 +361,30 @@ export class Router implements AsyncDisposable {
     log.info("HTTP{s} on port {port}", {
       s: tls ? "S" : "",
       port: this.#http.port,
+    });
+  }
+
+  #startKv(endpoint: Endpoint, port: number): void {
+    const tls = endpoint.type === "tls";
+    this.#kv = new KvConnectFrontEnd({
+      hostname: endpoint.type === "unix" ? "127.0.0.1" : endpoint.hostname,
+      port,
+      ...(tls
+        ? {
+          cert: Deno.readTextFileSync(endpoint.certFile!),
+          key: Deno.readTextFileSync(endpoint.keyFile!),
+        }
+        : {}),
+    }, {
+      passwordRequired: this.#keys !== undefined,
+      checkPassword: (password, address) =>
+        this.#gate.checkPlainPassword(password, address),
+      refuse: (address) => this.#gate.refusal(address),
+      attach: (link) => this.#requests.attach(link),
+    });
+    log.info("KV Connect{s} on port {port}", {
+      s: tls ? " (TLS)" : "",
+      port: this.#kv.port,
     });
   }
 
@@ -442,6 +481,7 @@ export class Router implements AsyncDisposable {
     this.#closing.abort();
     clearInterval(this.#timer);
     await this.#resp?.close();
+    await this.#kv?.close();
     // The gate first: it ends the login throttle's waits, which an HTTP
     // request may be in, and the HTTP server waits for its requests.
     await this.#gate.close();

@@ -1,0 +1,201 @@
+/**
+ * Range reads: the keys from one key (inclusive) to another (exclusive),
+ * with their values, versions and expiries, forwards or backwards (RANGE,
+ * answered by ENTRIES). The Deno KV front end's reads are made of them. See
+ * `docs/protocol.md`, "RANGE and ENTRIES".
+ *
+ * @module
+ */
+
+import { FrameWriter, PayloadReader } from "./frame.ts";
+import { ProtocolError } from "./errors.ts";
+import { checkKey, checkValue } from "./messages.ts";
+import { MAX_KEY_SIZE } from "./constants.ts";
+import { Opcode } from "./opcodes.ts";
+
+/** The most entries one RANGE may ask for. */
+export const MAX_RANGE_LIMIT = 1000;
+/** Bytes of keys and values one ENTRIES answer holds at most (one entry may pass it alone). */
+export const MAX_ENTRIES_BYTES = 512 * 1024;
+
+/** A range read. */
+export interface RangeRequest {
+  /** The first key, inclusive; empty for the first key there is. */
+  start: Uint8Array;
+  /** The key after the last, exclusive; empty for no end. */
+  end: Uint8Array;
+  /** The most entries, 1 to {@linkcode MAX_RANGE_LIMIT}. */
+  limit: number;
+  /** From the end backwards. */
+  reverse: boolean;
+}
+
+/** One entry of a range. */
+export interface RangeEntry {
+  /** The key. */
+  key: Uint8Array;
+  /** The value. */
+  value: Uint8Array;
+  /** The sequence number of the write that stored it. */
+  version: number;
+  /** When it expires, ms since the epoch; absent when it does not. */
+  expiresAt?: number;
+}
+
+/** The answer to a range read. */
+export interface Entries {
+  /** The entries, in the order read. */
+  entries: RangeEntry[];
+  /** Whether the byte budget cut the answer short of the limit: ask again after the last key. */
+  more: boolean;
+}
+
+function checkBound(key: Uint8Array): void {
+  // Bounds may be one byte past a key (a prefix's end), or empty.
+  if (key.length > MAX_KEY_SIZE + 1) checkKey(key);
+}
+
+/**
+ * Encodes RANGE.
+ *
+ * @param id The request id.
+ * @param request The range.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeRange } from "./range.ts";
+ * encodeRange(1, { start: new Uint8Array([1]), end: new Uint8Array([2]), limit: 10, reverse: false });
+ * ```
+ */
+export function encodeRange(id: number, request: RangeRequest): Uint8Array {
+  checkBound(request.start);
+  checkBound(request.end);
+  if (
+    !Number.isInteger(request.limit) || request.limit < 1 ||
+    request.limit > MAX_RANGE_LIMIT
+  ) {
+    throw new ProtocolError(
+      `RANGE limit ${request.limit} is outside 1 to ${MAX_RANGE_LIMIT}`,
+    );
+  }
+  return new FrameWriter(
+    Opcode.RANGE,
+    id,
+    2 + request.start.length + 2 + request.end.length + 2 + 1,
+  ).bytes16(request.start).bytes16(request.end).u16(request.limit).u8(
+    request.reverse ? 1 : 0,
+  ).finish();
+}
+
+/**
+ * Decodes RANGE.
+ *
+ * @param payload The frame's payload.
+ * @returns The range; its keys are views.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { decodeRange, encodeRange } from "./range.ts";
+ * const bytes = encodeRange(1, { start: new Uint8Array(0), end: new Uint8Array(0), limit: 3, reverse: true });
+ * console.log(decodeRange(bytes.subarray(10)).reverse); // true
+ * ```
+ */
+export function decodeRange(payload: Uint8Array): RangeRequest {
+  const reader = new PayloadReader(payload, "RANGE");
+  const start = reader.bytes16();
+  const end = reader.bytes16();
+  const limit = reader.u16();
+  const reverse = reader.u8();
+  reader.end();
+  checkBound(start);
+  checkBound(end);
+  if (limit < 1 || limit > MAX_RANGE_LIMIT || reverse > 1) {
+    throw new ProtocolError(
+      `Malformed RANGE frame: limit ${limit} (1 to ${MAX_RANGE_LIMIT}), reverse ${reverse}`,
+    );
+  }
+  return { start, end, limit, reverse: reverse === 1 };
+}
+
+/** The top bit of an entry's version field: an expiry time follows it. */
+const EXPIRES = 0x8000_0000;
+
+/**
+ * Encodes ENTRIES.
+ *
+ * @param id The request id.
+ * @param answer The entries, and whether more may follow.
+ * @returns The frame's bytes.
+ * @example
+ * ```ts
+ * import { encodeEntries } from "./range.ts";
+ * encodeEntries(1, { entries: [], more: false });
+ * ```
+ */
+export function encodeEntries(id: number, answer: Entries): Uint8Array {
+  let size = 1 + 2;
+  for (const e of answer.entries) {
+    size += 2 + e.key.length + 8 + (e.expiresAt === undefined ? 0 : 8) + 4 +
+      e.value.length;
+  }
+  const writer = new FrameWriter(Opcode.ENTRIES, id, size).u8(
+    answer.more ? 1 : 0,
+  ).u16(answer.entries.length);
+  for (const e of answer.entries) {
+    writer.bytes16(e.key);
+    if (e.expiresAt === undefined) writer.u64(e.version);
+    else {
+      writer.u32(EXPIRES + Math.floor(e.version / 0x1_0000_0000)).u32(
+        e.version >>> 0,
+      ).u64(e.expiresAt);
+    }
+    writer.bytes32(e.value);
+  }
+  return writer.finish();
+}
+
+/**
+ * Decodes ENTRIES.
+ *
+ * @param payload The frame's payload.
+ * @returns The entries; keys and values are views.
+ * @throws {ProtocolError} When it is malformed.
+ * @example
+ * ```ts
+ * import { decodeEntries, encodeEntries } from "./range.ts";
+ * console.log(decodeEntries(encodeEntries(1, { entries: [], more: true }).subarray(10)).more); // true
+ * ```
+ */
+export function decodeEntries(payload: Uint8Array): Entries {
+  const reader = new PayloadReader(payload, "ENTRIES");
+  const more = reader.u8();
+  const count = reader.u16();
+  if (more > 1 || count * 14 > reader.remaining) {
+    throw new ProtocolError(
+      `Malformed ENTRIES frame: ${count} entries cannot fit in ${reader.remaining} bytes`,
+    );
+  }
+  const entries: RangeEntry[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const key = reader.bytes16();
+    checkKey(key);
+    const high = reader.u32();
+    const low = reader.u32();
+    const expiring = high >= EXPIRES;
+    const versionHigh = expiring ? high - EXPIRES : high;
+    if (versionHigh >= 0x20_0000) {
+      throw new ProtocolError(
+        "Malformed ENTRIES frame: 64-bit integer beyond 2^53",
+      );
+    }
+    const version = versionHigh * 0x1_0000_0000 + low;
+    const expiresAt = expiring ? reader.u64() : undefined;
+    const value = reader.bytes32();
+    checkValue(value);
+    entries[i] = expiresAt === undefined
+      ? { key, value, version }
+      : { key, value, version, expiresAt };
+  }
+  reader.end();
+  return { entries, more: more === 1 };
+}
