@@ -69,6 +69,7 @@ export class Batch {
   #large: Map<string, number>;
   #expiries: ExpiryIndex;
   #reserved: Cost;
+  #limits: CommitLimits;
   #pending = new Map<string, KeyPlan>();
   #cost: Cost;
   #lastVersion = 0;
@@ -78,13 +79,16 @@ export class Batch {
    * @param large The database's map of chunk counts, kept up to date.
    * @param expiries The database's expiry times, kept up to date.
    * @param reserved What each operation needs beside the writes (the state).
+   * @param limits What one commit may hold: Deno KV's own by default.
    */
   constructor(
     keys: Map<string, KeyState>,
     large: Map<string, number>,
     expiries: ExpiryIndex,
     reserved: Cost,
+    limits: CommitLimits = DENO_KV_LIMITS,
   ) {
+    this.#limits = limits;
     this.#keys = keys;
     this.#large = large;
     this.#expiries = expiries;
@@ -127,7 +131,7 @@ export class Batch {
       setKeyBytes: this.#cost.setKeyBytes - replaced.setKeyBytes +
         plan.cost.setKeyBytes,
     };
-    if (!fits(cost)) return false;
+    if (!fits(cost, this.#limits)) return false;
     this.#pending.set(id, plan);
     this.#cost = cost;
     this.#lastVersion = version;
@@ -159,7 +163,7 @@ export class Batch {
       cost.setKeyBytes += plan.cost.setKeyBytes - replaced.setKeyBytes;
       plans.push([id, plan]);
     }
-    if (!fits(cost)) return false;
+    if (!fits(cost, this.#limits)) return false;
     for (const [id, plan] of plans) this.#pending.set(id, plan);
     this.#cost = cost;
     this.#lastVersion = version;
@@ -206,10 +210,36 @@ export function emptyCost(): Cost {
   return { mutations: 0, bytes: 0, setKeyBytes: 0 };
 }
 
-/** Whether an atomic operation of this cost stays within Deno KV's limits. */
-export function fits(cost: Cost): boolean {
-  return cost.mutations <= KV_MAX_MUTATIONS &&
-    cost.bytes <= KV_MAX_MUTATION_BYTES &&
+/** What one commit may hold. */
+export interface CommitLimits {
+  mutations: number;
+  bytes: number;
+}
+
+/** Deno KV's own limits. */
+export const DENO_KV_LIMITS: CommitLimits = {
+  mutations: KV_MAX_MUTATIONS,
+  bytes: KV_MAX_MUTATION_BYTES,
+};
+
+/**
+ * What a remote store may be sent in one commit: a KV Connect server may be
+ * a KVNDB router, whose atomic writes hold at most 128 mutations (its
+ * atomic operations' steps) and whose databases refuse an operation that
+ * would cost them more than about 768 KiB.
+ */
+export const REMOTE_LIMITS: CommitLimits = {
+  mutations: 120,
+  bytes: 600 * 1024,
+};
+
+/** Whether an atomic operation of this cost stays within the limits. */
+export function fits(
+  cost: Cost,
+  limits: CommitLimits = DENO_KV_LIMITS,
+): boolean {
+  return cost.mutations <= limits.mutations &&
+    cost.bytes <= limits.bytes &&
     cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES;
 }
 

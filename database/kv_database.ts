@@ -71,8 +71,6 @@ import {
   ENTRY_KEY_OVERHEAD,
   EXPIRY,
   KV_MAX_KEY_BYTES,
-  KV_MAX_MUTATION_BYTES,
-  KV_MAX_MUTATIONS,
   LARGE,
   packedKeyOf,
   readU64,
@@ -82,7 +80,14 @@ import {
   STATE_KEY_BYTES,
   successor,
 } from "./_kv_layout.ts";
-import { Batch, emptyCost, type KeyState } from "./_kv_batch.ts";
+import {
+  Batch,
+  type CommitLimits,
+  DENO_KV_LIMITS,
+  emptyCost,
+  type KeyState,
+  REMOTE_LIMITS,
+} from "./_kv_batch.ts";
 import { readInfo, readValue } from "./_kv_read.ts";
 
 /**
@@ -126,6 +131,7 @@ export class KvDatabase implements Database {
   /** Whether the store is `:memory:`, whose data dies with the process. */
   readonly volatile: boolean;
   #kv: Deno.Kv;
+  #limits: CommitLimits;
   #closed = false;
   // The node owns the store, so the state read once stays true until we
   // write it; caching it saves a read on every apply().
@@ -147,7 +153,9 @@ export class KvDatabase implements Database {
    * Wraps an open Deno KV handle, which the database then owns and closes.
    *
    * @param kv The handle.
-   * @param options Whether the store's data dies with the process (`:memory:`).
+   * @param options Whether the store's data dies with the process
+   *   (`:memory:`), and whether it is remote (KV Connect), whose commits are
+   *   kept small enough for any server, a KVNDB router among them.
    * @example
    * ```ts
    * import { KvDatabase } from "./kv_database.ts";
@@ -155,9 +163,13 @@ export class KvDatabase implements Database {
    * console.log(db.kind); // kv
    * ```
    */
-  constructor(kv: Deno.Kv, options?: { volatile?: boolean }) {
+  constructor(
+    kv: Deno.Kv,
+    options?: { volatile?: boolean; remote?: boolean },
+  ) {
     this.#kv = kv;
     this.volatile = options?.volatile ?? false;
+    this.#limits = options?.remote ? REMOTE_LIMITS : DENO_KV_LIMITS;
   }
 
   /**
@@ -177,6 +189,7 @@ export class KvDatabase implements Database {
   static async open(path?: string): Promise<KvDatabase> {
     return new KvDatabase(await Deno.openKv(path), {
       volatile: path === ":memory:",
+      remote: path !== undefined && /^https?:\/\//i.test(path),
     });
   }
 
@@ -324,7 +337,7 @@ export class KvDatabase implements Database {
       mutations: 1,
       bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + state.clusterId.length,
       setKeyBytes: STATE_KEY_BYTES,
-    });
+    }, this.#limits);
     // Writes sharing a seq (an atomic operation's effects) go into one
     // commit: a crash must never leave part of them.
     for (let i = 0; i < writes.length;) {
@@ -379,7 +392,7 @@ export class KvDatabase implements Database {
       large,
       expiries,
     );
-    const batch = new Batch(keys, large, expiries, emptyCost());
+    const batch = new Batch(keys, large, expiries, emptyCost(), this.#limits);
     for (const entry of entries) {
       const current = batch.version(entry.key);
       if (current !== null && current >= entry.version) continue;
@@ -565,8 +578,8 @@ export class KvDatabase implements Database {
     const remove = async (keys: [Deno.KvKey, number][]) => {
       const size = keys.reduce((n, [, keyBytes]) => n + keyBytes, 0);
       if (
-        mutations + keys.length > KV_MAX_MUTATIONS ||
-        bytes + size > KV_MAX_MUTATION_BYTES
+        mutations + keys.length > this.#limits.mutations ||
+        bytes + size > this.#limits.bytes
       ) {
         await commitOrThrow(atomic);
         atomic = this.#kv.atomic();

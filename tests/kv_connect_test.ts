@@ -289,3 +289,33 @@ Deno.test("KV Connect: compare-and-set from four programs is exact while a datab
     for (let i = 0; i < 25; i++) assert.ok(list.includes(`${name}-${i}`));
   }
 });
+
+Deno.test("kvndb kv on KVNDB's own KV Connect port: a cluster whose database is stored in another cluster", async () => {
+  await using inner = await Cluster.start({
+    databases: 1,
+    kvPort: 0,
+    password: "secret",
+  });
+  Deno.env.set("DENO_KV_ACCESS_TOKEN", "secret");
+  await using outer = await Cluster.start({ databases: 0 });
+  await outer.addDatabase({
+    database: await KvDatabase.open(`http://127.0.0.1:${inner.router.kvPort}`),
+  });
+  await waitForDatabases(outer.router, 1);
+  const client = await outer.client();
+  // Group commits of many writes, and a value of 500,000 bytes (8 chunks),
+  // each within what one atomic write of the inner cluster may hold.
+  await Promise.all(
+    Array.from({ length: 500 }, (_, i) => client.set(`k${i}`, `v${i}`)),
+  );
+  await client.set("big", "b".repeat(500_000));
+  await client.delete("k7");
+  assert.equal(await client.get("k5"), "v5");
+  assert.equal(await client.get("k7"), null);
+  assert.equal((await client.get("big"))?.length, 500_000);
+  assert.equal(await client.count(), 500);
+  // The inner cluster holds the outer database's layout: an entry a key,
+  // the big value's chunks and chunk count, and the state.
+  const innerClient = await inner.client();
+  assert.equal(await innerClient.count(), 500 + 8 + 1 + 1);
+});
