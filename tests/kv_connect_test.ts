@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { KvDatabase, MemoryDatabase } from "../database/mod.ts";
+import { openKv } from "@deno/kv";
+import { DatabaseNode, KvDatabase, MemoryDatabase } from "../database/mod.ts";
+import { Router } from "../router/mod.ts";
 import {
   AtomicWriteSchema,
   MutationType,
@@ -13,6 +15,7 @@ import {
   ValueEncoding,
 } from "../protocol/kv_connect/datapath_pb.ts";
 import { Cluster, waitFor, waitForDatabases } from "./_cluster.ts";
+import { makeCertificates } from "./_tls.ts";
 
 const PROGRAM = new URL("./_kv_program.ts", import.meta.url).pathname;
 
@@ -318,4 +321,81 @@ Deno.test("kvndb kv on KVNDB's own KV Connect port: a cluster whose database is 
   // the big value's chunks and chunk count, and the state.
   const innerClient = await inner.client();
   assert.equal(await innerClient.count(), 500 + 8 + 1 + 1);
+});
+
+Deno.test("Deno.openKv over https: KV Connect on HTTP/2 with the router's TLS certificate", async () => {
+  const certs = await makeCertificates();
+  try {
+    await using router = await Router.start({
+      endpoint: {
+        type: "tls",
+        hostname: "127.0.0.1",
+        port: 0,
+        certFile: certs.cert,
+        keyFile: certs.key,
+      },
+      kvPort: 0,
+      password: "secret",
+      stateFile: undefined,
+    });
+    await using node = DatabaseNode.start({
+      database: new MemoryDatabase(),
+      dial: () => router.connectInProcess(),
+      password: "secret",
+    });
+    await node.ready();
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--unstable-kv",
+        `--cert=${certs.ca}`,
+        PROGRAM,
+        `https://localhost:${router.kvPort}`,
+        "read",
+        "nothing",
+      ],
+      env: { DENO_KV_ACCESS_TOKEN: "secret" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.deepEqual(
+      JSON.parse(new TextDecoder().decode(output.stdout)),
+      { value: null },
+    );
+  } finally {
+    await Deno.remove(certs.dir, { recursive: true });
+  }
+});
+
+Deno.test("the npm client @deno/kv works against KVNDB too", async () => {
+  await using cluster = await twoDatabases();
+  // It reads the token from the environment, whatever its options say.
+  Deno.env.set("DENO_KV_ACCESS_TOKEN", "secret");
+  const kv = await openKv(`http://127.0.0.1:${cluster.router.kvPort}`);
+  try {
+    const first = await kv.set(["npm", 1], { from: "@deno/kv" });
+    assert.ok(first.ok);
+    assert.deepEqual((await kv.get(["npm", 1])).value, { from: "@deno/kv" });
+    await kv.set(["npm", 2], "two");
+    const keys = [];
+    for await (const entry of kv.list({ prefix: ["npm"] })) {
+      keys.push(entry.key);
+    }
+    assert.deepEqual(keys, [["npm", 1], ["npm", 2]]);
+    const entry = await kv.get(["npm", 2]);
+    assert.equal(
+      (await kv.atomic().check(entry).set(["npm", 2], "2").commit()).ok,
+      true,
+    );
+    assert.equal(
+      (await kv.atomic().check(entry).set(["npm", 2], "x").commit()).ok,
+      false,
+    );
+    await assert.rejects(() => kv.enqueue("job"), /not supported/);
+  } finally {
+    kv.close();
+  }
 });
