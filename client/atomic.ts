@@ -19,7 +19,7 @@ import {
   StepKind,
   type StepResult,
 } from "../protocol/mod.ts";
-import type { Bytes, WriteOptions } from "./client.ts";
+import type { Bytes, WriteOptions } from "./options.ts";
 
 const encoder = new TextEncoder();
 

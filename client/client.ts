@@ -14,7 +14,6 @@ import {
   connect as connectTransport,
   ConnectionClosedError,
   decodeAtomicReply,
-  decodeError,
   decodeForgotten,
   decodeKeyPage,
   decodeStatsReply,
@@ -26,122 +25,39 @@ import {
   encodeGet,
   encodeKeys,
   encodeOpaque,
+  encodeWatch,
   encodeWriteRequest,
   type Endpoint,
   type Entry,
-  errorFromCode,
   type Frame,
   FramedConnection,
   fromHex,
   handshake,
   InvalidArgumentError,
-  type KvndbError,
   type MemberStats,
   Opcode,
-  opcodeName,
   parseAckLevel,
   ProtocolError,
   Role,
   type RouterStats,
-  TimeoutError,
-  type TransportType,
 } from "../protocol/mod.ts";
 
 import { AtomicOperation } from "./atomic.ts";
+import {
+  type Bytes,
+  type ClientSetOptions,
+  type ConnectOptions,
+  type KeyPageResult,
+  type KeysOptions,
+  type RequestOptions,
+  toBytes,
+  type WatchOptions,
+  type WriteOptions,
+} from "./options.ts";
+import type { WatchStream } from "./watch.ts";
+import { RequestTable } from "./_requests.ts";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** A key or value: text (sent as UTF-8) or raw bytes. */
-export type Bytes = string | Uint8Array;
-
-/** Options for {@linkcode connect}. */
-export interface ConnectOptions {
-  /** The router's host. Defaults to `127.0.0.1`. */
-  hostname?: string;
-  /** The router's port. Defaults to 54565. */
-  port?: number;
-  /** The transport. Defaults to `tcp`. */
-  transport?: TransportType;
-  /** The socket path, for `unix`. */
-  path?: string;
-  /** A PEM CA certificate file to trust, for `tls` with a self-signed certificate. */
-  caFile?: string;
-  /** A full endpoint; overrides hostname, port, transport, path and caFile. */
-  endpoint?: Endpoint;
-  /** The router's password, if it has one. */
-  password?: string;
-  /** How long each request may take, in milliseconds. Defaults to 10 s. */
-  timeout?: number;
-  /** Aborts connecting. */
-  signal?: AbortSignal;
-}
-
-/** Options every request takes. */
-export interface RequestOptions {
-  /** Aborts waiting for the answer (the request may still take effect). */
-  signal?: AbortSignal;
-  /** Overrides the client's timeout for this request, in milliseconds. */
-  timeout?: number;
-}
-
-/** Options for writes. */
-export interface WriteOptions extends RequestOptions {
-  /** How many databases must apply the write first; the router's `--acks` if absent. */
-  acks?: AckName;
-}
-
-/** Options for {@linkcode Client.set}. */
-export interface ClientSetOptions extends WriteOptions {
-  /**
-   * Milliseconds after the write (by the router's clock) at which the key
-   * expires: from then on no read returns it, and the router deletes it.
-   */
-  expireIn?: number;
-}
-
-/** Options for {@linkcode Client.keys}. */
-export interface KeysOptions extends RequestOptions {
-  /** Only keys that start with this. */
-  prefix?: Bytes;
-  /** Keys per page. Defaults to the router's default (1000). */
-  pageSize?: number;
-}
-
-/** One page of keys, as bytes. */
-export interface KeyPageResult {
-  /** The keys, in byte order. */
-  keys: Uint8Array[];
-  /** Where the next page starts, or `null` after the last page. */
-  cursor: Uint8Array | null;
-}
-
-interface Pending {
-  /** The answer's opcode when all goes well. */
-  expected: number;
-  resolve: (frame: Frame) => void;
-  reject: (error: unknown) => void;
-  /** When it times out, in `performance.now()` time. */
-  deadline: number;
-  timeout: number;
-  /** The caller's signal and its listener, to remove once answered. */
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
-/** Stops listening to a settled request's signal. */
-function forget(pending: Pending): void {
-  if (pending.onAbort !== undefined) {
-    pending.signal?.removeEventListener("abort", pending.onAbort);
-  }
-}
-
-/** How often a client looks for requests past their deadline, in ms. */
-const SWEEP_INTERVAL = 25;
-
-function toBytes(value: Bytes): Uint8Array {
-  return typeof value === "string" ? encoder.encode(value) : value;
-}
 
 /**
  * Connects to a router and completes the handshake.
@@ -205,11 +121,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
  */
 export class Client implements AsyncDisposable {
   #conn: FramedConnection;
-  #timeout: number;
-  #nextId = 1;
-  #pending = new Map<number, Pending>();
-  /** One timer for every request's deadline: a timer per request cost more than the request. */
-  #sweeper?: ReturnType<typeof setInterval>;
+  #table: RequestTable;
   #closed = false;
 
   /**
@@ -220,8 +132,8 @@ export class Client implements AsyncDisposable {
    */
   constructor(conn: FramedConnection, timeout: number) {
     this.#conn = conn;
-    this.#timeout = timeout;
-    conn.setHandler((frame) => this.#onFrame(frame));
+    this.#table = new RequestTable(conn, timeout);
+    conn.setHandler((frame) => this.#table.onFrame(frame));
     conn.closed.then((reason) => this.#onClosed(reason));
   }
 
@@ -232,7 +144,7 @@ export class Client implements AsyncDisposable {
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#table.size;
   }
 
   /**
@@ -457,6 +369,59 @@ export class Client implements AsyncDisposable {
     return await this.#integerResult(this.atomic().ttl(key), options);
   }
 
+  /**
+   * Watches keys: every change to them, pushed by the router in version
+   * order as writes are acknowledged. With `from` (the `upTo` of the last
+   * batch seen), it first sends every change after that version that the
+   * router's backlog still holds, so a consumer that reconnects misses
+   * nothing; if the backlog no longer reaches back so far, the stream fails
+   * at once with an `UNAVAILABLE` error that says so (read the keys again,
+   * then watch without `from`). A watcher that reads too slowly is ended
+   * with a `TOO_LARGE` error once 8 MiB of changes wait for it.
+   *
+   * @param options `prefix` (every key that starts with it; empty: every
+   *   key) or `keys` (up to 64), `from`, and a `signal` that ends the watch.
+   * @returns The batches of changes, as an async iterator.
+   * @example Watching a prefix
+   * ```ts
+   * import { connect } from "./mod.ts";
+   * import { Router } from "../router/mod.ts";
+   * import { DatabaseNode, MemoryDatabase } from "../database/mod.ts";
+   * await using router = await Router.start({ hostname: "127.0.0.1", port: 0 });
+   * await using node = DatabaseNode.start({
+   *   database: new MemoryDatabase(),
+   *   dial: () => router.connectInProcess(),
+   * });
+   * await node.ready();
+   * await using client = await connect({ port: router.port });
+   *
+   * const watch = client.watch({ prefix: "user:" });
+   * await client.set("user:1", "Ada");
+   * for await (const batch of watch) {
+   *   if (batch.changes.length === 0) continue; // the confirmation
+   *   console.log(new TextDecoder().decode(batch.changes[0]!.key)); // "user:1"
+   *   break;
+   * }
+   * ```
+   */
+  watch(options: WatchOptions = {}): WatchStream {
+    const keys = options.keys?.map(toBytes);
+    const stream = this.#table.watch((id) =>
+      encodeWatch(id, {
+        from: options.from ?? 0,
+        prefix: toBytes(options.prefix ?? new Uint8Array(0)),
+        ...(keys === undefined ? {} : { keys }),
+      })
+    );
+    if (this.isClosed) {
+      stream.fail(new ConnectionClosedError("The client is closed"));
+    }
+    options.signal?.addEventListener("abort", () => stream.return(), {
+      once: true,
+    });
+    return stream;
+  }
+
   async #integerResult(
     operation: AtomicOperation,
     options?: WriteOptions,
@@ -671,96 +636,11 @@ export class Client implements AsyncDisposable {
     if (this.isClosed) {
       return Promise.reject(new ConnectionClosedError("The client is closed"));
     }
-    const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    let id = this.#nextId;
-    this.#nextId = this.#nextId >= 0xffff_ffff ? 1 : this.#nextId + 1;
-    while (this.#pending.has(id)) id = id >= 0xffff_ffff ? 1 : id + 1;
-    const bytes = encode(id);
-    const { promise, resolve, reject } = Promise.withResolvers<Frame>();
-    const timeout = options?.timeout ?? this.#timeout;
-    // One plain record a request, no closures unless there is a signal: on a
-    // busy client the closures cost more than the rest of the bookkeeping.
-    const pending: Pending = {
-      expected,
-      resolve,
-      reject,
-      deadline: performance.now() + timeout,
-      timeout,
-    };
-    if (signal !== undefined) {
-      pending.signal = signal;
-      pending.onAbort = () => {
-        this.#pending.delete(id);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", pending.onAbort, { once: true });
-    }
-    this.#sweeper ??= setInterval(() => this.#expire(), SWEEP_INTERVAL);
-    this.#pending.set(id, pending);
-    this.#conn.send(bytes);
-    return promise;
-  }
-
-  #onFrame(frame: Frame): void {
-    if (frame.id === 0 && frame.opcode === Opcode.ERROR) {
-      // An error about the connection itself: the router closes it next.
-      const { code, message } = decodeError(frame.payload);
-      this.#failAll(errorFromCode(code, message));
-      return;
-    }
-    const pending = this.#pending.get(frame.id);
-    if (pending === undefined) return; // Timed out or aborted earlier.
-    this.#pending.delete(frame.id);
-    forget(pending);
-    if (frame.opcode === pending.expected) {
-      pending.resolve(frame);
-    } else if (frame.opcode === Opcode.ERROR) {
-      const { code, message } = decodeError(frame.payload);
-      pending.reject(errorFromCode(code, message));
-    } else {
-      pending.reject(
-        new ProtocolError(
-          `Expected ${opcodeName(pending.expected)}, got ${
-            opcodeName(frame.opcode) ?? frame.opcode
-          }`,
-        ),
-      );
-    }
-  }
-
-  /** Fails the requests past their deadline; stops the timer when none is left. */
-  #expire(): void {
-    const now = performance.now();
-    for (const [id, pending] of this.#pending) {
-      if (pending.deadline > now) continue;
-      this.#pending.delete(id);
-      forget(pending);
-      pending.reject(
-        new TimeoutError(
-          `No answer from the router within ${pending.timeout} ms`,
-        ),
-      );
-    }
-    if (this.#pending.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-
-  #failAll(error: KvndbError): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
-    for (const p of pending) {
-      forget(p);
-      p.reject(error);
-    }
+    return this.#table.request(encode, expected, options);
   }
 
   #onClosed(reason: unknown): void {
-    this.#failAll(
+    this.#table.failAll(
       new ConnectionClosedError(
         reason instanceof Error
           ? `Connection to the router closed: ${reason.message}`

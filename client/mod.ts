@@ -12,17 +12,17 @@
  * @module
  */
 
+export { Client, connect } from "./client.ts";
 export {
   type Bytes,
-  Client,
   type ClientSetOptions,
-  connect,
   type ConnectOptions,
   type KeyPageResult,
   type KeysOptions,
   type RequestOptions,
+  type WatchOptions,
   type WriteOptions,
-} from "./client.ts";
+} from "./options.ts";
 export {
   type AtomicCheck,
   type AtomicCommitted,
@@ -30,8 +30,11 @@ export {
   AtomicOperation,
   type SetOptions,
 } from "./atomic.ts";
+export { WatchStream } from "./watch.ts";
 export {
   AuthError,
+  type Change,
+  type ChangeBatch,
   ConnectionClosedError,
   type DatabaseStats,
   ErrorCode,

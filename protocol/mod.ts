@@ -21,6 +21,7 @@ export * from "./messages.ts";
 export * from "./replication_messages.ts";
 export * from "./atomic.ts";
 export * from "./range.ts";
+export * from "./watch.ts";
 export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";

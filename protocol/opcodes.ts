@@ -57,6 +57,10 @@ export const Opcode = {
   // Range reads ("RANGE and ENTRIES").
   RANGE: 0x33,
   ENTRIES: 0x34,
+  // Watches ("WATCH, CHANGES and UNWATCH").
+  WATCH: 0x35,
+  CHANGES: 0x36,
+  UNWATCH: 0x37,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */

@@ -45,6 +45,11 @@ export class Backlog {
     return this.#bytes;
   }
 
+  /** The highest sequence number no longer held: every write after it is. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** Writes held. */
   get length(): number {
     return this.#seqs.length - this.#head;

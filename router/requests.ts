@@ -18,6 +18,7 @@ import {
   decodeGet,
   decodeKeys,
   decodeRange,
+  decodeWatch,
   decodeWriteRequest,
   encodeForgotten,
   encodeOpaque,
@@ -38,6 +39,7 @@ import { ClientSession, describeReason } from "./_links.ts";
 import type { Reads } from "./reads.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 import type { WritePath } from "./write_path.ts";
+import type { Watches } from "./watches.ts";
 
 const log = getLogger(["kvndb", "router"]);
 
@@ -47,6 +49,7 @@ export interface RequestsOptions {
   maxInFlight: number;
   reads: Reads;
   writePath: WritePath;
+  watches: Watches;
   /** The error for a request during a hold; `undefined` when none. */
   holdError(): KvndbError | undefined;
   /** Forgets absent members on an operator's word. */
@@ -131,6 +134,7 @@ export class Requests {
     conn.setHandler((frame) => this.#submit(client, frame));
     conn.closed.then((reason) => {
       this.#clients.delete(client);
+      this.#options.watches.unwatch(client);
       log.info("Client {peer} disconnected{reason}", {
         peer: conn.peer,
         reason: describeReason(reason),
@@ -244,6 +248,16 @@ export class Requests {
         decodeKeys(frame.payload);
         this.operations.keys++;
         reads.read(client, frame);
+        return;
+      case Opcode.WATCH:
+        this.#options.watches.watch(
+          client,
+          frame.id,
+          decodeWatch(frame.payload),
+        );
+        return;
+      case Opcode.UNWATCH:
+        this.#options.watches.unwatch(client, frame.id);
         return;
       case Opcode.RANGE:
         decodeRange(frame.payload);

@@ -12,6 +12,8 @@ import {
 } from "../protocol/mod.ts";
 import type { ClientSession } from "./_links.ts";
 import type { Reads } from "./reads.ts";
+import { Backlog } from "./backlog.ts";
+import { Watches } from "./watches.ts";
 import { Requests } from "./requests.ts";
 import type { ClientLink } from "./resp_front_end.ts";
 import type { WritePath } from "./write_path.ts";
@@ -55,6 +57,7 @@ function requests(options: { hold?: boolean; maxInFlight?: number } = {}) {
     writePath: {
       write: (_client: unknown, id: number) => void writes.push(id),
     } as unknown as WritePath,
+    watches: new Watches(() => new Backlog(1024), 0),
     holdError: () =>
       options.hold
         ? new KvndbError(ErrorCode.UNAVAILABLE, "held for a test")

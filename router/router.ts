@@ -31,6 +31,7 @@ import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
 import { ExpirySweeper } from "./expiry_sweeper.ts";
 import { KvConnectFrontEnd } from "./kv_connect.ts";
+import { Watches } from "./watches.ts";
 import { Sequencer } from "./sequencer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
@@ -84,6 +85,7 @@ export class Router implements AsyncDisposable {
   #http?: HttpFrontEnd;
   #sweeper?: ExpirySweeper;
   #kv?: KvConnectFrontEnd;
+  #watches: Watches;
 
   private constructor(
     listener: Deno.Listener,
@@ -126,6 +128,8 @@ export class Router implements AsyncDisposable {
       reserved: stateFile === undefined ? Infinity : 0,
     });
     this.#stateFile = stateFile;
+    this.#watches = new Watches(() => this.#sequencer.backlog, 0);
+    this.#sequencer.onAdopt = (seq) => this.#watches.reset(seq);
     this.#record = new MemberRecord({
       stateFile,
       volatileGrace: options.volatileGrace ?? 10_000,
@@ -151,6 +155,7 @@ export class Router implements AsyncDisposable {
         this.#requests.answerError(client, id, error),
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
+      watches: this.#watches,
     });
     this.#recovery = new Recovery({
       record: this.#record,
@@ -167,6 +172,7 @@ export class Router implements AsyncDisposable {
       maxInFlight: this.#maxInFlight,
       reads: this.#reads,
       writePath: this.#writePath,
+      watches: this.#watches,
       holdError: () => this.#recovery.error(),
       forget: (ids) => this.#recovery.forget(ids),
       saved: () => this.#record.settled(),
@@ -480,6 +486,7 @@ export class Router implements AsyncDisposable {
     this.#closed = true;
     this.#closing.abort();
     clearInterval(this.#timer);
+    this.#watches.close();
     await this.#resp?.close();
     await this.#kv?.close();
     // The gate first: it ends the login throttle's waits, which an HTTP

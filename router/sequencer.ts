@@ -32,6 +32,8 @@ export class Sequencer {
   #reserved: number;
   /** The most recent writes' frames, for databases that rejoin. */
   readonly backlog: Backlog;
+  /** Told whenever a position is adopted (the backlog then starts anew). */
+  onAdopt?: (seq: number) => void;
 
   /**
    * Creates a Sequencer.
@@ -90,6 +92,7 @@ export class Sequencer {
     this.#seq = seq;
     this.#adopted = seq;
     this.backlog.reset(seq);
+    this.onAdopt?.(seq);
   }
 
   /**

@@ -28,6 +28,7 @@ import type { MemberRecord } from "./member_record.ts";
 import type { Reads } from "./reads.ts";
 import type { Sequencer } from "./sequencer.ts";
 import { PendingWrites } from "./writes.ts";
+import type { Watches } from "./watches.ts";
 
 /** What the write path needs from the router. */
 export interface WritePathOptions {
@@ -51,6 +52,8 @@ export interface WritePathOptions {
   fail(client: ClientSession, id: number, error: unknown): void;
   /** The error for a write that no database can take. */
   noDatabase(): KvndbError;
+  /** The watches, told of numbered atomic operations, effects and acknowledgements. */
+  watches?: Watches;
 }
 
 /** A write held until more sequence numbers are saved (its bytes copied). */
@@ -125,6 +128,7 @@ export class WritePath {
       acknowledged: (client, id, seq) => {
         client.inFlight--;
         options.reads.raiseFloor(seq);
+        options.watches?.advance(seq);
         const link = client.conn;
         const atomic = this.#atomics.get(seq);
         if (atomic !== undefined) {
@@ -142,6 +146,7 @@ export class WritePath {
             };
           } else {
             this.#answered(seq, atomic);
+            options.watches?.lost(seq);
             options.answerError(client, id, outcomeLost());
           }
           return;
@@ -152,6 +157,7 @@ export class WritePath {
       failed: (client, id, seq, error) => {
         const atomic = this.#atomics.get(seq);
         if (atomic !== undefined) this.#answered(seq, atomic);
+        options.watches?.lost(seq);
         options.fail(client, id, error);
       },
     });
@@ -243,6 +249,7 @@ export class WritePath {
     this.#lastNow = now;
     const bytes = encodeAtomicWrite(seq, now, steps);
     sequencer.keep(seq, bytes);
+    options.watches?.numbered(seq);
     let syncing = false;
     for (const db of options.databases.values()) {
       if (db.state === "joining") continue;
@@ -264,6 +271,7 @@ export class WritePath {
     const { seq, reply } = outcomeReply(payload);
     const atomic = this.#atomics.get(seq);
     if (atomic === undefined || atomic.reply !== undefined) return;
+    this.#options.watches?.resolved(seq, outcomeEffects(payload));
     const waiting = atomic.waiting;
     if (waiting !== undefined) {
       atomic.waiting = undefined;
@@ -293,6 +301,7 @@ export class WritePath {
       if (waiting === undefined || this.#willEvaluate(seq)) continue;
       atomic.waiting = undefined;
       this.#answered(seq, atomic);
+      this.#options.watches?.lost(seq);
       this.#options.answerError(waiting.client, waiting.id, outcomeLost());
     }
     if (this.#unresolved === 0) return;
@@ -440,6 +449,7 @@ export class WritePath {
       if (waiting === undefined || waiting.deadline > now) continue;
       atomic.waiting = undefined;
       this.#answered(seq, atomic);
+      this.#options.watches?.lost(seq);
       this.#options.answerError(waiting.client, waiting.id, outcomeLost());
     }
   }
