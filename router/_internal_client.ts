@@ -2,7 +2,12 @@
 // client would (the expiry sweep, the Deno KV front end): frames in, answers
 // out, without a socket.
 
-import { decodeFrame, type KvndbError, Opcode } from "../protocol/mod.ts";
+import {
+  decodeFrame,
+  encodeOpaque,
+  type KvndbError,
+  Opcode,
+} from "../protocol/mod.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 
 /** An answer: its opcode and payload (copied). */
@@ -15,6 +20,10 @@ export interface Answer {
 export class InternalClient {
   #session: RouterSession;
   #waiting = new Map<number, PromiseWithResolvers<Answer>>();
+  #streams = new Map<
+    number,
+    { onFrame: (answer: Answer) => void; onEnd: (error: unknown) => void }
+  >();
   #nextId = 1;
   #closed = false;
 
@@ -79,10 +88,43 @@ export class InternalClient {
     this.#closed = true;
     const error = new Error("The router is closing") as KvndbError;
     for (const id of [...this.#waiting.keys()]) this.#fail(id, error);
+    for (const id of [...this.#streams.keys()]) this.#fail(id, error);
     this.#session.detach();
   }
 
+  /**
+   * Sends the request `encode` makes (a WATCH) whose answers are many: each
+   * goes to `onFrame` until an error ends it (`onEnd`) or `close()` does.
+   */
+  stream(
+    encode: (id: number) => Uint8Array,
+    onFrame: (answer: Answer) => void,
+    onEnd: (error: unknown) => void,
+  ): { close(): void } {
+    const id = this.#nextId;
+    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
+    const close = () => {
+      if (this.#streams.delete(id) && !this.#closed) {
+        this.#session.submit(
+          decodeFrame(encodeOpaque(Opcode.UNWATCH, id))!.frame,
+        );
+      }
+    };
+    if (this.#closed) {
+      onEnd(new Error("The router is closing"));
+      return { close };
+    }
+    this.#streams.set(id, { onFrame, onEnd });
+    this.#session.submit(decodeFrame(encode(id))!.frame);
+    return { close };
+  }
+
   #settle(id: number, answer: Answer): void {
+    const stream = this.#streams.get(id);
+    if (stream !== undefined) {
+      stream.onFrame(answer);
+      return;
+    }
     const waiter = this.#waiting.get(id);
     if (waiter === undefined) return;
     this.#waiting.delete(id);
@@ -90,6 +132,12 @@ export class InternalClient {
   }
 
   #fail(id: number, error: KvndbError): void {
+    const stream = this.#streams.get(id);
+    if (stream !== undefined) {
+      this.#streams.delete(id);
+      stream.onEnd(error);
+      return;
+    }
     const waiter = this.#waiting.get(id);
     if (waiter === undefined) return;
     this.#waiting.delete(id);

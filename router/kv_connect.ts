@@ -4,7 +4,8 @@
  * `Deno.openKv("http://router:PORT")` reads and writes KVNDB. Reads become
  * range reads served like any other (strongly consistent); writes become
  * atomic operations (checks, sets, deletes, u64 sums, minimums and maximums,
- * versionstamped keys, expiries). Queues are refused. See
+ * versionstamped keys, expiries); watches follow the router's change stream.
+ * Queues are refused. See
  * `docs/kv-connect.md`.
  *
  * @module
@@ -15,10 +16,13 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AtomicFlag,
   type AtomicStep,
+  type Change,
   decodeAtomicReply,
+  decodeChanges,
   decodeEntries,
   encodeAtomic,
   encodeRange,
+  encodeWatch,
   ErrorCode,
   KvndbError,
   KvValueTag,
@@ -63,8 +67,7 @@ const MAX_WATCH_KEYS = 10;
 const MAX_BODY_BYTES = 1024 * 1024;
 /** How long a data-path token lives; the client refreshes well before. */
 const TOKEN_LIFETIME_MS = 60 * 60 * 1000;
-/** How often a watch reads its keys again, and sends a keep-alive at most. */
-const WATCH_POLL_MS = 100;
+/** How long a watch stays silent before it sends an empty frame. */
 const WATCH_KEEPALIVE_MS = 5_000;
 
 /** The router's side, as the Deno KV front end sees it. */
@@ -183,7 +186,19 @@ function seqOf(versionstamp: Uint8Array): number {
   return high >= 0x20_0000 ? -1 : high * 0x1_0000_0000 + view.getUint32(4);
 }
 
-function entryOf(entry: RangeEntry): KvEntry {
+/** A watched key's output: changed, with its entry, or without one when gone. */
+function keyOutput(
+  entry: { key: Uint8Array; value: Uint8Array; version: number } | undefined,
+) {
+  return create(WatchKeyOutputSchema, {
+    changed: true,
+    ...(entry === undefined ? {} : { entryIfChanged: entryOf(entry) }),
+  });
+}
+
+function entryOf(
+  entry: { key: Uint8Array; value: Uint8Array; version: number },
+): KvEntry {
   const { encoding, data } = kvValueOf(entry.value);
   return create(KvEntrySchema, {
     key: entry.key.slice(),
@@ -552,9 +567,10 @@ export class KvConnectFrontEnd {
   }
 
   /**
-   * A watch: the keys' entries at once, then again whenever one changes
-   * (read every 100 ms), with an empty frame every 5 s to keep the stream
-   * alive. Each frame is a u32 length, little-endian, then a WatchOutput.
+   * A watch: the keys' entries at once, then a frame whenever one of them
+   * changes, pushed by the router's change stream (the native watch), and
+   * an empty frame after 5 s without one to keep the stream alive. Each
+   * frame is a u32 length, little-endian, then a WatchOutput.
    */
   #watch(bytes: Uint8Array): Response {
     const watch = decode(() => fromBinary(WatchSchema, bytes));
@@ -563,69 +579,120 @@ export class KvConnectFrontEnd {
     }
     for (const { key } of watch.keys) checkKey(key, "watched");
     const keys = watch.keys.map(({ key }) => key);
-    const stop = new AbortController();
-    const signal = AbortSignal.any([stop.signal, this.#closing.signal]);
-    const seen: (number | null | undefined)[] = keys.map(() => undefined);
+    const ids = keys.map((key) => Array.from(key).join(","));
+    /** The version of each key last sent; changes at or below it are old. */
+    const seen: number[] = keys.map(() => 0);
+    let subscription: { close(): void } | undefined;
+    let keepAlive: ReturnType<typeof setInterval> | undefined;
+    let lastSent = Date.now();
+    const stop = () => {
+      subscription?.close();
+      clearInterval(keepAlive);
+      this.#closing.signal.removeEventListener("abort", end);
+    };
+    let end = () => {};
     const frame = (payload: Uint8Array) => {
       const out = new Uint8Array(4 + payload.length);
       new DataView(out.buffer).setUint32(0, payload.length, true);
       out.set(payload, 4);
       return out;
     };
+    const output = (outputs: ReturnType<typeof keyOutput>[]) =>
+      frame(toBinary(
+        WatchOutputSchema,
+        create(WatchOutputSchema, {
+          status: SnapshotReadStatus.SR_SUCCESS,
+          keys: outputs,
+        }),
+      ));
     const stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        let quiet = 0;
-        while (!signal.aborted) {
-          const outputs = [];
-          let changed = false;
-          for (const [i, key] of keys.entries()) {
-            const end = new Uint8Array(key.length + 1);
-            end.set(key);
-            const [entry] = await this.#range(key, end, 1, false);
-            const version = entry?.version ?? null;
-            if (version !== seen[i]) {
-              changed = true;
-              seen[i] = version;
-              outputs.push(create(WatchKeyOutputSchema, {
-                changed: true,
-                ...(entry === undefined
-                  ? {}
-                  : { entryIfChanged: entryOf(entry) }),
-              }));
-            } else {outputs.push(
-                create(WatchKeyOutputSchema, { changed: false }),
-              );}
+      start: (controller) => {
+        end = () => {
+          stop();
+          try {
+            controller.close();
+          } catch {
+            // Already closed or cancelled.
           }
-          if (changed) {
-            controller.enqueue(frame(toBinary(
-              WatchOutputSchema,
-              create(WatchOutputSchema, {
-                status: SnapshotReadStatus.SR_SUCCESS,
-                keys: outputs,
-              }),
-            )));
-            return;
+        };
+        this.#closing.signal.addEventListener("abort", end, { once: true });
+        const send = (bytes: Uint8Array) => {
+          lastSent = Date.now();
+          try {
+            controller.enqueue(bytes);
+          } catch {
+            stop();
           }
-          quiet += WATCH_POLL_MS;
-          if (quiet >= WATCH_KEEPALIVE_MS) {
-            controller.enqueue(frame(new Uint8Array(0)));
-            return;
+        };
+        let ready = false;
+        let first = true;
+        const queued: Change[][] = [];
+        const deliver = (changes: Change[]) => {
+          const outputs = keys.map(() => create(WatchKeyOutputSchema, {}));
+          let any = false;
+          const now = Date.now();
+          for (const change of changes) {
+            const i = ids.indexOf(Array.from(change.key).join(","));
+            if (i < 0 || change.version <= seen[i]!) continue;
+            seen[i] = change.version;
+            any = true;
+            const gone = change.value === null ||
+              (change.expiresAt !== undefined && change.expiresAt <= now);
+            outputs[i] = keyOutput(
+              gone ? undefined : {
+                key: change.key,
+                value: change.value!,
+                version: change.version,
+              },
+            );
           }
-          await new Promise((resolve) => {
-            const timer = setTimeout(resolve, WATCH_POLL_MS);
-            signal.addEventListener("abort", () => {
-              clearTimeout(timer);
-              resolve(undefined);
-            }, { once: true });
-          });
-        }
-        controller.close();
+          if (any) send(output(outputs));
+        };
+        subscription = this.#client.stream(
+          (id) => encodeWatch(id, { from: 0, prefix: new Uint8Array(0), keys }),
+          (answer) => {
+            if (answer.opcode !== Opcode.CHANGES) return;
+            const { changes } = decodeChanges(answer.payload);
+            if (first) {
+              // Subscribed first, read second: a change in between arrives
+              // as a change too, and is dropped if the read saw it.
+              first = false;
+              this.#initial(keys).then((entries) => {
+                entries.forEach((entry, i) => {
+                  if (entry !== undefined) seen[i] = entry.version;
+                });
+                send(output(entries.map((entry) => keyOutput(entry))));
+                ready = true;
+                for (const batch of queued) deliver(batch);
+                queued.length = 0;
+              }, () => end());
+              return;
+            }
+            if (ready) deliver(changes);
+            else queued.push(changes);
+          },
+          () => end(),
+        );
+        keepAlive = setInterval(() => {
+          if (Date.now() - lastSent >= WATCH_KEEPALIVE_MS) {
+            send(frame(new Uint8Array(0)));
+          }
+        }, 1_000);
       },
-      cancel: () => stop.abort(),
+      cancel: () => stop(),
     });
     return new Response(stream, {
       headers: { "content-type": "application/octet-stream" },
     });
+  }
+
+  /** The current entry of each key (`undefined`: absent), by strong reads. */
+  async #initial(keys: Uint8Array[]): Promise<(RangeEntry | undefined)[]> {
+    return await Promise.all(keys.map(async (key) => {
+      const end = new Uint8Array(key.length + 1);
+      end.set(key);
+      return (await this.#range(key, end, 1, false))[0];
+    }));
   }
 
   async #ask(

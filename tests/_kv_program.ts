@@ -115,10 +115,11 @@ if (mode === "tour") {
   const seen: unknown[] = [];
   seen.push((await reader.read()).value![0]!.value);
   await kv.set(["w"], "one");
-  for (let value = null; value !== "one";) {
-    value = (await reader.read()).value![0]!.value as null;
-    if (value !== null) seen.push(value);
-  }
+  seen.push((await reader.read()).value![0]!.value);
+  await kv.set(["w"], "two");
+  seen.push((await reader.read()).value![0]!.value);
+  await kv.delete(["w"]);
+  seen.push((await reader.read()).value![0]!.value);
   await reader.cancel();
   out.watch = seen;
   // Queues are refused, with a text that says so.

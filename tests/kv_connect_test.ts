@@ -74,7 +74,7 @@ Deno.test("Deno.openKv against KVNDB: get, getMany, set, delete, list, atomic, u
     afterExpiry: null,
     listAfterExpiry: [],
     deleted: null,
-    watch: [null, "one"],
+    watch: [null, "one", "two", null],
     enqueue: seen.enqueue,
   });
   assert.match(String(seen.sumOfObject), /KvU64/);
