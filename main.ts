@@ -13,6 +13,7 @@
 
 import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
 import { BENCH_USAGE, parseBenchArgs, runBench } from "./cli/bench.ts";
+import { dump, restore } from "./cli/dump.ts";
 import { setupLogging } from "./cli/logging.ts";
 import { type Client, connect } from "./client/mod.ts";
 import { formatStats, KvndbConsole, runConsole } from "./console/mod.ts";
@@ -107,6 +108,10 @@ export async function run(args: string[]): Promise<number> {
         return await runForget(cli);
       case "stats":
         return await runStats(cli);
+      case "dump":
+        return await runDump(cli);
+      case "restore":
+        return await runRestore(cli);
       default:
         return await runDatabase(cli);
     }
@@ -340,6 +345,76 @@ async function runStats(cli: CliArgs): Promise<number> {
   } finally {
     stop.cancel();
   }
+}
+
+/** A progress line on standard error, when it is a terminal. */
+function progress(what: string): ((keys: number) => void) | undefined {
+  if (!Deno.stderr.isTerminal()) return undefined;
+  return (keys) =>
+    Deno.stderr.writeSync(encoder.encode(`\r${what}: ${keys} keys`));
+}
+
+/** `kvndb dump`: every key to a file or standard output, as NDJSON. */
+async function runDump(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
+  const started = performance.now();
+  const file = cli.output === undefined
+    ? undefined
+    : await Deno.open(cli.output, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+  const output = (file?.writable ?? Deno.stdout.writable).getWriter();
+  try {
+    const show = progress("Read");
+    const { sequence, keys } = await dump(client, {
+      output,
+      ...(show === undefined ? {} : { progress: show }),
+    });
+    if (file !== undefined) await output.close();
+    printError(
+      `${
+        show === undefined ? "" : "\n"
+      }Dumped ${keys} keys at sequence ${sequence}${
+        cli.output === undefined ? "" : ` to ${cli.output}`
+      } in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return 0;
+  } finally {
+    output.releaseLock();
+    try {
+      file?.close();
+    } catch {
+      // Closed with its stream.
+    }
+  }
+}
+
+/** `kvndb restore`: a dump written back through the router. */
+async function runRestore(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
+  const started = performance.now();
+  const file = cli.input === undefined
+    ? undefined
+    : await Deno.open(cli.input, { read: true });
+  const show = progress("Restored");
+  const { keys, expired, sequence } = await restore(
+    client,
+    file?.readable ?? Deno.stdin.readable,
+    {
+      replace: cli.replace,
+      ...(show === undefined ? {} : { progress: show }),
+    },
+  );
+  printError(
+    `${show === undefined ? "" : "\n"}Restored ${keys} keys${
+      expired > 0 ? ` (${expired} expired, skipped)` : ""
+    } from a dump at sequence ${sequence} in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
+  return 0;
 }
 
 async function runCmd(cli: CliArgs): Promise<number> {

@@ -35,6 +35,8 @@ export interface SetOptions {
    * Absent, the key does not expire (and loses any expiry it had).
    */
   expireIn?: number;
+  /** The same as an absolute time, in ms since the epoch (not with `expireIn`). */
+  expireAt?: number;
 }
 
 /** Checks an `expireIn` and turns it into SET flags and a time. */
@@ -42,6 +44,21 @@ export function expiryOf(
   options: SetOptions | undefined,
 ): { flags: number; time?: number } {
   const expireIn = options?.expireIn;
+  const expireAt = options?.expireAt;
+  if (expireAt !== undefined) {
+    if (expireIn !== undefined) {
+      throw new InvalidArgumentError("Give expireIn or expireAt, not both");
+    }
+    if (
+      !Number.isSafeInteger(expireAt) || expireAt <= 0 ||
+      expireAt > MAX_EXPIRE_MS
+    ) {
+      throw new InvalidArgumentError(
+        `expireAt must be a time in ms since the epoch, got ${expireAt}`,
+      );
+    }
+    return { flags: SetFlag.EXPIRE_AT, time: expireAt };
+  }
   if (expireIn === undefined) return { flags: 0 };
   if (!Number.isSafeInteger(expireIn) || expireIn <= 0) {
     throw new InvalidArgumentError(

@@ -14,6 +14,7 @@ import {
   connect as connectTransport,
   ConnectionClosedError,
   decodeAtomicReply,
+  decodeEntries,
   decodeForgotten,
   decodeKeyPage,
   decodeStatsReply,
@@ -25,6 +26,7 @@ import {
   encodeGet,
   encodeKeys,
   encodeOpaque,
+  encodeRange,
   encodeWatch,
   encodeWriteRequest,
   type Endpoint,
@@ -34,10 +36,12 @@ import {
   fromHex,
   handshake,
   InvalidArgumentError,
+  MAX_RANGE_LIMIT,
   type MemberStats,
   Opcode,
   parseAckLevel,
   ProtocolError,
+  type RangeEntry,
   Role,
   type RouterStats,
 } from "../protocol/mod.ts";
@@ -47,6 +51,7 @@ import {
   type Bytes,
   type ClientSetOptions,
   type ConnectOptions,
+  type EntriesOptions,
   type KeyPageResult,
   type KeysOptions,
   type RequestOptions,
@@ -234,7 +239,7 @@ export class Client implements AsyncDisposable {
     value: Bytes,
     options?: ClientSetOptions,
   ): Promise<number> {
-    if (options?.expireIn !== undefined) {
+    if (options?.expireIn !== undefined || options?.expireAt !== undefined) {
       const result = await this.atomic().set(key, value, options).commit(
         options,
       );
@@ -487,6 +492,41 @@ export class Client implements AsyncDisposable {
   }
 
   /**
+   * Reads entries (key, value, version, expiry) page by page, in key order:
+   * every key that starts with `prefix`, or from `start` (inclusive) to `end`
+   * (exclusive). Like `keys()`, each page is a read of its own.
+   *
+   * @param options Prefix or bounds, and entries a page (at most 1,000).
+   * @returns An async iterator over pages of entries; values are copies.
+   */
+  async *entries(options: EntriesOptions = {}): AsyncGenerator<RangeEntry[]> {
+    const prefix = toBytes(options.prefix ?? new Uint8Array(0));
+    let start = options.start === undefined ? prefix : toBytes(options.start);
+    const end = options.end === undefined
+      ? prefixEnd(prefix)
+      : toBytes(options.end);
+    const limit = options.pageSize ?? MAX_RANGE_LIMIT;
+    while (true) {
+      const frame = await this.#request(
+        (id) => encodeRange(id, { start, end, limit, reverse: false }),
+        Opcode.ENTRIES,
+        options,
+      );
+      const page = decodeEntries(frame.payload);
+      const entries = page.entries.map((entry) => ({
+        ...entry,
+        key: entry.key.slice(),
+        value: entry.value.slice(),
+      }));
+      if (entries.length > 0) yield entries;
+      const last = entries.at(-1);
+      if (last === undefined || (!page.more && entries.length < limit)) return;
+      start = new Uint8Array(last.key.length + 1);
+      start.set(last.key);
+    }
+  }
+
+  /**
    * Lists keys page by page, as bytes. Every key that exists for the whole
    * scan is returned exactly once; keys written or deleted during it may or
    * may not appear.
@@ -649,6 +689,15 @@ export class Client implements AsyncDisposable {
       ),
     );
   }
+}
+
+/** The first key after every key that starts with `prefix` (empty: none). */
+function prefixEnd(prefix: Uint8Array): Uint8Array {
+  let end = prefix.length;
+  while (end > 0 && prefix[end - 1] === 0xff) end--;
+  const out = prefix.slice(0, end);
+  if (end > 0) out[end - 1]! += 1;
+  return out;
 }
 
 function ackLevel(name: AckName | undefined): number {

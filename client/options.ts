@@ -67,6 +67,8 @@ export interface ClientSetOptions extends WriteOptions {
    * expires: from then on no read returns it, and the router deletes it.
    */
   expireIn?: number;
+  /** The same as an absolute time, in ms since the epoch (not with `expireIn`). */
+  expireAt?: number;
 }
 
 /** Options for {@linkcode Client.keys}. */
@@ -74,6 +76,18 @@ export interface KeysOptions extends RequestOptions {
   /** Only keys that start with this. */
   prefix?: Bytes;
   /** Keys per page. Defaults to the router's default (1000). */
+  pageSize?: number;
+}
+
+/** Options for {@linkcode Client.entries}. */
+export interface EntriesOptions extends RequestOptions {
+  /** Only keys that start with this (unless `start` or `end` is given). */
+  prefix?: Bytes;
+  /** The first key, inclusive. */
+  start?: Bytes;
+  /** The key after the last, exclusive; empty: no end. */
+  end?: Bytes;
+  /** Entries a page, at most 1,000 (the default). */
   pageSize?: number;
 }
 
