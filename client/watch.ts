@@ -12,6 +12,14 @@ import type { ChangeBatch } from "../protocol/mod.ts";
  * iteration (`break`, `return()`, the signal) ends the watch on the router.
  * Each batch's `upTo` is where to resume from (`watch({ from })`) after a
  * reconnect.
+ *
+ * @example
+ * ```ts
+ * import { WatchStream } from "./watch.ts";
+ * const stream = new WatchStream(() => {});
+ * stream.push({ upTo: 3, changes: [] });
+ * console.log((await stream.next()).value?.upTo); // 3
+ * ```
  */
 export class WatchStream implements AsyncIterableIterator<ChangeBatch> {
   #queue: ChangeBatch[] = [];
@@ -20,7 +28,11 @@ export class WatchStream implements AsyncIterableIterator<ChangeBatch> {
   #done = false;
   #stop: () => void;
 
-  /** @param stop Tells the router to end the watch. */
+  /**
+   * Made by `Client.watch`, which passes how to end the watch.
+   *
+   * @param stop Tells the router to end the watch.
+   */
   constructor(stop: () => void) {
     this.#stop = stop;
   }

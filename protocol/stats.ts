@@ -31,6 +31,8 @@ export interface DatabaseStats {
   applied: number;
   /** Reads sent to it and not yet answered. */
   outstanding: number;
+  /** Whether its data dies with its process (memory), from its JOIN. */
+  volatile?: boolean;
   /** Keys it holds, as it last reported. */
   keys: number;
   /** Sync progress while it syncs. */

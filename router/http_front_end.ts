@@ -12,6 +12,15 @@
 import { getLogger } from "@logtape/logtape";
 import type { RouterStats } from "../protocol/mod.ts";
 import { RouterMetrics } from "./metrics.ts";
+import { STATUS_PAGE, UPLOT_CSS, UPLOT_JS } from "./status_page.ts";
+
+/** The status page and what it loads, by path (`/stats.json` is live). */
+const ASSETS = new Map<string, { type: string; body: string }>([
+  ["/", { type: "text/html; charset=utf-8", body: STATUS_PAGE }],
+  ["/uplot.js", { type: "text/javascript; charset=utf-8", body: UPLOT_JS }],
+  ["/uplot.css", { type: "text/css; charset=utf-8", body: UPLOT_CSS }],
+  ["/stats.json", { type: "application/json", body: "" }],
+]);
 
 const log = getLogger(["kvndb", "http"]);
 
@@ -180,15 +189,26 @@ export class HttpFrontEnd {
       this.#accepted = authorization;
     }
     const path = new URL(request.url).pathname;
-    if (path !== "/health" && path !== "/metrics") {
+    const asset = ASSETS.get(path);
+    if (path !== "/health" && path !== "/metrics" && asset === undefined) {
       return text(
         404,
-        `Not found: ${path} (this port serves /health and /metrics)`,
+        `Not found: ${path} (this port serves /health, /metrics, /stats.json and the status page at /)`,
       );
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text(405, `Method ${request.method} not allowed: use GET`, {
         allow: "GET, HEAD",
+      });
+    }
+    if (path === "/stats.json") {
+      return Response.json(host.stats(), {
+        headers: { "cache-control": "no-store" },
+      });
+    }
+    if (asset !== undefined) {
+      return new Response(asset.body, {
+        headers: { "content-type": asset.type },
       });
     }
     if (path === "/metrics") {

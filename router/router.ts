@@ -435,6 +435,7 @@ export class Router implements AsyncDisposable {
         state: db.state,
         applied: db.applied,
         outstanding: db.outstanding,
+        volatile: db.volatile,
         keys: db.keys,
         ...(db.sync === undefined ? {} : {
           sync: {
