@@ -14,6 +14,7 @@
 import { type CliArgs, HELP, parseCli, USAGE } from "./cli/args.ts";
 import { BENCH_USAGE, parseBenchArgs, runBench } from "./cli/bench.ts";
 import { dump, restore } from "./cli/dump.ts";
+import { verify } from "./cli/verify.ts";
 import { setupLogging } from "./cli/logging.ts";
 import { type Client, connect } from "./client/mod.ts";
 import { formatStats, KvndbConsole, runConsole } from "./console/mod.ts";
@@ -112,6 +113,8 @@ export async function run(args: string[]): Promise<number> {
         return await runDump(cli);
       case "restore":
         return await runRestore(cli);
+      case "verify":
+        return await runVerify(cli);
       default:
         return await runDatabase(cli);
     }
@@ -415,6 +418,65 @@ async function runRestore(cli: CliArgs): Promise<number> {
     } s`,
   );
   return 0;
+}
+
+/** A key for people: text when it is printable UTF-8, else hex. */
+function showKey(key: Uint8Array): string {
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(key);
+    if (!/[\x00-\x1f]/.test(text)) return JSON.stringify(text);
+  } catch {
+    // Not text.
+  }
+  return `0x${
+    Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("")
+  }`;
+}
+
+/** `kvndb verify`: do the databases hold the same data? */
+async function runVerify(cli: CliArgs): Promise<number> {
+  await using client = await connectClient(cli);
+  const started = performance.now();
+  const show = progress("Compared");
+  const verdict = await verify(client, {
+    repair: cli.repair,
+    ...(show === undefined ? {} : { progress: show }),
+  });
+  if (show !== undefined) printError("");
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (verdict.databases.length < 2) {
+    console.log(
+      `Nothing to compare: ${verdict.databases.length} database ready (verify compares two or more)`,
+    );
+    return 0;
+  }
+  for (const difference of verdict.differences) {
+    const held = [...difference.held].map(([id, entry]) =>
+      `database ${id}: ${
+        entry === null
+          ? "absent"
+          : `version ${entry.version}, ${entry.value.length} bytes${
+            entry.expiresAt === undefined ? "" : `, expires ${entry.expiresAt}`
+          }`
+      }`
+    ).join("; ");
+    console.log(`${showKey(difference.key)} differs: ${held}`);
+  }
+  const summary = `Compared ${verdict.keys} keys on databases ${
+    verdict.databases.join(", ")
+  } in ${seconds} s`;
+  if (verdict.repaired > 0) {
+    console.log(
+      `${summary}: repaired ${verdict.repaired} keys; ${verdict.differences.length} still differ`,
+    );
+  } else if (verdict.differences.length === 0) {
+    console.log(`${summary}: they agree`);
+  } else {
+    console.log(
+      `${summary}: ${verdict.differences.length} keys differ (kvndb verify --repair writes them again)`,
+    );
+  }
+  return verdict.differences.length === 0 ? 0 : 1;
 }
 
 async function runCmd(cli: CliArgs): Promise<number> {

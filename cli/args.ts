@@ -26,6 +26,7 @@ export const MODES = [
   "stats",
   "dump",
   "restore",
+  "verify",
   "forget",
   "memory",
   "ram",
@@ -93,6 +94,8 @@ export interface CliArgs {
   input?: string;
   /** `restore --replace`: delete every key first. */
   replace: boolean;
+  /** `verify --repair`: write the keys that differ again. */
+  repair: boolean;
   /** `stats --json`: print JSON for scripts. */
   json: boolean;
   /** `stats --watch SECONDS`: print again every so often, in milliseconds. */
@@ -135,6 +138,14 @@ Modes:
                     key first; otherwise existing keys are overwritten and
                     others kept. A malformed line stops it, naming the line;
                     nothing from there on is written.
+  verify [--repair]  Compare every ready database's contents by digests over
+                    key ranges (10,000 keys each; only ranges that differ are
+                    compared key by key), and name the keys that differ and
+                    how each database holds them. Differences from writes
+                    still on their way are looked at again first. --repair
+                    writes each differing key again with the value most
+                    databases hold (the first database's on a tie). Exits 1
+                    while differences remain.
   forget NODE_ID... | forget --all-absent [--yes]
                     Tell a router that waits for absent members (databases
                     that held every acknowledged write) to give up on them,
@@ -269,6 +280,7 @@ export function parseCli(
         output: { type: "string", short: "o" },
         input: { type: "string", short: "i" },
         replace: { type: "boolean" },
+        repair: { type: "boolean" },
         "reset-sleep": { type: "string" },
         acks: { type: "string" },
         balance: { type: "string" },
@@ -351,6 +363,9 @@ export function parseCli(
       `${values.replace ? "--replace" : "-i"} is for the restore mode only`,
     );
   }
+  if (values.repair && mode !== "verify") {
+    throw new InvalidArgumentError("--repair is for the verify mode only");
+  }
   if ((values.json || values.watch !== undefined) && mode !== "stats") {
     throw new InvalidArgumentError(
       `${values.json ? "--json" : "--watch"} is for the stats mode only`,
@@ -385,6 +400,7 @@ export function parseCli(
     output: values.output,
     input: values.input,
     replace: values.replace ?? false,
+    repair: values.repair ?? false,
     verbose: values.verbose ?? false,
     logfile: values.logfile,
     reset: values.reset ?? false,
@@ -493,6 +509,7 @@ function defaults(mode: Mode, help: boolean): CliArgs {
     verbose: false,
     reset: false,
     replace: false,
+    repair: false,
     resetSleep: 0,
     acks: "all",
     balance: "least-loaded",

@@ -14,6 +14,7 @@ import {
   connect as connectTransport,
   ConnectionClosedError,
   decodeAtomicReply,
+  decodeDigestReply,
   decodeEntries,
   decodeForgotten,
   decodeKeyPage,
@@ -21,7 +22,9 @@ import {
   decodeU64,
   decodeValue,
   DEFAULT_PORT,
+  type Digest,
   encodeAtomic,
+  encodeDigest,
   encodeForget,
   encodeGet,
   encodeKeys,
@@ -524,6 +527,66 @@ export class Client implements AsyncDisposable {
       start = new Uint8Array(last.key.length + 1);
       start.set(last.key);
     }
+  }
+
+  /**
+   * Asks one database (by the id `stats()` gives it) for a digest of a key
+   * range as it stores it: the count, the last key, and a SHA-256 over every
+   * entry (key, version, expiry, value), so that copies can be compared
+   * without sending them (`kvndb verify`). With `entries: true`, the
+   * entries themselves instead (at most 1,000).
+   *
+   * @param database The database's id.
+   * @param range From `start` (inclusive) to `end` (exclusive; empty: no
+   *   end), at most `limit` entries (10,000 for a digest).
+   * @returns The digest, or the entries.
+   */
+  async digest(
+    database: number,
+    range: { start: Uint8Array; end: Uint8Array; limit: number },
+    options?: RequestOptions,
+  ): Promise<Digest> {
+    const frame = await this.#request(
+      (id) => encodeDigest(id, { database, ...range, mode: 0 }),
+      Opcode.DIGEST_REPLY,
+      options,
+    );
+    const digest = decodeDigestReply(frame.payload);
+    return {
+      ...digest,
+      lastKey: digest.lastKey.slice(),
+      hash: digest.hash.slice(),
+    };
+  }
+
+  /**
+   * The entries of a key range as one database (by its id) stores them,
+   * expired ones included: what `kvndb verify` compares when digests differ.
+   *
+   * @param database The database's id.
+   * @param range From `start` (inclusive) to `end` (exclusive; empty: no
+   *   end), at most `limit` entries (1,000).
+   * @returns The entries, and whether more follow.
+   */
+  async entriesOf(
+    database: number,
+    range: { start: Uint8Array; end: Uint8Array; limit: number },
+    options?: RequestOptions,
+  ): Promise<{ entries: RangeEntry[]; more: boolean }> {
+    const frame = await this.#request(
+      (id) => encodeDigest(id, { database, ...range, mode: 1 }),
+      Opcode.ENTRIES,
+      options,
+    );
+    const page = decodeEntries(frame.payload);
+    return {
+      more: page.more,
+      entries: page.entries.map((e) => ({
+        ...e,
+        key: e.key.slice(),
+        value: e.value.slice(),
+      })),
+    };
   }
 
   /**

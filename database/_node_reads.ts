@@ -4,11 +4,13 @@
 
 import { getLogger } from "@logtape/logtape";
 import {
+  decodeDigest,
   decodeExpired,
   decodeGet,
   decodeKeys,
   decodeRange,
   DEFAULT_KEYS_LIMIT,
+  encodeDigestReply,
   encodeEntries,
   encodeKeyPage,
   encodeU64,
@@ -154,6 +156,8 @@ export class NodeReads {
         ? this.#answerExpired(conn, frame)
         : frame.opcode === Opcode.RANGE
         ? this.#answerRange(conn, frame)
+        : frame.opcode === Opcode.DIGEST
+        ? this.#answerDigest(conn, frame)
         : this.#answerCount(conn, frame);
       answer.finally(() => {
         this.#active--;
@@ -220,6 +224,63 @@ export class NodeReads {
         now: Date.now(),
       });
       this.answer(conn, encodeEntries(frame.id, answer));
+    } catch (error) {
+      this.answerError(conn, frame.id, error);
+    }
+  }
+
+  /**
+   * A digest of a range, or its entries, as stored: expired entries count
+   * too, since every database holds them until the same sequenced sweep.
+   */
+  async #answerDigest(conn: FramedConnection, frame: Frame): Promise<void> {
+    try {
+      const request = decodeDigest(frame.payload);
+      if (request.mode === 1) {
+        const answer = await this.#db.range({
+          start: request.start,
+          end: request.end,
+          limit: request.limit,
+          reverse: false,
+          maxBytes: MAX_ENTRIES_BYTES,
+        });
+        this.answer(conn, encodeEntries(frame.id, answer));
+        return;
+      }
+      const { entries } = await this.#db.range({
+        start: request.start,
+        end: request.end,
+        limit: request.limit,
+        reverse: false,
+        maxBytes: Infinity,
+      });
+      let size = 0;
+      for (const e of entries) {
+        size += 2 + e.key.length + 17 + 4 + e.value.length;
+      }
+      const bytes = new Uint8Array(size);
+      const view = new DataView(bytes.buffer);
+      let at = 0;
+      for (const e of entries) {
+        view.setUint16(at, e.key.length);
+        bytes.set(e.key, at + 2);
+        at += 2 + e.key.length;
+        view.setFloat64(at, e.version);
+        view.setUint8(at + 8, e.expiresAt === undefined ? 0 : 1);
+        view.setFloat64(at + 9, e.expiresAt ?? 0);
+        view.setUint32(at + 17, e.value.length);
+        bytes.set(e.value, at + 21);
+        at += 21 + e.value.length;
+      }
+      const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+      this.answer(
+        conn,
+        encodeDigestReply(frame.id, {
+          count: entries.length,
+          lastKey: entries.at(-1)?.key ?? new Uint8Array(0),
+          hash,
+        }),
+      );
     } catch (error) {
       this.answerError(conn, frame.id, error);
     }

@@ -464,6 +464,7 @@ export class DatabaseNode implements AsyncDisposable {
       case Opcode.COUNT:
       case Opcode.EXPIRED:
       case Opcode.RANGE:
+      case Opcode.DIGEST:
         this.#reads.take(conn, frame);
         return;
       case Opcode.PING:

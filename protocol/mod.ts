@@ -22,6 +22,7 @@ export * from "./replication_messages.ts";
 export * from "./atomic.ts";
 export * from "./range.ts";
 export * from "./watch.ts";
+export * from "./digest.ts";
 export * from "./auth.ts";
 export * from "./connection.ts";
 export * from "./handshake.ts";

@@ -61,6 +61,9 @@ export const Opcode = {
   WATCH: 0x35,
   CHANGES: 0x36,
   UNWATCH: 0x37,
+  // Verification ("DIGEST and DIGEST_REPLY").
+  DIGEST: 0x38,
+  DIGEST_REPLY: 0x39,
 } as const;
 
 /** One of the values of {@linkcode Opcode}. */

@@ -14,6 +14,8 @@ export interface ReadRequest {
   payload: Uint8Array;
   minSeq: number;
   deadline: number;
+  /** For a read of one named database (DIGEST): its id. */
+  target?: number;
 }
 
 export interface SyncProgress {

@@ -173,6 +173,7 @@ export class Databases {
       case Opcode.VALUE:
       case Opcode.KEY_PAGE:
       case Opcode.ENTRIES:
+      case Opcode.DIGEST_REPLY:
       case Opcode.COUNT_REPLY:
       case Opcode.ERROR:
         this.#reads.answered(db, frame);

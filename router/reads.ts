@@ -8,8 +8,9 @@
 
 import {
   encodeOpaque,
+  ErrorCode,
   type Frame,
-  type KvndbError,
+  KvndbError,
   Opcode,
   taskNow,
   TimeoutError,
@@ -110,9 +111,51 @@ export class Reads {
     });
   }
 
+  /**
+   * Sends a read to the database `target` names (the router's id of it), as
+   * it is: for `kvndb verify`, which compares the databases one by one.
+   *
+   * @throws {KvndbError} `NO_DATABASE` when no ready database has that id.
+   */
+  readFrom(client: ClientSession, frame: Frame, target: number): void {
+    const db = this.#databases.get(target);
+    if (db === undefined || db.state !== "ready") {
+      throw new KvndbError(
+        ErrorCode.NO_DATABASE,
+        `No ready database with id ${target}: see kvndb stats for the ids`,
+      );
+    }
+    client.inFlight++;
+    const request: ReadRequest = {
+      client,
+      clientId: frame.id,
+      opcode: frame.opcode,
+      payload: frame.payload.slice(),
+      minSeq: 0,
+      deadline: taskNow() + this.#options.requestTimeout,
+      target,
+    };
+    const id = db.nextReadId;
+    db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
+    db.reads.set(id, request);
+    db.conn.send(encodeOpaque(request.opcode, id, request.payload));
+  }
+
   /** Sends a read to a ready database that has what it must see, or waits. */
   dispatch(request: ReadRequest): void {
     if (request.client.conn.isClosed) return;
+    if (request.target !== undefined) {
+      // The database it was for left: it cannot go to another.
+      this.#options.fail(
+        request.client,
+        request.clientId,
+        new KvndbError(
+          ErrorCode.NO_DATABASE,
+          `Database ${request.target} left before it answered`,
+        ),
+      );
+      return;
+    }
     const candidates = this.#candidates;
     candidates.length = 0;
     let anyReady = false;

@@ -13,6 +13,7 @@ import {
   checkKey,
   checkValue,
   decodeAtomic,
+  decodeDigest,
   decodeExpired,
   decodeForget,
   decodeGet,
@@ -69,6 +70,7 @@ const LIMITED = new Set<number>([
   Opcode.ATOMIC,
   Opcode.EXPIRED,
   Opcode.RANGE,
+  Opcode.DIGEST,
 ]);
 
 /** Opcodes served during a hold. */
@@ -249,6 +251,11 @@ export class Requests {
         this.operations.keys++;
         reads.read(client, frame);
         return;
+      case Opcode.DIGEST: {
+        const request = decodeDigest(frame.payload);
+        reads.readFrom(client, frame, request.database);
+        return;
+      }
       case Opcode.WATCH:
         this.#options.watches.watch(
           client,
