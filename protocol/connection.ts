@@ -17,6 +17,18 @@ import { ErrorCode } from "./opcodes.ts";
 import { type Frame, FrameDecoder } from "./frame.ts";
 import { encodeError } from "./messages.ts";
 
+/**
+ * Bytes every connection of this process has read and written (native and
+ * Redis protocols): one addition per read or write, for `/metrics`.
+ *
+ * @example
+ * ```ts
+ * import { connectionBytes } from "./connection.ts";
+ * console.log(connectionBytes.in >= 0); // true
+ * ```
+ */
+export const connectionBytes: { in: number; out: number } = { in: 0, out: 0 };
+
 /** Options for {@linkcode FramedConnection}. */
 export interface FramedConnectionOptions {
   /** The largest frame accepted from the peer. Defaults to {@linkcode MAX_FRAME_SIZE}. */
@@ -313,6 +325,7 @@ export class FramedConnection {
         // read cost more than everything else on the path).
         this.#readBuffer ??= new Uint8Array(this.#readSize);
         const count = await this.#conn.read(this.#readBuffer);
+        if (count !== null) connectionBytes.in += count;
         if (count === null) break;
         const frames = this.#decoder.push(this.#readBuffer.slice(0, count));
         for (const frame of frames) {
@@ -344,7 +357,9 @@ export class FramedConnection {
         const bytes = this.#output.join(chunks);
         let written = 0;
         while (written < bytes.length) {
-          written += await this.#conn.write(bytes.subarray(written));
+          const count = await this.#conn.write(bytes.subarray(written));
+          connectionBytes.out += count;
+          written += count;
         }
         this.#outBytes -= bytes.length;
       }

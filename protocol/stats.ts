@@ -81,6 +81,14 @@ export interface RouterStats {
   /** Wrong passwords the router has been sent, on every port. */
   authFailures?: number;
   /**
+   * Latencies of the requests answered, by kind (`read`, `write`,
+   * `atomic`): cumulative counts at each bound of `router/latency.ts`'s
+   * buckets (seconds), their sum in seconds, and how many.
+   */
+  latency?: Record<string, { buckets: number[]; sum: number; count: number }>;
+  /** Bytes the router's process read from and wrote to its connections. */
+  bytes?: { in: number; out: number };
+  /**
    * The expiry sweep: keys it deleted since the router started, and the
    * router time (ms since the epoch) up to which every key that had expired
    * has been deleted (0 before its first complete round; absent when off).

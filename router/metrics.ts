@@ -8,6 +8,7 @@
 
 import { Counter, Gauge, Registry } from "prom-client";
 import type { DatabaseStats, RouterStats } from "../protocol/mod.ts";
+import { LATENCY_BUCKETS } from "./latency.ts";
 
 /** The labels that name a database: its link id and its address. */
 function databaseLabels(db: { id: number; peer: string }) {
@@ -68,6 +69,81 @@ export class RouterMetrics {
         this.inc(snapshot().operations.errors ?? 0);
       },
     });
+    new Counter({
+      name: "kvndb_received_bytes_total",
+      help: "Bytes the router's process read from its connections.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(snapshot().bytes?.in ?? 0);
+      },
+    });
+    new Counter({
+      name: "kvndb_sent_bytes_total",
+      help: "Bytes the router's process wrote to its connections.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(snapshot().bytes?.out ?? 0);
+      },
+    });
+    // Counted by the router in its own buckets (router/latency.ts), which
+    // cost the request path less than prom-client's histogram would.
+    this.#registry.registerMetric(
+      {
+        name: "kvndb_request_duration_seconds",
+        help:
+          "Time from a request's arrival at the router to its answer, by kind (read, write, atomic).",
+        type: "histogram",
+        aggregator: "sum",
+        get: () => {
+          const values: {
+            metricName: string;
+            labels: Record<string, string | number>;
+            value: number;
+          }[] = [];
+          const name = "kvndb_request_duration_seconds";
+          for (
+            const [operation, histogram] of Object.entries(
+              snapshot().latency ?? {},
+            )
+          ) {
+            histogram.buckets.forEach((count, i) =>
+              values.push({
+                metricName: `${name}_bucket`,
+                labels: { operation, le: LATENCY_BUCKETS[i]! },
+                value: count,
+              })
+            );
+            values.push(
+              {
+                metricName: `${name}_bucket`,
+                labels: { operation, le: "+Inf" },
+                value: histogram.count,
+              },
+              {
+                metricName: `${name}_sum`,
+                labels: { operation },
+                value: histogram.sum,
+              },
+              {
+                metricName: `${name}_count`,
+                labels: { operation },
+                value: histogram.count,
+              },
+            );
+          }
+          return Promise.resolve({
+            name,
+            help:
+              "Time from a request's arrival at the router to its answer, by kind (read, write, atomic).",
+            type: "histogram",
+            values,
+            aggregator: "sum",
+          });
+        },
+      } as unknown as Parameters<Registry["registerMetric"]>[0],
+    );
     new Counter({
       name: "kvndb_auth_failures_total",
       help: "Wrong passwords the router has been sent, on every port.",

@@ -17,6 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import type { ClientSession, DatabaseLink, ReadRequest } from "./_links.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
+import type { Latencies } from "./latency.ts";
 
 /** Options for {@linkcode Reads}. */
 export interface ReadsOptions {
@@ -28,6 +29,8 @@ export interface ReadsOptions {
   fail(client: ClientSession, id: number, error: unknown): void;
   /** The error for a read that no database can serve. */
   noDatabase(): KvndbError;
+  /** Where answered reads' latencies are counted. */
+  latencies?: Latencies;
 }
 
 /**
@@ -201,6 +204,10 @@ export class Reads {
     db.reads.delete(frame.id);
     if (request.client.conn.isClosed) return;
     request.client.inFlight--;
+    this.#options.latencies?.observe(
+      0,
+      taskNow() - request.deadline + this.#options.requestTimeout,
+    );
     // What this read saw is now the oldest state any later read may see.
     if (frame.opcode !== Opcode.ERROR) this.raiseFloor(db.applied);
     const link = request.client.conn;

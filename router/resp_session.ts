@@ -18,6 +18,7 @@ import {
   literalPrefix,
 } from "./_resp_text.ts";
 import {
+  connectionBytes,
   ConnectionClosedError,
   decodeAtomicReply,
   decodeError,
@@ -254,6 +255,7 @@ export class RespSession implements ClientLink {
           await this.#sent.promise;
         }
         const count = await this.#conn.read(this.#readBuffer);
+        if (count !== null) connectionBytes.in += count;
         if (count === null) break;
         // Commands are views into what was read: copy just those bytes, so
         // that the read buffer can be used again.
@@ -480,7 +482,9 @@ export class RespSession implements ClientLink {
         const bytes = this.#output.join(parts);
         let written = 0;
         while (written < bytes.length) {
-          written += await this.#conn.write(bytes.subarray(written));
+          const count = await this.#conn.write(bytes.subarray(written));
+          connectionBytes.out += count;
+          written += count;
         }
       }
     } catch {

@@ -29,9 +29,11 @@ import { percent, Syncs } from "./syncs.ts";
 import type { DatabaseLink } from "./_links.ts";
 import { WritePath } from "./write_path.ts";
 import { Requests } from "./requests.ts";
+import { connectionBytes } from "../protocol/mod.ts";
 import { ExpirySweeper } from "./expiry_sweeper.ts";
 import { KvConnectFrontEnd } from "./kv_connect.ts";
 import { Watches } from "./watches.ts";
+import { Latencies } from "./latency.ts";
 import { Sequencer } from "./sequencer.ts";
 import { IS_LOCAL_PEER, isLoopback } from "./_peer.ts";
 import { StateFile } from "./state_file.ts";
@@ -86,6 +88,7 @@ export class Router implements AsyncDisposable {
   #sweeper?: ExpirySweeper;
   #kv?: KvConnectFrontEnd;
   #watches: Watches;
+  #latencies = new Latencies();
 
   private constructor(
     listener: Deno.Listener,
@@ -115,6 +118,7 @@ export class Router implements AsyncDisposable {
       requestTimeout: this.#requestTimeout,
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
+      latencies: this.#latencies,
     });
     this.#maxInFlight = options.maxInFlight ?? 10_000;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
@@ -156,6 +160,7 @@ export class Router implements AsyncDisposable {
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
       watches: this.#watches,
+      latencies: this.#latencies,
     });
     this.#recovery = new Recovery({
       record: this.#record,
@@ -471,6 +476,8 @@ export class Router implements AsyncDisposable {
         bytes: this.#sequencer.backlog.bytes,
       },
       authFailures: this.#gate.authFailures,
+      latency: this.#latencies.snapshot(),
+      bytes: { ...connectionBytes },
       ...(this.#sweeper === undefined ? {} : {
         expiry: {
           swept: this.#sweeper.swept,

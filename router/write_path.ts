@@ -29,6 +29,7 @@ import type { Reads } from "./reads.ts";
 import type { Sequencer } from "./sequencer.ts";
 import { PendingWrites } from "./writes.ts";
 import type { Watches } from "./watches.ts";
+import type { Latencies } from "./latency.ts";
 
 /** What the write path needs from the router. */
 export interface WritePathOptions {
@@ -54,6 +55,8 @@ export interface WritePathOptions {
   noDatabase(): KvndbError;
   /** The watches, told of numbered atomic operations, effects and acknowledgements. */
   watches?: Watches;
+  /** Where acknowledged writes' latencies are counted. */
+  latencies?: Latencies;
 }
 
 /** A write held until more sequence numbers are saved (its bytes copied). */
@@ -125,12 +128,17 @@ export class WritePath {
   constructor(options: WritePathOptions) {
     this.#options = options;
     this.#pending = new PendingWrites({
-      acknowledged: (client, id, seq) => {
+      acknowledged: (client, id, seq, deadline) => {
         client.inFlight--;
         options.reads.raiseFloor(seq);
         options.watches?.advance(seq);
         const link = client.conn;
         const atomic = this.#atomics.get(seq);
+        // Numbered at its deadline less the timeout: no clock kept per write.
+        options.latencies?.observe(
+          atomic === undefined ? 1 : 2,
+          taskNow() - deadline + options.requestTimeout,
+        );
         if (atomic !== undefined) {
           const reply = atomic.reply;
           if (reply !== undefined) {

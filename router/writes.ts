@@ -13,7 +13,12 @@ import { acknowledgedUpTo } from "./quorum.ts";
 /** What the router does with a write that is settled or failed. */
 export interface WritesOptions {
   /** The write numbered `seq` for request `id` of `client` is acknowledged. */
-  acknowledged(client: ClientSession, id: number, seq: number): void;
+  acknowledged(
+    client: ClientSession,
+    id: number,
+    seq: number,
+    deadline: number,
+  ): void;
   /** The write numbered `seq` for request `id` of `client` fails with `error`. */
   failed(client: ClientSession, id: number, seq: number, error: unknown): void;
 }
@@ -131,7 +136,12 @@ export class PendingWrites {
       if (seq > highest) break;
       if (this.#done[at] === 0 && upTo[this.#level[at]!]! >= seq) {
         this.#answer(at);
-        this.#options.acknowledged(this.#client[at]!, this.#id[at]!, seq);
+        this.#options.acknowledged(
+          this.#client[at]!,
+          this.#id[at]!,
+          seq,
+          this.#deadline[at]!,
+        );
       }
     }
     this.#dropAnsweredHead();

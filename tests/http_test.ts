@@ -190,6 +190,27 @@ Deno.test("HTTP: /metrics is Prometheus text that a real parser and promtool acc
   }
   assert.equal(family("kvndb_database_lag").metrics.length, 2);
   assert.ok(value("kvndb_backlog_bytes") > 0);
+  // One set, one increment, one get: each timed under its kind. (The
+  // parser keeps a histogram's buckets but not its labels: read the text.)
+  assert.equal(family("kvndb_request_duration_seconds").type, "HISTOGRAM");
+  for (const operation of ["read", "write", "atomic"]) {
+    assert.match(
+      text,
+      new RegExp(
+        `^kvndb_request_duration_seconds_count\\{operation="${operation}"\\} 1$`,
+        "m",
+      ),
+    );
+    assert.match(
+      text,
+      new RegExp(
+        `^kvndb_request_duration_seconds_bucket\\{operation="${operation}",le="10"\\} 1$`,
+        "m",
+      ),
+    );
+  }
+  assert.ok(value("kvndb_received_bytes_total") > 0);
+  assert.ok(value("kvndb_sent_bytes_total") > 0);
   // promtool, where Debian's prometheus package is installed, checks the
   // names and conventions too.
   let promtool: Deno.ChildProcess;
