@@ -351,10 +351,26 @@ async function runStats(cli: CliArgs): Promise<number> {
 }
 
 /** A progress line on standard error, when it is a terminal. */
-function progress(what: string): ((keys: number) => void) | undefined {
+/**
+ * A progress bar on standard error, when it is a terminal: `done` of
+ * `total` (keys, or bytes with `unit`), redrawn in place.
+ */
+function progress(
+  what: string,
+  total: number,
+): ((keys: number, done?: number) => void) | undefined {
   if (!Deno.stderr.isTerminal()) return undefined;
-  return (keys) =>
-    Deno.stderr.writeSync(encoder.encode(`\r${what}: ${keys} keys`));
+  return (keys, done = keys) => {
+    const ratio = total > 0 ? Math.min(1, done / total) : 1;
+    const filled = Math.round(ratio * 30);
+    Deno.stderr.writeSync(
+      encoder.encode(
+        `\r${what} [${"#".repeat(filled)}${"-".repeat(30 - filled)}] ${
+          Math.floor(ratio * 100)
+        }% ${keys.toLocaleString("en")} keys`,
+      ),
+    );
+  };
 }
 
 /** `kvndb dump`: every key to a file or standard output, as NDJSON. */
@@ -370,7 +386,8 @@ async function runDump(cli: CliArgs): Promise<number> {
     });
   const output = (file?.writable ?? Deno.stdout.writable).getWriter();
   try {
-    const show = progress("Read");
+    // The count is read before the dump, so the bar is a close estimate.
+    const show = progress("Dumping", await client.count());
     const { sequence, keys } = await dump(client, {
       output,
       ...(show === undefined ? {} : { progress: show }),
@@ -401,7 +418,10 @@ async function runRestore(cli: CliArgs): Promise<number> {
   const file = cli.input === undefined
     ? undefined
     : await Deno.open(cli.input, { read: true });
-  const show = progress("Restored");
+  const show = progress(
+    "Restoring",
+    cli.input === undefined ? 0 : (await Deno.stat(cli.input)).size,
+  );
   const { keys, expired, sequence } = await restore(
     client,
     file?.readable ?? Deno.stdin.readable,
@@ -437,7 +457,7 @@ function showKey(key: Uint8Array): string {
 async function runVerify(cli: CliArgs): Promise<number> {
   await using client = await connectClient(cli);
   const started = performance.now();
-  const show = progress("Compared");
+  const show = progress("Comparing", await client.count());
   const verdict = await verify(client, {
     repair: cli.repair,
     ...(show === undefined ? {} : { progress: show }),

@@ -292,8 +292,8 @@ export async function* lines(
 export interface RestoreOptions {
   /** Delete every key first. */
   replace?: boolean;
-  /** Told the keys written so far. */
-  progress?: (keys: number) => void;
+  /** Told the keys written so far, and the bytes of the dump read. */
+  progress?: (keys: number, bytes: number) => void;
 }
 
 /** Keys and bytes of values one atomic operation of a restore holds. */
@@ -318,6 +318,7 @@ export async function restore(
   let bytes = 0;
   let keys = 0;
   let expired = 0;
+  let consumed = 0;
   const flush = async () => {
     if (batch.length === 0) return;
     const operation = client.atomic();
@@ -330,12 +331,13 @@ export async function restore(
     }
     await operation.commit();
     keys += batch.length;
-    options.progress?.(keys);
+    options.progress?.(keys, consumed);
     batch = [];
     bytes = 0;
   };
   for await (const text of lines(input)) {
     number++;
+    consumed += text.length + 1;
     if (number === 1) {
       try {
         header = JSON.parse(text);

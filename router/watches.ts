@@ -58,10 +58,20 @@ function startsWith(key: Uint8Array, prefix: string): boolean {
 export class Watches {
   #backlog: () => Backlog;
   #watchers = new Set<Watcher>();
-  /** The encoded effects of recent atomic operations, by seq, oldest first. */
+  /** The encoded effects of recent atomic operations, by seq. */
   #effects = new Map<number, Uint8Array>();
+  /** Their seqs, oldest first from `#effectsHead`: what to forget first. */
+  #effectsOrder: number[] = [];
+  #effectsHead = 0;
   /** Atomic operations numbered whose effects are not known yet. */
   #unknown = new Set<number>();
+  /**
+   * The same, in numbering order from `#unknownHead`, resolved ones left in
+   * place and skipped: the oldest is found without walking a Set whose
+   * first entries were deleted (which V8 walks past one by one).
+   */
+  #unknownOrder: number[] = [];
+  #unknownHead = 0;
   /** Every change up to here has been sent to the watchers. */
   #sent = 0;
   /** The highest sequence number acknowledged to a client. */
@@ -84,16 +94,24 @@ export class Watches {
   /** An atomic operation was numbered: changes wait for its effects. */
   numbered(seq: number): void {
     this.#unknown.add(seq);
+    this.#unknownOrder.push(seq);
   }
 
   /** The first OUTCOME of `seq` arrived: its encoded effects (copied). */
   resolved(seq: number, effects: Uint8Array): void {
     if (!this.#unknown.delete(seq)) return;
     this.#effects.set(seq, effects.slice());
+    this.#effectsOrder.push(seq);
     const dropped = this.#backlog().dropped;
-    for (const [old] of this.#effects) {
-      if (old > dropped) break;
-      this.#effects.delete(old);
+    const order = this.#effectsOrder;
+    while (
+      this.#effectsHead < order.length && order[this.#effectsHead]! <= dropped
+    ) {
+      this.#effects.delete(order[this.#effectsHead++]!);
+    }
+    if (this.#effectsHead > 4096 && this.#effectsHead * 2 > order.length) {
+      this.#effectsOrder = order.slice(this.#effectsHead);
+      this.#effectsHead = 0;
     }
     this.advance(this.#acknowledged);
   }
@@ -120,7 +138,11 @@ export class Watches {
     this.#sent = Math.max(this.#sent, position);
     this.#acknowledged = this.#sent;
     this.#unknown.clear();
+    this.#unknownOrder = [];
+    this.#unknownHead = 0;
     this.#effects.clear();
+    this.#effectsOrder = [];
+    this.#effectsHead = 0;
     for (const watcher of this.#watchers) {
       this.#end(
         watcher,
@@ -136,9 +158,8 @@ export class Watches {
   advance(seq: number): void {
     if (seq > this.#acknowledged) this.#acknowledged = seq;
     let target = this.#acknowledged;
-    for (const unknown of this.#unknown) {
-      if (unknown <= target) target = unknown - 1;
-    }
+    const oldest = this.#oldestUnknown();
+    if (oldest !== undefined && oldest <= target) target = oldest - 1;
     if (target <= this.#sent) return;
     if (this.#watchers.size > 0) {
       const changes = this.#changes(this.#sent, target);
@@ -203,6 +224,20 @@ export class Watches {
         new KvndbError(ErrorCode.CLOSED, "The router is closing"),
       );
     }
+  }
+
+  /** The oldest atomic operation whose effects are unknown, if any. */
+  #oldestUnknown(): number | undefined {
+    const order = this.#unknownOrder;
+    while (
+      this.#unknownHead < order.length &&
+      !this.#unknown.has(order[this.#unknownHead]!)
+    ) this.#unknownHead++;
+    if (this.#unknownHead > 4096 && this.#unknownHead * 2 > order.length) {
+      this.#unknownOrder = order.slice(this.#unknownHead);
+      this.#unknownHead = 0;
+    }
+    return this.#unknownOrder[this.#unknownHead];
   }
 
   /** The changes of the writes after `from`, up to `to`. */
