@@ -79,8 +79,17 @@ export function health(stats: RouterStats): { ok: boolean; reason: string } {
   };
 }
 
-/** Compares two strings in time that depends on their lengths only. */
-function sameText(a: string, b: string): boolean {
+/**
+ * Compares two strings in time that depends on their lengths only (tokens,
+ * passwords).
+ *
+ * @example
+ * ```ts
+ * import { sameText } from "./http_front_end.ts";
+ * console.log(sameText("a", "a")); // true
+ * ```
+ */
+export function sameText(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let difference = 0;
   for (let i = 0; i < a.length; i++) {

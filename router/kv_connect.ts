@@ -53,7 +53,7 @@ import {
   WatchSchema,
 } from "../protocol/kv_connect/datapath_pb.ts";
 import { type Answer, InternalClient } from "./_internal_client.ts";
-import type { HttpListenOptions } from "./http_front_end.ts";
+import { type HttpListenOptions, sameText } from "./http_front_end.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "kv"]);
@@ -100,16 +100,6 @@ function protobuf(bytes: Uint8Array): Response {
   return new Response(bytes as Uint8Array<ArrayBuffer>, {
     headers: { "content-type": "application/x-protobuf" },
   });
-}
-
-/** Compares two strings in time that depends on their lengths only. */
-function sameText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  }
-  return difference === 0;
 }
 
 function bearerOf(request: Request): string | undefined {

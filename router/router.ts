@@ -350,23 +350,38 @@ export class Router implements AsyncDisposable {
     return this.#http?.port;
   }
 
-  /** HTTPS beside a TLS endpoint; on loopback beside a Unix socket. */
-  #startHttp(endpoint: Endpoint, port: number): void {
+  /**
+   * Where an HTTP port (the status port, KV Connect) listens, and how the
+   * router's password and protected mode guard it: HTTPS beside a TLS
+   * endpoint, with its certificate; on loopback beside a Unix socket.
+   */
+  #httpSetup(endpoint: Endpoint, port: number) {
     const tls = endpoint.type === "tls";
-    this.#http = new HttpFrontEnd({
-      hostname: endpoint.type === "unix" ? "127.0.0.1" : endpoint.hostname,
-      port,
-      ...(tls
-        ? {
-          cert: Deno.readTextFileSync(endpoint.certFile!),
-          key: Deno.readTextFileSync(endpoint.keyFile!),
-        }
-        : {}),
-    }, {
-      passwordRequired: this.#keys !== undefined,
-      checkPassword: (password, address) =>
-        this.#gate.checkPlainPassword(password, address),
-      refuse: (address) => this.#gate.refusal(address),
+    return {
+      tls,
+      listen: {
+        hostname: endpoint.type === "unix" ? "127.0.0.1" : endpoint.hostname,
+        port,
+        ...(tls
+          ? {
+            cert: Deno.readTextFileSync(endpoint.certFile!),
+            key: Deno.readTextFileSync(endpoint.keyFile!),
+          }
+          : {}),
+      },
+      guard: {
+        passwordRequired: this.#keys !== undefined,
+        checkPassword: (password: string, address: string) =>
+          this.#gate.checkPlainPassword(password, address),
+        refuse: (address: string) => this.#gate.refusal(address),
+      },
+    };
+  }
+
+  #startHttp(endpoint: Endpoint, port: number): void {
+    const { tls, listen, guard } = this.#httpSetup(endpoint, port);
+    this.#http = new HttpFrontEnd(listen, {
+      ...guard,
       stats: () => this.stats(),
     });
     log.info("HTTP{s} on port {port}", {
@@ -376,21 +391,9 @@ export class Router implements AsyncDisposable {
   }
 
   #startKv(endpoint: Endpoint, port: number): void {
-    const tls = endpoint.type === "tls";
-    this.#kv = new KvConnectFrontEnd({
-      hostname: endpoint.type === "unix" ? "127.0.0.1" : endpoint.hostname,
-      port,
-      ...(tls
-        ? {
-          cert: Deno.readTextFileSync(endpoint.certFile!),
-          key: Deno.readTextFileSync(endpoint.keyFile!),
-        }
-        : {}),
-    }, {
-      passwordRequired: this.#keys !== undefined,
-      checkPassword: (password, address) =>
-        this.#gate.checkPlainPassword(password, address),
-      refuse: (address) => this.#gate.refusal(address),
+    const { tls, listen, guard } = this.#httpSetup(endpoint, port);
+    this.#kv = new KvConnectFrontEnd(listen, {
+      ...guard,
       attach: (link) => this.#requests.attach(link),
     });
     log.info("KV Connect{s} on port {port}", {
