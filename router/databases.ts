@@ -506,6 +506,22 @@ export class Databases {
     }
   }
 
+  /**
+   * The position up to which every write is on every ready member: what a
+   * router restarted now would keep at least. `Infinity` when no member is
+   * ready (a new cluster; reads then go as they are).
+   */
+  durablePosition(): number {
+    let position = Infinity;
+    const members = this.#record.members;
+    for (const db of this.#databases.values()) {
+      if (db.state === "ready" && members.has(db.nodeId)) {
+        if (db.applied < position) position = db.applied;
+      }
+    }
+    return position;
+  }
+
   #removeDatabase(db: DatabaseLink, reason: unknown): void {
     if (!this.#databases.delete(db.id)) return;
     if (

@@ -31,6 +31,21 @@ export interface ReadsOptions {
   noDatabase(): KvndbError;
   /** Where answered reads' latencies are counted. */
   latencies?: Latencies;
+  /**
+   * The position up to which every write is on every ready member (the
+   * databases a restarted router trusts), `Infinity` when no member is
+   * ready: an answer that may show writes past it waits until it moves.
+   */
+  durable?: () => number;
+}
+
+/** An answer held until what it may show would survive a router restart. */
+interface HeldAnswer {
+  request: ReadRequest;
+  opcode: number;
+  payload: Uint8Array;
+  /** The serving database's position when it answered. */
+  needed: number;
 }
 
 /**
@@ -49,6 +64,7 @@ export class Reads {
   #databases: Map<number, DatabaseLink>;
   #options: ReadsOptions;
   #waiting: ReadRequest[] = [];
+  #held: HeldAnswer[] = [];
   #floor = 0;
   /** One array for every read: nothing allocated per read to choose. */
   #candidates: DatabaseLink[] = [];
@@ -189,19 +205,52 @@ export class Reads {
     db.conn.send(encodeOpaque(request.opcode, id, request.payload));
   }
 
-  /** Tries the waiting reads again (a database caught up or became ready). */
+  /**
+   * Tries the waiting reads again, and sends the held answers that may go
+   * now (a database caught up, became ready or left).
+   */
   retryWaiting(): void {
+    this.#releaseHeld();
     if (this.#waiting.length === 0) return;
     const waiting = this.#waiting;
     this.#waiting = [];
     for (const request of waiting) this.dispatch(request);
   }
 
-  /** Relays a database's answer to the read it answers. */
+  /**
+   * Relays a database's answer to the read it answers, once every write the
+   * database had applied is on every ready member: a read must never show a
+   * write that a router restart could give up (the restarted router trusts
+   * its members only), or a later read could see the key go back.
+   */
   answered(db: DatabaseLink, frame: Frame): void {
     const request = db.reads.get(frame.id);
     if (request === undefined) return;
     db.reads.delete(frame.id);
+    if (request.client.conn.isClosed) return;
+    const needed = db.applied;
+    // Computed afresh each time (a few databases): members come and go.
+    if (
+      frame.opcode !== Opcode.ERROR &&
+      needed > (this.#options.durable?.() ?? Infinity)
+    ) {
+      this.#held.push({
+        request,
+        opcode: frame.opcode,
+        payload: frame.payload.slice(),
+        needed,
+      });
+      return;
+    }
+    this.#deliver(request, frame.opcode, frame.payload, needed);
+  }
+
+  #deliver(
+    request: ReadRequest,
+    opcode: number,
+    payload: Uint8Array,
+    applied: number,
+  ): void {
     if (request.client.conn.isClosed) return;
     request.client.inFlight--;
     this.#options.latencies?.observe(
@@ -209,12 +258,30 @@ export class Reads {
       taskNow() - request.deadline + this.#options.requestTimeout,
     );
     // What this read saw is now the oldest state any later read may see.
-    if (frame.opcode !== Opcode.ERROR) this.raiseFloor(db.applied);
+    if (opcode !== Opcode.ERROR) this.raiseFloor(applied);
     const link = request.client.conn;
     if (link.answer !== undefined) {
-      link.answer(request.clientId, frame.opcode, frame.payload);
+      link.answer(request.clientId, opcode, payload);
     } else {
-      link.send(encodeOpaque(frame.opcode, request.clientId, frame.payload));
+      link.send(encodeOpaque(opcode, request.clientId, payload));
+    }
+  }
+
+  /** Sends the answers held for positions the members have now reached. */
+  #releaseHeld(): void {
+    if (this.#held.length === 0) return;
+    const durable = this.#options.durable?.() ?? Infinity;
+    const held = this.#held;
+    this.#held = [];
+    for (const answer of held) {
+      if (answer.needed <= durable) {
+        this.#deliver(
+          answer.request,
+          answer.opcode,
+          answer.payload,
+          answer.needed,
+        );
+      } else this.#held.push(answer);
     }
   }
 
@@ -238,6 +305,21 @@ export class Reads {
             new TimeoutError(`No database answered within ${timeout} ms`),
           );
         }
+      }
+    }
+    if (this.#held.length > 0) {
+      const held = this.#held;
+      this.#held = [];
+      for (const answer of held) {
+        if (answer.request.deadline < now) {
+          this.#options.fail(
+            answer.request.client,
+            answer.request.clientId,
+            new TimeoutError(
+              `The members did not reach the read's position within ${timeout} ms`,
+            ),
+          );
+        } else this.#held.push(answer);
       }
     }
     if (this.#waiting.length === 0) return;

@@ -130,3 +130,31 @@ Deno.test("Reads: the reads of a database that left go to another", () => {
   assert.equal(first.reads.size, 0);
   assert.equal(second.sent.length, 1);
 });
+
+Deno.test("Reads: an answer that may show writes not yet on every member waits until they are (a router restart must not take back what a read showed)", () => {
+  const databases = new Map<number, DatabaseLink>();
+  let durable = 3;
+  const reads = new Reads(databases, {
+    balance: "least-loaded",
+    requestTimeout: 10_000,
+    fail: () => {},
+    noDatabase: () => new KvndbError(ErrorCode.NO_DATABASE, "No database"),
+    durable: () => durable,
+  });
+  const ahead = database(1, 5);
+  databases.set(1, ahead);
+  const c = client();
+  reads.read(c, get);
+  const sent = decodeFrame(ahead.sent[0]!)!.frame;
+  reads.answered(ahead, {
+    ...sent,
+    opcode: Opcode.VALUE,
+    payload: new Uint8Array([0]),
+  });
+  assert.deepEqual(c.answers, [], "held: the members have only 3");
+  assert.equal(reads.floor, 0, "nothing seen yet");
+  durable = 5;
+  reads.retryWaiting();
+  assert.deepEqual(c.answers, [7]);
+  assert.equal(reads.floor, 5);
+});

@@ -119,6 +119,7 @@ export class Router implements AsyncDisposable {
       fail: (client, id, error) => this.#requests.fail(client, id, error),
       noDatabase,
       latencies: this.#latencies,
+      durable: () => this.#dbs.durablePosition(),
     });
     this.#maxInFlight = options.maxInFlight ?? 10_000;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? 64 * 1024 * 1024;
