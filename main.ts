@@ -444,7 +444,10 @@ async function runRestore(cli: CliArgs): Promise<number> {
 function showKey(key: Uint8Array): string {
   try {
     const text = new TextDecoder("utf-8", { fatal: true }).decode(key);
-    if (!/[\x00-\x1f]/.test(text)) return JSON.stringify(text);
+    // Printable: no control characters.
+    if (![...text].some((c) => c.charCodeAt(0) < 0x20)) {
+      return JSON.stringify(text);
+    }
   } catch {
     // Not text.
   }
