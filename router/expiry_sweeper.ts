@@ -80,6 +80,7 @@ export class ExpirySweeper {
 
   async #run(): Promise<void> {
     const { signal, interval, batch } = this.#options;
+    let skipped = false;
     try {
       while (await sleep(interval, signal)) {
         try {
@@ -91,11 +92,16 @@ export class ExpirySweeper {
             if (listed < batch) this.caughtUpAt = listedAt;
             if (listed < batch || swept === 0) break;
           }
+          skipped = false;
         } catch (error) {
-          // No database ready, a hold, a timeout: the next round tries again.
-          log.debug("Expiry sweep skipped: {reason}", {
-            reason: (error as Error).message,
-          });
+          // No database ready, a hold, a timeout: the next round tries again,
+          // and the log says so once, not four times a second.
+          if (!skipped) {
+            log.debug("Expiry sweep paused: {reason}", {
+              reason: (error as Error).message,
+            });
+          }
+          skipped = true;
         }
       }
     } finally {
