@@ -3,19 +3,21 @@ import fc from "fast-check";
 import {
   type AtomicStep,
   decodeAtomic,
+  encodeAtomic,
+  encodeAtomicWrite,
+  MAX_ATOMIC_STEPS,
+  StepKind,
+} from "./atomic.ts";
+import {
   decodeAtomicReply,
   decodeOutcome,
   decodeResolved,
-  encodeAtomic,
   encodeAtomicReplyPayload,
-  encodeAtomicWrite,
   encodeOutcome,
   encodeResolved,
-  MAX_ATOMIC_STEPS,
   outcomeEffects,
-  StepKind,
   type StepResult,
-} from "./atomic.ts";
+} from "./atomic_outcome.ts";
 import { ProtocolError, TooLargeError } from "./errors.ts";
 import { decodeFrame } from "./frame.ts";
 import { decodeWrite } from "./replication_messages.ts";

@@ -20,6 +20,7 @@ export * from "./frame.ts";
 export * from "./messages.ts";
 export * from "./replication_messages.ts";
 export * from "./atomic.ts";
+export * from "./atomic_outcome.ts";
 export * from "./range.ts";
 export * from "./watch.ts";
 export * from "./digest.ts";

@@ -12,11 +12,10 @@
 
 import {
   type Change,
+  decodeEffects,
   decodeFrame,
-  decodeResolved,
   decodeWrite,
   encodeChanges,
-  encodeResolved,
   ErrorCode,
   KvndbError,
   type WatchRequest,
@@ -249,11 +248,7 @@ export class Watches {
       if (write.op === WriteOp.ATOMIC) {
         const effects = this.#effects.get(write.seq);
         if (effects === undefined) continue;
-        for (
-          const effect of decodeResolved(
-            decodeFrame(encodeResolved(write.seq, effects))!.frame.payload,
-          ).effects
-        ) {
+        for (const effect of decodeEffects(effects, write.seq)) {
           changes.push({
             version: write.seq,
             key: effect.key,
