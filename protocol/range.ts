@@ -8,8 +8,9 @@
  */
 
 import { FrameWriter, PayloadReader } from "./frame.ts";
+import { entrySize, readEntry, writeEntry } from "./_entry.ts";
 import { ProtocolError } from "./errors.ts";
-import { checkKey, checkValue } from "./messages.ts";
+import { checkKey } from "./messages.ts";
 import { MAX_KEY_SIZE } from "./constants.ts";
 import { Opcode } from "./opcodes.ts";
 
@@ -117,9 +118,6 @@ export function decodeRange(payload: Uint8Array): RangeRequest {
   return { start, end, limit, reverse: reverse === 1 };
 }
 
-/** The top bit of an entry's version field: an expiry time follows it. */
-const EXPIRES = 0x8000_0000;
-
 /**
  * Encodes ENTRIES.
  *
@@ -134,23 +132,11 @@ const EXPIRES = 0x8000_0000;
  */
 export function encodeEntries(id: number, answer: Entries): Uint8Array {
   let size = 1 + 2;
-  for (const e of answer.entries) {
-    size += 2 + e.key.length + 8 + (e.expiresAt === undefined ? 0 : 8) + 4 +
-      e.value.length;
-  }
+  for (const e of answer.entries) size += entrySize(e);
   const writer = new FrameWriter(Opcode.ENTRIES, id, size).u8(
     answer.more ? 1 : 0,
   ).u16(answer.entries.length);
-  for (const e of answer.entries) {
-    writer.bytes16(e.key);
-    if (e.expiresAt === undefined) writer.u64(e.version);
-    else {
-      writer.u32(EXPIRES + Math.floor(e.version / 0x1_0000_0000)).u32(
-        e.version >>> 0,
-      ).u64(e.expiresAt);
-    }
-    writer.bytes32(e.value);
-  }
+  for (const e of answer.entries) writeEntry(writer, e);
   return writer.finish();
 }
 
@@ -176,26 +162,7 @@ export function decodeEntries(payload: Uint8Array): Entries {
     );
   }
   const entries: RangeEntry[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const key = reader.bytes16();
-    checkKey(key);
-    const high = reader.u32();
-    const low = reader.u32();
-    const expiring = high >= EXPIRES;
-    const versionHigh = expiring ? high - EXPIRES : high;
-    if (versionHigh >= 0x20_0000) {
-      throw new ProtocolError(
-        "Malformed ENTRIES frame: 64-bit integer beyond 2^53",
-      );
-    }
-    const version = versionHigh * 0x1_0000_0000 + low;
-    const expiresAt = expiring ? reader.u64() : undefined;
-    const value = reader.bytes32();
-    checkValue(value);
-    entries[i] = expiresAt === undefined
-      ? { key, value, version }
-      : { key, value, version, expiresAt };
-  }
+  for (let i = 0; i < count; i++) entries[i] = readEntry(reader, "ENTRIES");
   reader.end();
   return { entries, more: more === 1 };
 }

@@ -9,6 +9,7 @@
 
 import { ProtocolError } from "./errors.ts";
 import { FrameWriter, PayloadReader } from "./frame.ts";
+import { entrySize, readEntry, writeEntry } from "./_entry.ts";
 import { checkKey, checkValue, encodeU64 } from "./messages.ts";
 import { Opcode, WriteOp } from "./opcodes.ts";
 import { type AtomicStep, readAtomicWriteSteps } from "./atomic.ts";
@@ -240,9 +241,6 @@ export interface SyncEntry {
   expiresAt?: number;
 }
 
-/** The top bit of an entry's version field: an expiry time follows it. */
-const ENTRY_EXPIRES = 0x8000_0000;
-
 /**
  * Encodes SNAPSHOT: the router asks a source database to stream its contents
  * once it has applied `from`.
@@ -274,22 +272,11 @@ export function encodeSnapshot(id: number, from: number): Uint8Array {
  */
 export function encodeSyncChunk(id: number, entries: SyncEntry[]): Uint8Array {
   let size = 4;
-  for (const e of entries) {
-    size += 2 + e.key.length + 8 + 4 + e.value.length +
-      (e.expiresAt === undefined ? 0 : 8);
-  }
+  for (const e of entries) size += entrySize(e);
   const writer = new FrameWriter(Opcode.SYNC_CHUNK, id, size).u32(
     entries.length,
   );
-  for (const e of entries) {
-    writer.bytes16(e.key);
-    if (e.expiresAt === undefined) writer.u64(e.version);
-    else {
-      writer.u32(ENTRY_EXPIRES + Math.floor(e.version / 0x1_0000_0000))
-        .u32(e.version >>> 0).u64(e.expiresAt);
-    }
-    writer.bytes32(e.value);
-  }
+  for (const e of entries) writeEntry(writer, e);
   return writer.finish();
 }
 
@@ -313,26 +300,7 @@ export function decodeSyncChunk(payload: Uint8Array): SyncEntry[] {
     );
   }
   const entries: SyncEntry[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const key = reader.bytes16();
-    const high = reader.u32();
-    const low = reader.u32();
-    const expiring = high >= ENTRY_EXPIRES;
-    const versionHigh = expiring ? high - ENTRY_EXPIRES : high;
-    if (versionHigh >= 0x20_0000) {
-      throw new ProtocolError(
-        "Malformed SYNC_CHUNK frame: 64-bit integer beyond 2^53",
-      );
-    }
-    const version = versionHigh * 0x1_0000_0000 + low;
-    const expiresAt = expiring ? reader.u64() : undefined;
-    const value = reader.bytes32();
-    checkKey(key);
-    checkValue(value);
-    entries[i] = expiresAt === undefined
-      ? { key, value, version }
-      : { key, value, version, expiresAt };
-  }
+  for (let i = 0; i < count; i++) entries[i] = readEntry(reader, "SYNC_CHUNK");
   reader.end();
   return entries;
 }
