@@ -3,7 +3,7 @@
 // link, a seeded nemesis, and a way to heal, wait for quiescence and read
 // every database's contents from its file.
 
-import { type Client, connect } from "../client/mod.ts";
+import { type Client, connect, type RouterStats } from "../client/mod.ts";
 import { KvDatabase } from "../database/mod.ts";
 import { KvndbProcess } from "./_process.ts";
 import { restartablePort } from "./_ports.ts";
@@ -260,37 +260,16 @@ export class FaultCluster implements AsyncDisposable {
     timeout = 60_000,
     caughtUp = true,
   ): Promise<void> {
-    const deadline = performance.now() + timeout;
-    let client: Client | undefined;
-    let last = "";
-    try {
-      while (performance.now() < deadline) {
-        try {
-          client ??= await connect({ port: this.port, timeout: 2000 });
-          const stats = await client.stats();
-          last = JSON.stringify(stats);
-          const ready = stats.databases.filter((db) => db.state === "ready");
-          if (
-            ready.length >= count &&
-            (!caughtUp ||
-              stats.databases.every((db) => db.applied === stats.seq))
-          ) {
-            return;
-          }
-        } catch {
-          await client?.close();
-          client = undefined;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      throw new Error(
-        `The cluster did not settle within ${timeout} ms: ${last}\nRouter log:\n${
-          this.router.stderr.slice(-4000)
-        }`,
-      );
-    } finally {
-      await client?.close();
-    }
+    await this.#untilStats(
+      (stats) =>
+        stats.databases.filter((db) => db.state === "ready").length >= count &&
+        (!caughtUp || stats.databases.every((db) => db.applied === stats.seq)),
+      timeout,
+      (stats) =>
+        `The cluster did not settle within ${timeout} ms: ${
+          stats === undefined ? "" : JSON.stringify(stats)
+        }\nRouter log:\n${this.router.stderr.slice(-4000)}`,
+    );
   }
 
   /** Keys the router's sweep had deleted, as its stats said last (since its last start). */
@@ -301,26 +280,45 @@ export class FaultCluster implements AsyncDisposable {
    * the epoch): every key expired by then deleted by a numbered operation.
    */
   async waitSweptTo(time: number, timeout = 60_000): Promise<void> {
+    await this.#untilStats(
+      (stats) => {
+        this.swept = stats.expiry?.swept ?? 0;
+        return (stats.expiry?.caughtUpAt ?? 0) > time;
+      },
+      timeout,
+      (stats) =>
+        `The expiry sweep did not catch up to ${time} within ${timeout} ms: ${
+          stats === undefined ? "" : JSON.stringify(stats.expiry)
+        }`,
+    );
+  }
+
+  /**
+   * Reads the router's stats every 50 ms, reconnecting when the router is
+   * away (a restart), until `done` says yes; throws `failure`'s text (given
+   * the last stats read) after `timeout` ms.
+   */
+  async #untilStats(
+    done: (stats: RouterStats) => boolean,
+    timeout: number,
+    failure: (last: RouterStats | undefined) => string,
+  ): Promise<void> {
     const deadline = performance.now() + timeout;
     let client: Client | undefined;
-    let last = "";
+    let last: RouterStats | undefined;
     try {
       while (performance.now() < deadline) {
         try {
           client ??= await connect({ port: this.port, timeout: 2000 });
-          const stats = await client.stats();
-          last = JSON.stringify(stats.expiry);
-          this.swept = stats.expiry?.swept ?? 0;
-          if ((stats.expiry?.caughtUpAt ?? 0) > time) return;
+          last = await client.stats();
+          if (done(last)) return;
         } catch {
           await client?.close();
           client = undefined;
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      throw new Error(
-        `The expiry sweep did not catch up to ${time} within ${timeout} ms: ${last}`,
-      );
+      throw new Error(failure(last));
     } finally {
       await client?.close();
     }
