@@ -14,7 +14,7 @@
  */
 
 import type { Change, ChangeBatch, Client } from "../client/mod.ts";
-import { sleep } from "../protocol/mod.ts";
+import { binaryString, sleep } from "../protocol/mod.ts";
 
 /** What a dump's first line says. */
 export interface DumpHeader {
@@ -129,12 +129,6 @@ export function parseDumpLine(
   }
 }
 
-function binary(bytes: Uint8Array): string {
-  let out = "";
-  for (const byte of bytes) out += String.fromCharCode(byte);
-  return out;
-}
-
 /** Options of {@linkcode dump}. */
 export interface DumpOptions {
   /** Where the lines go. */
@@ -172,7 +166,7 @@ export async function dump(
     for await (const batch of watch as AsyncIterable<ChangeBatch>) {
       held.push(...batch.changes);
       if (!batch.changes.every((c) => c.version <= batch.upTo)) continue;
-      for (const change of held) latest.set(binary(change.key), change);
+      for (const change of held) latest.set(binaryString(change.key), change);
       held = [];
       upTo = batch.upTo;
       if (upTo >= stop) {
@@ -248,7 +242,7 @@ export async function dump(
     for await (const text of lines(file.readable)) {
       const parsed = parseDumpLine(text);
       if (typeof parsed === "string") throw new Error(parsed);
-      const id = binary(parsed.key);
+      const id = binaryString(parsed.key);
       while (next < changes.length && changes[next]![0] < id) {
         await emitChange(changes[next++]![1]);
       }

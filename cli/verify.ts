@@ -15,6 +15,7 @@
  */
 
 import type { Client, RangeEntry } from "../client/mod.ts";
+import { binaryString } from "../protocol/mod.ts";
 
 /** How many keys a digest covers. */
 const PAGE = 10_000;
@@ -53,12 +54,6 @@ function same(a: RangeEntry | null, b: RangeEntry | null): boolean {
     a.value.every((x, i) => x === b.value[i]);
 }
 
-function binary(key: Uint8Array): string {
-  let out = "";
-  for (const byte of key) out += String.fromCharCode(byte);
-  return out;
-}
-
 /** Every entry of [start, end) on one database. */
 async function entriesIn(
   client: Client,
@@ -74,7 +69,7 @@ async function entriesIn(
       end,
       limit: ENTRIES,
     });
-    for (const entry of page.entries) out.set(binary(entry.key), entry);
+    for (const entry of page.entries) out.set(binaryString(entry.key), entry);
     const last = page.entries.at(-1);
     if (last === undefined || (!page.more && page.entries.length < ENTRIES)) {
       return out;
@@ -207,7 +202,7 @@ async function rewrite(
   for (const entry of difference.held.values()) {
     const id = entry === null
       ? "absent"
-      : `${binary(entry.value)}\u0000${entry.expiresAt ?? ""}`;
+      : `${binaryString(entry.value)}\u0000${entry.expiresAt ?? ""}`;
     const vote = votes.get(id) ?? { entry, count: 0 };
     vote.count++;
     votes.set(id, vote);

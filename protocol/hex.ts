@@ -36,3 +36,21 @@ export function fromHex(text: string): Uint8Array | undefined {
   if (!/^([0-9a-f]{2})*$/.test(text)) return undefined;
   return Uint8Array.from(text.match(/../g) ?? [], (h) => parseInt(h, 16));
 }
+
+/**
+ * Bytes as a binary string, one character a byte: a map key that compares
+ * in byte order (JavaScript compares strings by code unit).
+ *
+ * @param bytes The bytes, a key most often.
+ * @returns The string.
+ * @example
+ * ```ts
+ * import { binaryString } from "./hex.ts";
+ * console.log(binaryString(new Uint8Array([97, 98])) < binaryString(new Uint8Array([98]))); // true
+ * ```
+ */
+export function binaryString(bytes: Uint8Array): string {
+  let out = "";
+  for (const byte of bytes) out += String.fromCharCode(byte);
+  return out;
+}

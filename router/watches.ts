@@ -11,6 +11,7 @@
  */
 
 import {
+  binaryString,
   type Change,
   decodeEffects,
   decodeFrame,
@@ -37,12 +38,6 @@ interface Watcher {
   id: number;
   prefix: string;
   keys?: Set<string>;
-}
-
-function binary(bytes: Uint8Array): string {
-  let out = "";
-  for (const byte of bytes) out += String.fromCharCode(byte);
-  return out;
 }
 
 function startsWith(key: Uint8Array, prefix: string): boolean {
@@ -180,10 +175,10 @@ export class Watches {
     const watcher: Watcher = {
       client,
       id,
-      prefix: binary(request.prefix),
+      prefix: binaryString(request.prefix),
       ...(request.keys === undefined
         ? {}
-        : { keys: new Set(request.keys.map(binary)) }),
+        : { keys: new Set(request.keys.map(binaryString)) }),
     };
     const from = request.from === 0 ? this.#sent : request.from;
     if (from > this.#sent) {
@@ -298,7 +293,7 @@ export class Watches {
       const key = change.key;
       if (
         watcher.keys !== undefined
-          ? !watcher.keys.has(binary(key))
+          ? !watcher.keys.has(binaryString(key))
           : !startsWith(key, watcher.prefix)
       ) continue;
       const size = key.length + (change.value?.length ?? 0) + 32;
