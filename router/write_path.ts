@@ -275,11 +275,13 @@ export class WritePath {
    * go to the databases being synced, which cannot evaluate it themselves.
    */
   outcome(payload: Uint8Array): void {
-    // The writes are left encoded: only databases being synced need them.
+    // The writes are left encoded: the watches keep them so, and databases
+    // being synced get them so.
     const { seq, reply } = outcomeReply(payload);
     const atomic = this.#atomics.get(seq);
     if (atomic === undefined || atomic.reply !== undefined) return;
-    this.#options.watches?.resolved(seq, outcomeEffects(payload));
+    const effects = outcomeEffects(payload);
+    this.#options.watches?.resolved(seq, effects);
     const waiting = atomic.waiting;
     if (waiting !== undefined) {
       atomic.waiting = undefined;
@@ -289,7 +291,7 @@ export class WritePath {
     if (atomic.unresolved) {
       atomic.unresolved = false;
       this.#unresolved--;
-      const resolved = encodeResolved(seq, outcomeEffects(payload));
+      const resolved = encodeResolved(seq, effects);
       for (const db of this.#options.databases.values()) {
         if (db.state === "syncing") db.conn.send(resolved);
       }
