@@ -5,19 +5,18 @@
 import {
   CHUNK,
   CHUNK_BYTES,
-  CHUNK_KEY_OVERHEAD,
   DATA,
   encodeChunkedEntry,
   encodeInlineEntry,
-  ENTRY_KEY_OVERHEAD,
-  EXPIRING_INLINE_MAX_BYTES,
+  encodeRecord,
   EXPIRY,
-  INLINE_MAX_BYTES,
+  inlineMaxBytes,
   KV_MAX_MUTATION_BYTES,
   KV_MAX_MUTATIONS,
   KV_MAX_SET_KEY_BYTES,
   LARGE,
 } from "./_kv_layout.ts";
+import { CHUNK_INDEX_BYTES, type StoredKey } from "./_kv_key.ts";
 import { toBinary } from "./_binary_key.ts";
 import type { ExpiryIndex } from "./_expiry.ts";
 
@@ -47,10 +46,10 @@ export interface Cost {
   setKeyBytes: number;
 }
 
-/** One key of a batch: its packed form and what the store holds for it. */
+/** One key of a batch: where it is stored and what the store holds for it. */
 export interface KeyState {
-  /** The packed key. */
-  packed: Uint8Array;
+  /** Where the key is stored. */
+  stored: StoredKey;
   /** How many chunks the store may hold for it (an overstatement is harmless). */
   chunks: number;
   /** The stored version; `null` when absent, or unknown to `apply()`, which needs none. */
@@ -254,13 +253,12 @@ export function planWrite(
   version: number,
   expiresAt?: number,
 ): KeyPlan {
-  const { packed } = state;
-  const entryKey: Deno.KvKey = [DATA, packed];
-  const largeKey: Deno.KvKey = [LARGE, packed];
-  const expiryKey: Deno.KvKey = [EXPIRY, packed];
+  const { parts, keyBytes: entryKeyBytes, tail } = state.stored;
+  const entryKey: Deno.KvKey = [DATA, ...parts];
+  const largeKey: Deno.KvKey = [LARGE, ...parts];
+  const expiryKey: Deno.KvKey = [EXPIRY, ...parts];
   if (value === null) expiresAt = undefined;
-  const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
-  const chunkKeyBytes = packed.length + CHUNK_KEY_OVERHEAD;
+  const chunkKeyBytes = entryKeyBytes + CHUNK_INDEX_BYTES;
   const plan: KeyPlan = {
     sets: [],
     deletes: [],
@@ -278,36 +276,41 @@ export function planWrite(
     plan.deletes.push(key);
     plan.cost.bytes += keyBytes;
   };
-  const inlineMax = expiresAt === undefined
-    ? INLINE_MAX_BYTES
-    : EXPIRING_INLINE_MAX_BYTES;
   if (value === null) {
     remove(entryKey, entryKeyBytes);
-  } else if (value.length <= inlineMax) {
-    set(entryKey, entryKeyBytes, encodeInlineEntry(version, value, expiresAt));
+  } else if (value.length <= inlineMaxBytes(expiresAt, tail)) {
+    set(
+      entryKey,
+      entryKeyBytes,
+      encodeInlineEntry(version, value, expiresAt, tail),
+    );
   } else {
     plan.chunks = Math.ceil(value.length / CHUNK_BYTES);
     set(
       entryKey,
       entryKeyBytes,
-      encodeChunkedEntry(version, value.length, expiresAt),
+      encodeChunkedEntry(version, value.length, expiresAt, tail),
     );
-    set(largeKey, entryKeyBytes, new Uint8Array([plan.chunks]));
+    set(
+      largeKey,
+      entryKeyBytes,
+      encodeRecord(new Uint8Array([plan.chunks]), tail),
+    );
     for (let i = 0; i < plan.chunks; i++) {
       // A copy: the caller's buffer may change before the commit.
       const chunk = value.slice(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      set([CHUNK, packed, i], chunkKeyBytes, chunk);
+      set([CHUNK, ...parts, i], chunkKeyBytes, chunk);
     }
   }
   // The expiry record, which lists expiring keys in one range for the sweep.
   if (expiresAt !== undefined) {
     const time = new Uint8Array(8);
     new DataView(time.buffer).setBigUint64(0, BigInt(expiresAt));
-    set(expiryKey, entryKeyBytes, time);
+    set(expiryKey, entryKeyBytes, encodeRecord(time, tail));
   } else if (state.expiring) remove(expiryKey, entryKeyBytes);
   if (plan.chunks === 0 && state.chunks > 0) remove(largeKey, entryKeyBytes);
   for (let i = plan.chunks; i < state.chunks; i++) {
-    remove([CHUNK, packed, i], chunkKeyBytes);
+    remove([CHUNK, ...parts, i], chunkKeyBytes);
   }
   plan.cost.mutations = plan.sets.length + plan.deletes.length;
   return plan;

@@ -1,9 +1,10 @@
-// The Deno KV backend's storage layout and Deno KV's own limits: key parts,
-// the entry header, chunking, the state record, and the packed key encoding
-// that keeps byte order. Pure; `kv_database.ts` holds the backend itself.
+// The Deno KV backend's storage layout and Deno KV's own limits: namespaces,
+// the entry header, chunking, records and the state. Pure; `_kv_key.ts` says
+// where a key is stored, `kv_database.ts` holds the backend itself.
 // The layout is described at the top of `kv_database.ts`.
 
 import { MAX_KEY_SIZE, MAX_VALUE_SIZE } from "../protocol/mod.ts";
+import { CHUNK_INDEX_BYTES, SHORT_KEY_MAX, storedKeyBytes } from "./_kv_key.ts";
 import type { DatabaseState } from "./types.ts";
 
 // Deno KV's limits, as measured on Deno 2.9.6 (the messages quoted are what it
@@ -32,11 +33,6 @@ export const KV_MAX_GET_MANY = 10;
 export const HEADER_BYTES = 9;
 /** Bytes of the header of an entry that expires: the expiry time (8) follows. */
 export const EXPIRING_HEADER_BYTES = 17;
-/** The largest value stored inside its entry; larger ones go to chunks. */
-export const INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES - HEADER_BYTES;
-/** The same for a value that expires, whose header is longer. */
-export const EXPIRING_INLINE_MAX_BYTES = KV_MAX_VALUE_BYTES -
-  EXPIRING_HEADER_BYTES;
 /** Bytes in a chunk (the last one of a value may be shorter). */
 export const CHUNK_BYTES = KV_MAX_VALUE_BYTES;
 /** The entry kind of a value stored inline. */
@@ -45,6 +41,8 @@ export const KIND_INLINE = 0;
 export const KIND_CHUNKED = 1;
 /** Added to the kind of an entry whose header carries an expiry time. */
 export const KIND_EXPIRING = 2;
+/** Added to the kind of a long key's entry, whose header ends with the key's tail (u16 length, bytes). */
+export const KIND_LONG = 4;
 
 /** The key part under which entries live. */
 export const DATA = "d";
@@ -57,14 +55,6 @@ export const EXPIRY = "x";
 /** The key of the state. */
 export const STATE_KEY: Deno.KvKey = ["s"];
 
-// Encoded sizes of our keys, for the per-operation budgets. Deno KV encodes a
-// string part as 0x02, its bytes, 0x00; a byte part as 0x01, its bytes (0x00
-// escaped, which a packed key never contains), 0x00; a number as 0x21 and 8
-// bytes.
-/** Bytes of `["d", k]` (and of `["l", k]`) beyond the packed key's own. */
-export const ENTRY_KEY_OVERHEAD = 3 + 2;
-/** Bytes of `["c", k, i]` beyond the packed key's own. */
-export const CHUNK_KEY_OVERHEAD = 3 + 2 + 9;
 /** Bytes of `["s"]`. */
 export const STATE_KEY_BYTES = 3;
 /** Bytes of the state before the cluster id: complete (1) and applied (8). */
@@ -73,20 +63,22 @@ export const STATE_HEADER_BYTES = 10 + 16;
 // Every write must fit an atomic operation of its own, beside the state (its
 // cluster id aside), or apply() could never commit it. The worst case, more
 // than any one write needs: a maximal key, its entry, chunk count and chunks
-// set, and as many chunks deleted.
+// set, and as many chunks deleted; a long key's tail in the entry, the chunk
+// count and the expiry record.
 {
-  const packed = Math.ceil(MAX_KEY_SIZE * 8 / 7);
   const chunks = Math.ceil(MAX_VALUE_SIZE / CHUNK_BYTES);
-  const entryKey = packed + ENTRY_KEY_OVERHEAD;
-  const chunkKey = packed + CHUNK_KEY_OVERHEAD;
+  const entryKey = storedKeyBytes(MAX_KEY_SIZE);
+  const chunkKey = entryKey + CHUNK_INDEX_BYTES;
+  const tail = Math.max(0, MAX_KEY_SIZE - SHORT_KEY_MAX);
   // The entry, chunk count, expiry record and chunks set; the state.
   const setKeys = 3 * entryKey + chunks * chunkKey + STATE_KEY_BYTES;
   const bytes = 2 * setKeys + EXPIRING_HEADER_BYTES + 4 + 1 + 8 +
-    MAX_VALUE_SIZE + chunks * chunkKey + STATE_HEADER_BYTES;
+    3 * (2 + tail) + MAX_VALUE_SIZE + chunks * chunkKey + STATE_HEADER_BYTES;
   if (
     chunkKey > KV_MAX_KEY_BYTES || 1 + chunks > KV_MAX_GET_MANY ||
     4 + 2 * chunks > KV_MAX_MUTATIONS || setKeys > KV_MAX_SET_KEY_BYTES ||
-    bytes > KV_MAX_MUTATION_BYTES
+    bytes > KV_MAX_MUTATION_BYTES ||
+    EXPIRING_HEADER_BYTES + 2 + tail + 4 > KV_MAX_VALUE_BYTES
   ) {
     throw new Error("MAX_KEY_SIZE or MAX_VALUE_SIZE outgrew Deno KV's limits");
   }
@@ -100,8 +92,27 @@ export interface EntryInfo {
   chunks: number;
   /** When it expires (ms since the epoch); absent when it does not. */
   expiresAt?: number;
+  /** A long key's tail; absent for a short key. */
+  tail?: Uint8Array;
   /** Bytes of its header: where an inline value or a chunked size starts. */
   header: number;
+}
+
+/** The header's size for an entry with or without an expiry, and with a long key's tail. */
+export function headerBytes(
+  expiresAt: number | undefined,
+  tail: Uint8Array | null = null,
+): number {
+  return (expiresAt === undefined ? HEADER_BYTES : EXPIRING_HEADER_BYTES) +
+    (tail === null ? 0 : 2 + tail.length);
+}
+
+/** The largest value stored inside its entry; larger ones go to chunks. */
+export function inlineMaxBytes(
+  expiresAt: number | undefined,
+  tail: Uint8Array | null,
+): number {
+  return KV_MAX_VALUE_BYTES - headerBytes(expiresAt, tail);
 }
 
 function encodeHeader(
@@ -109,17 +120,25 @@ function encodeHeader(
   kind: number,
   version: number,
   expiresAt: number | undefined,
+  tail: Uint8Array | null,
 ): DataView {
   const view = new DataView(out.buffer);
-  view.setUint8(0, kind + (expiresAt === undefined ? 0 : KIND_EXPIRING));
+  view.setUint8(
+    0,
+    kind + (expiresAt === undefined ? 0 : KIND_EXPIRING) +
+      (tail === null ? 0 : KIND_LONG),
+  );
   view.setBigUint64(1, BigInt(version));
-  if (expiresAt !== undefined) view.setBigUint64(9, BigInt(expiresAt));
+  let offset = HEADER_BYTES;
+  if (expiresAt !== undefined) {
+    view.setBigUint64(offset, BigInt(expiresAt));
+    offset += 8;
+  }
+  if (tail !== null) {
+    view.setUint16(offset, tail.length);
+    out.set(tail, offset + 2);
+  }
   return view;
-}
-
-/** The header's size for an entry with or without an expiry. */
-export function headerBytes(expiresAt: number | undefined): number {
-  return expiresAt === undefined ? HEADER_BYTES : EXPIRING_HEADER_BYTES;
 }
 
 /** Encodes the entry of a value stored inline: the header, then a copy of the value. */
@@ -127,10 +146,11 @@ export function encodeInlineEntry(
   version: number,
   value: Uint8Array,
   expiresAt?: number,
+  tail: Uint8Array | null = null,
 ): Uint8Array {
-  const header = headerBytes(expiresAt);
+  const header = headerBytes(expiresAt, tail);
   const out = new Uint8Array(header + value.length);
-  encodeHeader(out, KIND_INLINE, version, expiresAt);
+  encodeHeader(out, KIND_INLINE, version, expiresAt, tail);
   out.set(value, header);
   return out;
 }
@@ -140,28 +160,60 @@ export function encodeChunkedEntry(
   version: number,
   size: number,
   expiresAt?: number,
+  tail: Uint8Array | null = null,
 ): Uint8Array {
-  const header = headerBytes(expiresAt);
+  const header = headerBytes(expiresAt, tail);
   const out = new Uint8Array(header + 4);
-  encodeHeader(out, KIND_CHUNKED, version, expiresAt).setUint32(header, size);
+  encodeHeader(out, KIND_CHUNKED, version, expiresAt, tail).setUint32(
+    header,
+    size,
+  );
   return out;
 }
 
-/** Reads an entry's version, chunk count and expiry. */
+/** Reads an entry's version, chunk count, expiry and tail. */
 export function decodeInfo(entry: Uint8Array): EntryInfo {
   const kind = entry[0] ?? -1;
-  if (kind < 0 || kind > KIND_CHUNKED + KIND_EXPIRING) {
+  if (kind < 0 || kind > KIND_CHUNKED + KIND_EXPIRING + KIND_LONG) {
     throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
   }
   const version = readU64(entry, 1);
-  const expiring = kind >= KIND_EXPIRING;
-  const header = expiring ? EXPIRING_HEADER_BYTES : HEADER_BYTES;
-  const chunks = kind - (expiring ? KIND_EXPIRING : 0) === KIND_INLINE
+  const expiring = (kind & KIND_EXPIRING) !== 0;
+  let header = expiring ? EXPIRING_HEADER_BYTES : HEADER_BYTES;
+  let tail: Uint8Array | undefined;
+  if (kind & KIND_LONG) {
+    const length = (entry[header]! << 8) | entry[header + 1]!;
+    tail = entry.subarray(header + 2, header + 2 + length);
+    header += 2 + length;
+  }
+  const chunks = (kind & KIND_CHUNKED) === KIND_INLINE
     ? 0
     : Math.ceil(readU32(entry, header) / CHUNK_BYTES);
-  return expiring
-    ? { version, chunks, header, expiresAt: readU64(entry, HEADER_BYTES) }
-    : { version, chunks, header };
+  const info: EntryInfo = { version, chunks, header };
+  if (expiring) info.expiresAt = readU64(entry, HEADER_BYTES);
+  if (tail !== undefined) info.tail = tail;
+  return info;
+}
+
+/** Encodes a record (`["l", …]`, `["x", …]`): its fixed bytes, then a long key's tail. */
+export function encodeRecord(
+  fixed: Uint8Array,
+  tail: Uint8Array | null,
+): Uint8Array {
+  if (tail === null) return fixed;
+  const out = new Uint8Array(fixed.length + tail.length);
+  out.set(fixed);
+  out.set(tail, fixed.length);
+  return out;
+}
+
+/** The tail a record keeps past its `fixed` bytes, for a long key (two parts); `null` for a short one. */
+export function recordTail(
+  record: Uint8Array,
+  fixed: number,
+  parts: Uint8Array[],
+): Uint8Array | null {
+  return parts.length === 1 ? null : record.subarray(fixed);
 }
 
 /** Encodes the state: complete, applied, cluster id. */
@@ -210,85 +262,4 @@ export function bytesOf(value: unknown, key: Deno.KvKey): Uint8Array {
     );
   }
   return value;
-}
-
-/** Takes the packed key out of `["d", packed]`. */
-export function packedKeyOf(key: Deno.KvKey): Uint8Array {
-  const part = key[1];
-  if (!(part instanceof Uint8Array)) {
-    throw new Error(`Deno KV key ${Deno.inspect(key)} is not a KVNDB key`);
-  }
-  return part;
-}
-
-/**
- * Packs key bytes seven bits to a byte, each with its top bit set: no byte is
- * 0x00 (which Deno KV would escape into two), and byte order is kept, since
- * the packed bits are the key's bits in order, padded with zeros. The length
- * is ⌈8n/7⌉, which grows strictly with n, so the key's length can be
- * recovered.
- */
-export function encodeKey(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.ceil(key.length * 8 / 7));
-  let bits = 0;
-  let pending = 0;
-  let o = 0;
-  for (const byte of key) {
-    pending = (pending << 8) | byte;
-    bits += 8;
-    while (bits >= 7) {
-      bits -= 7;
-      out[o++] = 0x80 | ((pending >>> bits) & 0x7f);
-    }
-    pending &= (1 << bits) - 1;
-  }
-  if (bits > 0) out[o] = 0x80 | ((pending << (7 - bits)) & 0x7f);
-  return out;
-}
-
-/** Unpacks a key packed by {@linkcode encodeKey}. */
-export function decodeKey(packed: Uint8Array): Uint8Array {
-  const out = new Uint8Array(Math.floor(packed.length * 7 / 8));
-  let bits = 0;
-  let pending = 0;
-  let o = 0;
-  for (const byte of packed) {
-    pending = (pending << 7) | (byte & 0x7f);
-    bits += 7;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (pending >>> bits) & 0xff;
-      pending &= (1 << bits) - 1;
-    }
-  }
-  return out;
-}
-
-/** The selector for packed keys from `start` (inclusive) to `end` (exclusive, or the last key). */
-export function selector(
-  start: Uint8Array,
-  end: Uint8Array | null,
-): Deno.KvListSelector {
-  if (end !== null) return { start: [DATA, start], end: [DATA, end] };
-  if (start.length > 0) return { prefix: [DATA], start: [DATA, start] };
-  return { prefix: [DATA] };
-}
-
-/** The least key greater than every key that starts with `prefix`; `null` when there is none. */
-export function successor(prefix: Uint8Array): Uint8Array | null {
-  let end = prefix.length;
-  while (end > 0 && prefix[end - 1] === 0xff) end--;
-  if (end === 0) return null;
-  const out = prefix.slice(0, end);
-  out[end - 1] = prefix[end - 1]! + 1;
-  return out;
-}
-
-/** Compares byte strings in byte order. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i]) return a[i]! - b[i]!;
-  }
-  return a.length - b.length;
 }

@@ -1,6 +1,6 @@
-// Reads of the Deno KV backend's layout: a value from its entry (and its
-// chunks), and the version and chunk count stored under keys, in windows of
-// concurrent reads.
+// Reads of the Deno KV backend's layout: listings in KVNDB's byte order, a
+// value from its entry (and its chunks), and the version and chunk count
+// stored under keys, in windows of concurrent reads.
 
 import { toBinary } from "./_binary_key.ts";
 import type { KeyState } from "./_kv_batch.ts";
@@ -10,10 +10,18 @@ import {
   CHUNK_BYTES,
   DATA,
   decodeInfo,
-  encodeKey,
+  type EntryInfo,
   KV_MAX_GET_MANY,
   readU32,
 } from "./_kv_layout.ts";
+import {
+  compareBytes,
+  keyOf,
+  lowerBound,
+  partsOf,
+  storedKey,
+  upperBound,
+} from "./_kv_key.ts";
 import type { StoredEntry } from "./types.ts";
 
 /**
@@ -23,13 +31,95 @@ import type { StoredEntry } from "./types.ts";
  */
 const READ_CONCURRENCY = 16;
 
+/** An entry listed from `["d", …]`, with the KVNDB key it is stored for. */
+export interface ListedEntry {
+  /** The KVNDB key. */
+  key: Uint8Array;
+  /** The parts it is stored under. */
+  parts: Uint8Array[];
+  /** What its entry says. */
+  info: EntryInfo;
+  /** The Deno KV entry. */
+  entry: Deno.KvEntry<unknown>;
+}
+
 /**
- * Turns an entry read from `["d", packed]` into the value it describes,
+ * Lists the entries of the KVNDB keys from `start` (inclusive) to `end`
+ * (exclusive; `null` for no end), in byte order of keys, or the reverse. Deno
+ * KV lists a bucket of long keys sharing a head in hash order (`_kv_key.ts`):
+ * each bucket is read whole and sorted, so a listing holds at most one
+ * bucket's entries beside its batch. The caller stops the listing when it
+ * has enough: this passes no limit to Deno KV, which could cut a bucket.
+ */
+export async function* listEntries(
+  kv: Deno.Kv,
+  range: {
+    start: Uint8Array;
+    end: Uint8Array | null;
+    reverse?: boolean;
+    batchSize: number;
+  },
+): AsyncGenerator<ListedEntry> {
+  const { start, end } = range;
+  const reverse = range.reverse ?? false;
+  const iterator = kv.list(selector(start, end), {
+    reverse,
+    batchSize: range.batchSize,
+  });
+  const inRange = (key: Uint8Array) =>
+    compareBytes(key, start) >= 0 &&
+    (end === null || compareBytes(key, end) < 0);
+  let bucket: ListedEntry[] = [];
+  function* flush(): Generator<ListedEntry> {
+    bucket.sort((a, b) =>
+      reverse ? compareBytes(b.key, a.key) : compareBytes(a.key, b.key)
+    );
+    for (const listed of bucket) if (inRange(listed.key)) yield listed;
+    bucket = [];
+  }
+  for await (const entry of iterator) {
+    const parts = partsOf(entry.key);
+    const info = decodeInfo(bytesOf(entry.value, entry.key));
+    const listed = {
+      key: keyOf(parts, info.tail ?? null),
+      parts,
+      info,
+      entry,
+    };
+    if (
+      bucket.length > 0 &&
+      (parts.length === 1 || compareBytes(parts[0]!, bucket[0]!.parts[0]!))
+    ) yield* flush();
+    if (parts.length === 2) bucket.push(listed);
+    else if (inRange(listed.key)) yield listed;
+  }
+  yield* flush();
+}
+
+/** The selector of the entries of keys from `start` (inclusive) to `end` (exclusive, or the last key), and maybe a few more around them. */
+function selector(
+  start: Uint8Array,
+  end: Uint8Array | null,
+): Deno.KvListSelector {
+  if (end !== null) {
+    return {
+      start: [DATA, ...lowerBound(start)],
+      end: [DATA, ...upperBound(end)],
+    };
+  }
+  if (start.length > 0) {
+    return { prefix: [DATA], start: [DATA, ...lowerBound(start)] };
+  }
+  return { prefix: [DATA] };
+}
+
+/**
+ * Turns an entry read from `["d", ...parts]` into the value it describes,
  * fetching its chunks if it has any.
  */
 export async function readValue(
   kv: Deno.Kv,
-  packed: Uint8Array,
+  parts: Uint8Array[],
   entry: Deno.KvEntryMaybe<unknown>,
 ): Promise<StoredEntry | null> {
   while (true) {
@@ -45,9 +135,9 @@ export async function readValue(
     const size = readU32(bytes, header);
     // One getMany is one snapshot read; the versionstamps prove it anyway,
     // since a value's chunks commit with its entry and no other way.
-    const keys: Deno.KvKey[] = [[DATA, packed]];
-    for (let i = 0; i < chunks; i++) keys.push([CHUNK, packed, i]);
-    const [again, ...parts] = await kv.getMany<unknown[]>(keys);
+    const keys: Deno.KvKey[] = [[DATA, ...parts]];
+    for (let i = 0; i < chunks; i++) keys.push([CHUNK, ...parts, i]);
+    const [again, ...pieces] = await kv.getMany<unknown[]>(keys);
     if (again!.versionstamp !== entry.versionstamp) {
       // Rewritten between the two reads: start over from the new entry.
       entry = again!;
@@ -55,7 +145,7 @@ export async function readValue(
     }
     const value = new Uint8Array(size);
     let offset = 0;
-    for (const [i, part] of parts.entries()) {
+    for (const [i, part] of pieces.entries()) {
       const chunk = part.versionstamp === entry.versionstamp
         ? bytesOf(part.value, part.key)
         : null;
@@ -92,7 +182,7 @@ export async function readInfo(
       // Chunks the map knows of stay in the count, even if the entry
       // disowns them, so that they get deleted.
       states.set(id, {
-        packed: encodeKey(key),
+        stored: storedKey(key),
         chunks: large.get(id) ?? 0,
         version: null,
         expiring: expiries.get(id) !== undefined,
@@ -110,7 +200,7 @@ export async function readInfo(
     await Promise.all(
       groups.slice(i, i + READ_CONCURRENCY).map(async (group) => {
         const entries = await kv.getMany<unknown[]>(
-          group.map((s) => [DATA, s.packed]),
+          group.map((s) => [DATA, ...s.stored.parts]),
         );
         entries.forEach((entry, j) => {
           if (entry.value === null) return;

@@ -12,21 +12,24 @@ import {
   MAX_VALUE_SIZE,
 } from "../protocol/mod.ts";
 import { Batch, emptyCost, type KeyState, planWrite } from "./_kv_batch.ts";
-import {
-  encodeKey,
-  STATE_HEADER_BYTES,
-  STATE_KEY_BYTES,
-} from "./_kv_layout.ts";
+import { STATE_HEADER_BYTES, STATE_KEY_BYTES } from "./_kv_layout.ts";
+import { storedKey } from "./_kv_key.ts";
 import { toBinary } from "./_binary_key.ts";
 import { ExpiryIndex } from "./_expiry.ts";
 
 const key = (n: number) => new TextEncoder().encode(`key:${n}`);
 
+/** Value sizes, crowding where a value stops fitting its entry. */
+const valueLength = fc.oneof(
+  fc.integer({ min: 0, max: MAX_VALUE_SIZE }),
+  fc.integer({ min: 59_990, max: 65_536 }),
+);
+
 function batchFor(count: number): Batch {
   const keys = new Map<string, KeyState>();
   for (let i = 0; i < count; i++) {
     keys.set(toBinary(key(i)), {
-      packed: encodeKey(key(i)),
+      stored: storedKey(key(i)),
       chunks: 0,
       version: null,
       expiring: false,
@@ -58,24 +61,31 @@ Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, wha
   fc.assert(
     fc.property(
       fc.integer({ min: 1, max: MAX_KEY_SIZE }),
-      fc.option(fc.integer({ min: 0, max: MAX_VALUE_SIZE }), { nil: null }),
-      fc.option(fc.integer({ min: 0, max: MAX_VALUE_SIZE }), { nil: null }),
-      (keyLength, oldLength, newLength) => {
+      fc.option(valueLength, { nil: null }),
+      fc.option(valueLength, { nil: null }),
+      fc.boolean(),
+      (keyLength, oldLength, newLength, expiring) => {
         const key = new Uint8Array(keyLength).fill(7);
-        const packed = encodeKey(key);
+        const stored = storedKey(key);
         // What the store holds: the chunks of the old value, if chunked.
         const before = oldLength === null ? null : new Uint8Array(oldLength);
         const chunks = before === null ? 0 : planWrite(
-          { packed, chunks: 0, version: null, expiring: false },
+          { stored, chunks: 0, version: null, expiring: false },
           before,
           1,
         ).chunks;
         const plan = planWrite(
-          { packed, chunks, version: null, expiring: false },
+          { stored, chunks, version: null, expiring },
           newLength === null ? null : new Uint8Array(newLength),
           2,
+          expiring ? 1_000 : undefined,
         );
-        const estimate = atomicWriteCost(keyLength, oldLength, newLength);
+        const estimate = atomicWriteCost(
+          keyLength,
+          oldLength,
+          newLength,
+          expiring,
+        );
         assert.ok(plan.cost.mutations <= estimate.mutations, "mutations");
         assert.ok(plan.cost.bytes <= estimate.bytes, "bytes");
         assert.ok(plan.cost.setKeyBytes <= estimate.setKeyBytes, "set keys");
@@ -102,7 +112,7 @@ Deno.test("an atomic operation within the estimated limits commits in one Deno K
           const key = new Uint8Array(length).fill(1);
           key[0] = i;
           keys.set(toBinary(key), {
-            packed: encodeKey(key),
+            stored: storedKey(key),
             chunks: 0,
             version: null,
             expiring: false,

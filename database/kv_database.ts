@@ -4,34 +4,41 @@
  * the write stream (`applied`) commits in the same atomic operation as the
  * data it covers, so the two agree after a crash.
  *
- * Storage layout (all keys are Deno KV tuples):
+ * Storage layout (all keys are Deno KV tuples; `k` stands for the parts a
+ * KVNDB key is stored under, below):
  *
  * - `["d", k]`: the entry of KVNDB key `k`. Its value is a `Uint8Array`
- *   holding a 9-byte header (a kind byte, then the version as a big-endian
- *   u64) followed either by the value itself (kind 0, values up to
- *   `INLINE_MAX_BYTES` (in `_kv_layout.ts`)) or by the value's size as a u32 (kind 1).
+ *   holding a header (a kind byte, the version as a big-endian u64, then the
+ *   expiry time as a u64 if kind has 2 added, then the key's tail, a u16
+ *   length and its bytes, if kind has 4 added) followed either by the value
+ *   itself (kind 0, values that keep the entry within 64 KiB) or by the
+ *   value's size as a u32 (kind 1).
  * - `["c", k, i]`: chunk `i` of a kind 1 value, 64 KiB each, the last one
  *   shorter. Chunks are only ever written in the same atomic operation as
  *   their entry, so every chunk carries its entry's versionstamp; a reader
  *   that sees matching versionstamps has a whole value.
- * - `["l", k]`: the chunk count of a kind 1 value (one byte), present
- *   exactly when `["d", k]` is kind 1 and written with it. Listed once, it
- *   tells `apply()` which keys hold chunks, so a write need not read the
- *   entry it replaces to find the chunks to delete.
+ * - `["l", k]`: the chunk count of a kind 1 value (one byte, then the key's
+ *   tail), present exactly when `["d", k]` is kind 1 and written with it.
+ *   Listed once, it tells `apply()` which keys hold chunks, so a write need
+ *   not read the entry it replaces to find the chunks to delete.
  * - `["x", k]`: the expiry time of a key that has one (a big-endian u64 of
- *   ms since the epoch), written with its entry, whose kind then has 2 added
- *   and whose header carries the same time after the version. Reads take the
- *   time from the entry; the records let the sweep and the node's listings
- *   know every expiring key from one range, loaded once.
+ *   ms since the epoch, then the key's tail), written with its entry, whose
+ *   kind then has 2 added and whose header carries the same time. Reads take
+ *   the time from the entry; the records let the sweep and the node's
+ *   listings know every expiring key from one range, loaded once.
  * - `["s"]`: the {@linkcode DatabaseState}: `complete` (1 byte), `applied`
  *   (big-endian u64), then the cluster id.
  *
- * `k` is the KVNDB key re-packed seven bits to a byte, each byte with its top
- * bit set (see {@linkcode encodeKey}). Deno KV escapes every 0x00 byte of a
- * `Uint8Array` key part into two bytes, so a 1024-byte key of zeros would not
- * fit its 2 KiB key limit; the packed form never contains 0x00, costs one
- * byte in eight, and keeps byte order, so ranges of `["d", k]` list KVNDB keys
- * in byte order.
+ * A key of up to 1,700 bytes is stored under one part, the key re-packed
+ * seven bits to a byte, each byte with its top bit set: Deno KV escapes
+ * every 0x00 byte of a `Uint8Array` key part into two bytes, so a key of
+ * zeros would soon pass its 2 KiB key limit; the packed form never contains
+ * 0x00, costs one byte in eight, and keeps byte order, so ranges of
+ * `["d", k]` list KVNDB keys in byte order. A longer key is stored under two
+ * parts, its packed first 1,700 bytes and the packed SHA-256 of the whole
+ * key, and the rest of it (the tail) is kept in its entry and records;
+ * listings sort the long keys that share their first 1,700 bytes, which Deno
+ * KV lists together in hash order (see `_kv_key.ts`).
  *
  * @module
  */
@@ -60,26 +67,27 @@ import type {
 import {
   bytesOf,
   CHUNK,
-  CHUNK_KEY_OVERHEAD,
-  compareBytes,
   DATA,
   decodeInfo,
-  decodeKey,
   decodeState,
-  encodeKey,
   encodeState,
-  ENTRY_KEY_OVERHEAD,
   EXPIRY,
   KV_MAX_KEY_BYTES,
   LARGE,
-  packedKeyOf,
   readU64,
-  selector,
+  recordTail,
   STATE_HEADER_BYTES,
   STATE_KEY,
   STATE_KEY_BYTES,
-  successor,
 } from "./_kv_layout.ts";
+import {
+  CHUNK_INDEX_BYTES,
+  compareBytes,
+  keyOf,
+  partsOf,
+  storedKey,
+  successor,
+} from "./_kv_key.ts";
 import {
   Batch,
   type CommitLimits,
@@ -88,7 +96,7 @@ import {
   type KeyState,
   REMOTE_LIMITS,
 } from "./_kv_batch.ts";
-import { readInfo, readValue } from "./_kv_read.ts";
+import { listEntries, readInfo, readValue } from "./_kv_read.ts";
 
 /**
  * Entries fetched per round trip when listing. Entries carry their values (up
@@ -267,11 +275,11 @@ export class KvDatabase implements Database {
     // No such key can have been stored, and a longer one might exceed Deno
     // KV's key limit.
     if (key.length === 0 || key.length > MAX_KEY_SIZE) return null;
-    const packed = encodeKey(key);
+    const { parts } = storedKey(key);
     return await readValue(
       this.#kv,
-      packed,
-      await this.#kv.get([DATA, packed]),
+      parts,
+      await this.#kv.get([DATA, ...parts]),
     );
   }
 
@@ -326,7 +334,7 @@ export class KvDatabase implements Database {
       const id = toBinary(key);
       if (!keys.has(id)) {
         keys.set(id, {
-          packed: encodeKey(key),
+          stored: storedKey(key),
           chunks: large.get(id) ?? 0,
           version: null,
           expiring: expiries.get(id) !== undefined,
@@ -431,25 +439,18 @@ export class KvDatabase implements Database {
     const from = fromAfter ? query.after : query.prefix;
     const end = successor(query.prefix);
     if (end !== null && compareBytes(from, end) >= 0) return [];
-    const start = encodeKey(from);
-    const after = fromAfter ? start : null;
-    // One more than the limit, for the cursor's own key.
-    const wanted = Number.isFinite(query.limit) ? query.limit + 1 : undefined;
-    const iterator = this.#kv.list(
-      selector(start, end === null ? null : encodeKey(end)),
-      {
-        limit: wanted,
-        batchSize: Math.min(wanted ?? LIST_BATCH_SIZE, LIST_BATCH_SIZE),
-      },
-    );
     const out: Uint8Array[] = [];
     let bytes = 0;
     const now = query.now;
     const expiries = now === undefined ? null : await this.#expiryIndex();
-    for await (const entry of iterator) {
-      const packed = packedKeyOf(entry.key);
-      if (after !== null && compareBytes(packed, after) === 0) continue;
-      const key = decodeKey(packed);
+    const listing = listEntries(this.#kv, {
+      start: from,
+      end,
+      // One more than the limit, for the cursor's own key.
+      batchSize: Math.min(query.limit + 1, LIST_BATCH_SIZE),
+    });
+    for await (const { key } of listing) {
+      if (fromAfter && compareBytes(key, query.after) === 0) continue;
       if (expiries?.isExpired(toBinary(key), now!)) continue;
       if (out.length >= query.limit || bytes + key.length > query.maxBytes) {
         break;
@@ -479,28 +480,22 @@ export class KvDatabase implements Database {
     if (
       query.end.length > 0 && compareBytes(query.start, query.end) >= 0
     ) return { entries, more: false };
-    const iterator = this.#kv.list(
-      selector(
-        encodeKey(query.start),
-        query.end.length === 0 ? null : encodeKey(query.end),
-      ),
-      {
-        reverse: query.reverse,
-        batchSize: Math.min(query.limit + 1, LIST_BATCH_SIZE),
-      },
-    );
+    const listing = listEntries(this.#kv, {
+      start: query.start,
+      end: query.end.length === 0 ? null : query.end,
+      reverse: query.reverse,
+      batchSize: Math.min(query.limit + 1, LIST_BATCH_SIZE),
+    });
     let bytes = 0;
     let more = false;
-    for await (const entry of iterator) {
+    for await (const { key, parts, entry } of listing) {
       if (entries.length >= query.limit) break;
-      const packed = packedKeyOf(entry.key);
-      const stored = await readValue(this.#kv, packed, entry);
+      const stored = await readValue(this.#kv, parts, entry);
       if (stored === null) continue;
       if (
         stored.expiresAt !== undefined && query.now !== undefined &&
         stored.expiresAt <= query.now
       ) continue;
-      const key = decodeKey(packed);
       const size = key.length + stored.value.length;
       if (entries.length > 0 && bytes + size > query.maxBytes) {
         more = true;
@@ -594,19 +589,23 @@ export class KvDatabase implements Database {
       batchSize: LIST_BATCH_SIZE,
     });
     for await (const entry of entries) {
-      const packed = packedKeyOf(entry.key);
+      const parts = partsOf(entry.key);
       const info = decodeInfo(bytesOf(entry.value, entry.key));
       const chunks = info.chunks;
-      const entryKeyBytes = packed.length + ENTRY_KEY_OVERHEAD;
+      const entryKeyBytes = storedKey(keyOf(parts, info.tail ?? null))
+        .keyBytes;
       // An entry goes with its chunk count, chunks and expiry record, so
       // that no entry outlives its chunks.
       const keys: [Deno.KvKey, number][] = [[entry.key, entryKeyBytes]];
-      if (chunks > 0) keys.push([[LARGE, packed], entryKeyBytes]);
+      if (chunks > 0) keys.push([[LARGE, ...parts], entryKeyBytes]);
       if (info.expiresAt !== undefined) {
-        keys.push([[EXPIRY, packed], entryKeyBytes]);
+        keys.push([[EXPIRY, ...parts], entryKeyBytes]);
       }
       for (let i = 0; i < chunks; i++) {
-        keys.push([[CHUNK, packed, i], packed.length + CHUNK_KEY_OVERHEAD]);
+        keys.push([
+          [CHUNK, ...parts, i],
+          entryKeyBytes + CHUNK_INDEX_BYTES,
+        ]);
       }
       await remove(keys);
     }
@@ -645,15 +644,15 @@ export class KvDatabase implements Database {
   async *snapshot(options: SnapshotOptions): AsyncGenerator<SyncEntry[]> {
     let chunk: SyncEntry[] = [];
     let bytes = 0;
-    const iterator = this.#kv.list<Uint8Array>({ prefix: [DATA] }, {
+    const listing = listEntries(this.#kv, {
+      start: new Uint8Array(0),
+      end: null,
       batchSize: LIST_BATCH_SIZE,
     });
-    for await (const entry of iterator) {
-      const packed = packedKeyOf(entry.key);
-      const stored = await readValue(this.#kv, packed, entry);
+    for await (const { key, parts, entry } of listing) {
+      const stored = await readValue(this.#kv, parts, entry);
       // Deleted since the listing read it.
       if (stored === null) continue;
-      const key = decodeKey(packed);
       const size = key.length + stored.value.length;
       if (chunk.length > 0 && bytes + size > options.chunkBytes) {
         yield chunk;
@@ -713,8 +712,10 @@ export class KvDatabase implements Database {
       const large = new Map<string, number>();
       const iterator = this.#kv.list({ prefix: [LARGE] }, { batchSize: 1000 });
       for await (const entry of iterator) {
-        const count = bytesOf(entry.value, entry.key)[0] ?? 0;
-        large.set(toBinary(decodeKey(packedKeyOf(entry.key))), count);
+        const record = bytesOf(entry.value, entry.key);
+        const parts = partsOf(entry.key);
+        const key = keyOf(parts, recordTail(record, 1, parts));
+        large.set(toBinary(key), record[0] ?? 0);
       }
       this.#large = large;
     }
@@ -744,8 +745,10 @@ export class KvDatabase implements Database {
     const expiries = new ExpiryIndex();
     const iterator = this.#kv.list({ prefix: [EXPIRY] }, { batchSize: 1000 });
     for await (const entry of iterator) {
-      const at = readU64(bytesOf(entry.value, entry.key), 0);
-      expiries.set(toBinary(decodeKey(packedKeyOf(entry.key))), at);
+      const record = bytesOf(entry.value, entry.key);
+      const parts = partsOf(entry.key);
+      const key = keyOf(parts, recordTail(record, 8, parts));
+      expiries.set(toBinary(key), readU64(record, 0));
     }
     return expiries;
   }

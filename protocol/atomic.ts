@@ -227,7 +227,10 @@ export const MAX_ATOMIC_MUTATIONS = 900;
 /** Most bytes of keys set that it may cost, estimated likewise (Deno KV allows 80 KiB). */
 export const MAX_ATOMIC_SET_KEY_BYTES = 72 * 1024;
 
-/** A bound on the piece of a value a Deno KV database stores per entry. */
+/**
+ * A bound on the piece of a value a Deno KV database stores per entry: a
+ * value up to this size is stored in its entry, whatever its key.
+ */
 const COST_CHUNK_BYTES = 60_000;
 
 /**
@@ -267,10 +270,12 @@ export function atomicWriteCost(
   return {
     mutations,
     bytes: (newLength ?? 0) + mutations * (2 * keyBytes + 16),
-    // The keys set: the entry, the chunk count, each new piece, the expiry.
-    setKeyBytes: newLength === null
-      ? 0
-      : (2 + pieces(newLength) + (expiring ? 1 : 0)) * keyBytes,
+    // The keys set: the entry, then the chunk count and each piece of a
+    // value too large to be stored in its entry, and the expiry record.
+    setKeyBytes: newLength === null ? 0 : (
+      (newLength <= COST_CHUNK_BYTES ? 1 : 2 + pieces(newLength)) +
+      (expiring ? 1 : 0)
+    ) * keyBytes,
   };
 }
 

@@ -9,7 +9,7 @@
 export const MAGIC: Uint8Array = new Uint8Array([0x4b, 0x56, 0x4e, 0x44]);
 
 /** The protocol version this build speaks. Peers must speak the same one. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** The TCP port KVNDB uses unless told otherwise (the original's default). */
 export const DEFAULT_PORT = 54565;
@@ -20,8 +20,11 @@ export const HEADER_SIZE = 10;
 /** Bytes of the length field, which counts everything after itself. */
 export const LENGTH_SIZE = 4;
 
-/** The largest key, in bytes. Deno KV keys top out at 2 KiB, so this leaves room. */
-export const MAX_KEY_SIZE = 1024;
+/**
+ * The largest key, in bytes: every key a Deno KV program can write (2,048
+ * bytes, 2,049 for a read bound, plus a versionstamp) fits, with room to spare.
+ */
+export const MAX_KEY_SIZE = 4096;
 
 /**
  * The largest value, in bytes. Bounded so that one value, split into Deno KV

@@ -152,6 +152,69 @@ if (mode === "tour") {
     }
   }
   out.conflicts = conflicts;
+} else if (mode === "long") {
+  // Keys as long as Deno takes (2,048 bytes encoded: 6 for "long", 2,031 + 2
+  // for the text, 9 for the number), twenty of them sharing their first
+  // 2,039 bytes, between a shorter key and a later one.
+  const text = "a".repeat(2031);
+  const atomic = kv.atomic();
+  for (let i = 19; i >= 0; i--) atomic.set(["long", text, i], i);
+  atomic.set(["long", "a".repeat(1690)], "shorter");
+  atomic.set(["long", "b"], "later");
+  out.commit = (await atomic.commit()).ok;
+  const bucket = { prefix: ["long", text] };
+  // Several times each, so that both databases serve them.
+  const lists: string[] = [];
+  for (let round = 0; round < 4; round++) {
+    lists.push(JSON.stringify({
+      all: (await keysOf({ prefix: ["long"] })).map((k) =>
+        (k as unknown[]).slice(1).map((p) =>
+          typeof p === "string" ? p.length : p
+        )
+      ),
+      reverse: (await keysOf(bucket, { reverse: true, limit: 3 })).map((k) =>
+        (k as unknown[])[2]
+      ),
+      range: (await keysOf({
+        start: ["long", text, 5],
+        end: ["long", text, 9],
+      })).map((k) => (k as unknown[])[2]),
+    }));
+  }
+  out.sameEachTime = lists.every((l) => l === lists[0]);
+  Object.assign(out, JSON.parse(lists[0]!));
+  // Paging through the bucket with a cursor, three at a time.
+  const paged: unknown[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = kv.list(bucket, { limit: 3, cursor });
+    let n = 0;
+    for await (const e of page) {
+      paged.push(e.key[2]);
+      n++;
+    }
+    cursor = n === 3 ? page.cursor : undefined;
+  } while (cursor);
+  out.paged = paged;
+  out.many = (await kv.getMany([["long", text, 7], ["long", text, 20]])).map(
+    (e) => e.value,
+  );
+  // A check on a long key, and a versionstamped long key.
+  const seven = await kv.get(["long", text, 7]);
+  out.check = (await kv.atomic().check(seven).set(["long", text, 7], "seven")
+    .commit()).ok;
+  out.staleCheck = (await kv.atomic().check(seven).set(["long", text, 7], "x")
+    .commit()).ok;
+  const stamped = await kv.atomic().set(
+    ["long", "c".repeat(2000), kv.commitVersionstamp()],
+    "stamped",
+  ).commit();
+  const stampedKeys = await keysOf({ prefix: ["long", "c".repeat(2000)] });
+  out.versionstamped = stamped.ok &&
+    (stampedKeys[0] as unknown[])[2] === stamped.versionstamp;
+  await kv.delete(["long", text, 0]);
+  out.afterDelete = (await kv.get(["long", text, 0])).value;
+  out.value = (await kv.get(["long", text, 7])).value;
 } else if (mode === "read") {
   out.value = (await kv.get([rest[0]!])).value;
 }

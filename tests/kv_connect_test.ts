@@ -85,6 +85,46 @@ Deno.test("Deno.openKv against KVNDB: get, getMany, set, delete, list, atomic, u
   assert.ok(stats.databases.every((db) => db.applied === stats.seq));
 });
 
+Deno.test("Deno.openKv against KVNDB: keys as long as Deno takes (2,048 bytes) list, page, check and stamp in order on both databases", async () => {
+  await using cluster = await Cluster.start({
+    databases: 0,
+    kvPort: 0,
+    password: "secret",
+  });
+  const databases = [new MemoryDatabase(), await KvDatabase.open(":memory:")];
+  for (const database of databases) await cluster.addDatabase({ database });
+  await waitForDatabases(cluster.router, 2);
+  const url = `http://127.0.0.1:${cluster.router.kvPort}`;
+  const seen = await runProgram(url, ["long"]);
+  const twenty = Array.from({ length: 20 }, (_, i) => i);
+  assert.deepEqual(seen, {
+    commit: true,
+    sameEachTime: true,
+    all: [[1690], ...twenty.map((i) => [2031, i]), [1]],
+    reverse: [19, 18, 17],
+    range: [5, 6, 7, 8],
+    paged: twenty,
+    many: [7, null],
+    check: true,
+    staleCheck: false,
+    versionstamped: true,
+    afterDelete: null,
+    value: "seven",
+  });
+  const stats = cluster.router.stats();
+  assert.ok(stats.databases.every((db) => db.applied === stats.seq));
+  // Each database, read alone, holds every long key.
+  for (const database of databases) {
+    const keys = await database.keys({
+      prefix: new Uint8Array(0),
+      after: new Uint8Array(0),
+      limit: 100,
+      maxBytes: 1 << 20,
+    });
+    assert.equal(keys.filter((k) => k.length === 2048).length, 19);
+  }
+});
+
 Deno.test("KV Connect: a wrong token is a 401 with a text that says what to do", async () => {
   await using cluster = await twoDatabases();
   const url = `http://127.0.0.1:${cluster.router.kvPort}`;
@@ -204,10 +244,10 @@ Deno.test("KV Connect: bad requests get a clear 4xx and the router goes on", asy
       "an oversized key",
       post(
         "atomic_write",
-        write([{ key: new Uint8Array(3000).fill(2), data: key }]),
+        write([{ key: new Uint8Array(5000).fill(2), data: key }]),
       ),
       400,
-      /limit of 1024/,
+      /limit of 4096/,
     ],
     [
       "an oversized value",

@@ -158,14 +158,14 @@ Deno.test("RESP: a GET or SET over the limits gets an error and the connection g
   const answer = await exchange(
     port,
     command("GET", "") + command("SET", "k", big) +
-      command("SET", "k".repeat(1025), "v") + command("SET", "k", "v") +
+      command("SET", "k".repeat(4097), "v") + command("SET", "k", "v") +
       command("GET", "k"),
   );
   assert.equal(
     answer,
-    "-ERR key of 0 bytes (KVNDB keys are 1 to 1024 bytes)\r\n" +
+    "-ERR key of 0 bytes (KVNDB keys are 1 to 4096 bytes)\r\n" +
       `-ERR Value of ${big.length} bytes exceeds the maximum value size (524288 bytes)\r\n` +
-      "-ERR key of 1025 bytes (KVNDB keys are 1 to 1024 bytes)\r\n" +
+      "-ERR key of 4097 bytes (KVNDB keys are 1 to 4096 bytes)\r\n" +
       "+OK\r\n$1\r\nv\r\n",
   );
 });
