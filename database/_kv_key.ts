@@ -18,6 +18,11 @@
 // (listEntries in `_kv_read.ts`).
 
 import { createHash } from "node:crypto";
+import { DamagedDataError } from "../protocol/mod.ts";
+
+/** How to get out of a store that holds data KVNDB did not write. */
+export const REPAIR =
+  "the store was damaged or written by something else: stop this database, move its store away, and start it again with --reset to copy the data from the others";
 
 /**
  * The longest key stored under its packed form alone; longer keys are stored
@@ -77,7 +82,9 @@ export function partsOf(key: Deno.KvKey): Uint8Array[] {
     (parts.length !== 1 && parts.length !== 2) ||
     !parts.every((part) => part instanceof Uint8Array)
   ) {
-    throw new Error(`Deno KV key ${Deno.inspect(key)} is not a KVNDB key`);
+    throw new DamagedDataError(
+      `Deno KV key ${Deno.inspect(key)} is not a KVNDB key; ${REPAIR}`,
+    );
   }
   return parts as Uint8Array[];
 }
@@ -90,7 +97,9 @@ export function keyOf(
   const head = decodeKey(parts[0]!);
   if (parts.length === 1) return head;
   if (tail === null || head.length !== SHORT_KEY_MAX) {
-    throw new Error("A long KVNDB key in Deno KV lacks its tail or its head");
+    throw new DamagedDataError(
+      `A long KVNDB key in Deno KV lacks its tail or its head; ${REPAIR}`,
+    );
   }
   const out = new Uint8Array(head.length + tail.length);
   out.set(head);

@@ -3,8 +3,17 @@
 // where a key is stored, `kv_database.ts` holds the backend itself.
 // The layout is described at the top of `kv_database.ts`.
 
-import { MAX_KEY_SIZE, MAX_VALUE_SIZE } from "../protocol/mod.ts";
-import { CHUNK_INDEX_BYTES, SHORT_KEY_MAX, storedKeyBytes } from "./_kv_key.ts";
+import {
+  DamagedDataError,
+  MAX_KEY_SIZE,
+  MAX_VALUE_SIZE,
+} from "../protocol/mod.ts";
+import {
+  CHUNK_INDEX_BYTES,
+  REPAIR,
+  SHORT_KEY_MAX,
+  storedKeyBytes,
+} from "./_kv_key.ts";
 import type { DatabaseState } from "./types.ts";
 
 // Deno KV's limits, as measured on Deno 2.9.6 (the messages quoted are what it
@@ -175,7 +184,9 @@ export function encodeChunkedEntry(
 export function decodeInfo(entry: Uint8Array): EntryInfo {
   const kind = entry[0] ?? -1;
   if (kind < 0 || kind > KIND_CHUNKED + KIND_EXPIRING + KIND_LONG) {
-    throw new Error(`Unknown KVNDB entry kind ${entry[0]} in Deno KV`);
+    throw new DamagedDataError(
+      `Unknown KVNDB entry kind ${entry[0]} in Deno KV; ${REPAIR}`,
+    );
   }
   const version = readU64(entry, 1);
   const expiring = (kind & KIND_EXPIRING) !== 0;
@@ -257,8 +268,10 @@ export function readU32(bytes: Uint8Array, offset: number): number {
 /** Checks that a stored value is bytes, as everything KVNDB writes is. */
 export function bytesOf(value: unknown, key: Deno.KvKey): Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new Error(
-      `Deno KV entry ${Deno.inspect(key)} is not KVNDB data (not bytes)`,
+    throw new DamagedDataError(
+      `Deno KV entry ${
+        Deno.inspect(key)
+      } is not KVNDB data (not bytes); ${REPAIR}`,
     );
   }
   return value;

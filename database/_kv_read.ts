@@ -2,6 +2,7 @@
 // value from its entry (and its chunks), and the version and chunk count
 // stored under keys, in windows of concurrent reads.
 
+import { DamagedDataError } from "../protocol/mod.ts";
 import { toBinary } from "./_binary_key.ts";
 import type { KeyState } from "./_kv_batch.ts";
 import {
@@ -19,6 +20,7 @@ import {
   keyOf,
   lowerBound,
   partsOf,
+  REPAIR,
   storedKey,
   upperBound,
 } from "./_kv_key.ts";
@@ -152,8 +154,8 @@ export async function readValue(
       // The entry stood still, so its chunks did too: a mismatch means the
       // store was changed behind KVNDB's back.
       if (chunk?.length !== Math.min(CHUNK_BYTES, size - offset)) {
-        throw new Error(
-          `Chunk ${i} of a value of ${size} bytes is missing or stale in Deno KV`,
+        throw new DamagedDataError(
+          `Chunk ${i} of a value of ${size} bytes is missing or stale in Deno KV; ${REPAIR}`,
         );
       }
       value.set(chunk, offset);

@@ -202,6 +202,30 @@ export class TimeoutError extends KvndbError {
 }
 
 /**
+ * Stored data is not what KVNDB wrote there: a damaged file, or a store that
+ * something else wrote to. The message says which data, and how to get out.
+ *
+ * @example
+ * ```ts
+ * import { DamagedDataError } from "./errors.ts";
+ * const error = new DamagedDataError("Deno KV entry [\"d\"] is not KVNDB data");
+ * console.log(error.name, error.code); // "DamagedDataError" 1
+ * ```
+ */
+export class DamagedDataError extends KvndbError {
+  /**
+   * Creates a DamagedDataError.
+   *
+   * @param message What is damaged, and what to do about it.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.INTERNAL, message, options);
+    this.name = "DamagedDataError";
+  }
+}
+
+/**
  * Builds the error class that matches a wire error code, for an ERROR frame
  * that arrived from a peer.
  *

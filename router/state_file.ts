@@ -6,7 +6,12 @@
  * @module
  */
 
-import { fromHex, type MemberInfo, toHex } from "../protocol/mod.ts";
+import {
+  DamagedDataError,
+  fromHex,
+  type MemberInfo,
+  toHex,
+} from "../protocol/mod.ts";
 
 /** What the router keeps across restarts. */
 export interface RouterState {
@@ -143,7 +148,7 @@ export class StateFile implements Disposable {
    * Reads the state.
    *
    * @returns The state, or `undefined` when there is none yet.
-   * @throws {Error} When the file exists but cannot be understood.
+   * @throws {DamagedDataError} When the file exists but cannot be understood.
    */
   load(): RouterState | undefined {
     let text: string;
@@ -179,7 +184,7 @@ export class StateFile implements Disposable {
         details,
       };
     } catch (cause) {
-      throw new Error(
+      throw new DamagedDataError(
         `The router state file ${this.#path} is damaged; move it away to start afresh (acknowledged writes are then only as safe as the first database to join)`,
         { cause },
       );

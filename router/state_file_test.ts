@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DamagedDataError } from "../protocol/mod.ts";
 import { Router } from "./router.ts";
 import { StateFile, StateFileInUseError } from "./state_file.ts";
 
@@ -46,6 +47,23 @@ Deno.test("a router that cannot listen releases its state file", async () => {
     );
     using file = StateFile.open(path);
     assert.equal(file.load(), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a damaged state file is a DamagedDataError that names the file and the way out", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/router.json`;
+    await Deno.writeTextFile(path, '{"clusterId": "zz", "members": [');
+    using file = StateFile.open(path);
+    assert.throws(
+      () => file.load(),
+      (error: unknown) =>
+        error instanceof DamagedDataError && error.message.includes(path) &&
+        error.message.includes("move it away"),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,7 +1,8 @@
 // The reliability suite: record every operation while a seeded nemesis kills,
 // freezes and restarts databases, cuts and delays their links and restarts
 // the router; then heal and check three things:
-//   1. lost writes: every acknowledged unique key is on every database;
+//   1. lost writes: every acknowledged unique key (an eighth of them longer
+//      than the Deno KV backend stores whole) is on every database;
 //   2. per-key linearizability of a register workload of get, set, delete and
 //      compare-and-set (Wing–Gong–Lowe);
 //   3. convergence: every database has the same digest;
@@ -94,12 +95,19 @@ interface Lasting {
 /** How long the short-lived keys live at most, in ms. */
 const SHORT_LIFE = 700;
 const HOUR = 3_600_000;
+/**
+ * Every eighth unique key is longer than the Deno KV backend stores whole
+ * (1,700 bytes), and a lane's long keys share their first 1,700 bytes, so
+ * they are one bucket that listings and syncs must sort.
+ */
+const LONG_KEY_PAD = "x".repeat(1800);
 
 interface RunReport {
   seed: number;
   acks: string;
   operations: number;
   acknowledgedKeys: number;
+  longKeys: number;
   atomicOperations: number;
   expiring: { short: number; lasting: number; swept: number };
   registerCas: CasTally;
@@ -122,7 +130,9 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
   const setLane = async (lane: number) => {
     const worker = new Worker(cluster.port);
     for (let i = 0; running; i++) {
-      const key = `set:${lane}:${i}`;
+      const key = i % 8 === 7
+        ? `set:${lane}:${LONG_KEY_PAD}:${i}`
+        : `set:${lane}:${i}`;
       try {
         await worker.use((c) => c.set(key, `v${i}`));
         acknowledged.set(key, `v${i}`);
@@ -450,6 +460,7 @@ async function run(seed: number, acks: "all" | "majority" | "one") {
     acks,
     operations: history.length + acknowledged.size,
     acknowledgedKeys: acknowledged.size,
+    longKeys: [...acknowledged.keys()].filter((k) => k.length > 1700).length,
     atomicOperations,
     expiring: {
       short: shortLived,
