@@ -1,7 +1,42 @@
 // The Deno KV backend's storage layout and Deno KV's own limits: namespaces,
 // the entry header, chunking, records and the state. Pure; `_kv_key.ts` says
 // where a key is stored, `kv_database.ts` holds the backend itself.
-// The layout is described at the top of `kv_database.ts`.
+//
+// Storage layout (all keys are Deno KV tuples; `k` stands for the parts a
+// KVNDB key is stored under, below):
+//
+// - `["d", k]`: the entry of KVNDB key `k`. Its value is a `Uint8Array`
+//   holding a header (a kind byte, the version as a big-endian u64, then the
+//   expiry time as a u64 if kind has 2 added, then the key's tail, a u16
+//   length and its bytes, if kind has 4 added) followed either by the value
+//   itself (kind 0, values that keep the entry within 64 KiB) or by the
+//   value's size as a u32 (kind 1).
+// - `["c", k, i]`: chunk `i` of a kind 1 value, 64 KiB each, the last one
+//   shorter. Chunks are only ever written in the same atomic operation as
+//   their entry, so every chunk carries its entry's versionstamp; a reader
+//   that sees matching versionstamps has a whole value.
+// - `["l", k]`: the chunk count of a kind 1 value (one byte, then the key's
+//   tail), present exactly when `["d", k]` is kind 1 and written with it.
+//   Listed once, it tells `apply()` which keys hold chunks, so a write need
+//   not read the entry it replaces to find the chunks to delete.
+// - `["x", k]`: the expiry time of a key that has one (a big-endian u64 of
+//   ms since the epoch, then the key's tail), written with its entry, whose
+//   kind then has 2 added and whose header carries the same time. Reads take
+//   the time from the entry; the records let the sweep and the node's
+//   listings know every expiring key from one range, loaded once.
+// - `["s"]`: the `DatabaseState` (`types.ts`): `complete` (1 byte), `applied`
+//   (big-endian u64), then the cluster id.
+//
+// A key of up to 1,700 bytes is stored under one part, the key re-packed
+// seven bits to a byte, each byte with its top bit set: Deno KV escapes
+// every 0x00 byte of a `Uint8Array` key part into two bytes, so a key of
+// zeros would soon pass its 2 KiB key limit; the packed form never contains
+// 0x00, costs one byte in eight, and keeps byte order, so ranges of
+// `["d", k]` list KVNDB keys in byte order. A longer key is stored under two
+// parts, its packed first 1,700 bytes and the packed SHA-256 of the whole
+// key, and the rest of it (the tail) is kept in its entry and records;
+// listings sort the long keys that share their first 1,700 bytes, which Deno
+// KV lists together in hash order (see `_kv_key.ts`).
 
 import {
   DamagedDataError,

@@ -4,41 +4,8 @@
  * the write stream (`applied`) commits in the same atomic operation as the
  * data it covers, so the two agree after a crash.
  *
- * Storage layout (all keys are Deno KV tuples; `k` stands for the parts a
- * KVNDB key is stored under, below):
- *
- * - `["d", k]`: the entry of KVNDB key `k`. Its value is a `Uint8Array`
- *   holding a header (a kind byte, the version as a big-endian u64, then the
- *   expiry time as a u64 if kind has 2 added, then the key's tail, a u16
- *   length and its bytes, if kind has 4 added) followed either by the value
- *   itself (kind 0, values that keep the entry within 64 KiB) or by the
- *   value's size as a u32 (kind 1).
- * - `["c", k, i]`: chunk `i` of a kind 1 value, 64 KiB each, the last one
- *   shorter. Chunks are only ever written in the same atomic operation as
- *   their entry, so every chunk carries its entry's versionstamp; a reader
- *   that sees matching versionstamps has a whole value.
- * - `["l", k]`: the chunk count of a kind 1 value (one byte, then the key's
- *   tail), present exactly when `["d", k]` is kind 1 and written with it.
- *   Listed once, it tells `apply()` which keys hold chunks, so a write need
- *   not read the entry it replaces to find the chunks to delete.
- * - `["x", k]`: the expiry time of a key that has one (a big-endian u64 of
- *   ms since the epoch, then the key's tail), written with its entry, whose
- *   kind then has 2 added and whose header carries the same time. Reads take
- *   the time from the entry; the records let the sweep and the node's
- *   listings know every expiring key from one range, loaded once.
- * - `["s"]`: the {@linkcode DatabaseState}: `complete` (1 byte), `applied`
- *   (big-endian u64), then the cluster id.
- *
- * A key of up to 1,700 bytes is stored under one part, the key re-packed
- * seven bits to a byte, each byte with its top bit set: Deno KV escapes
- * every 0x00 byte of a `Uint8Array` key part into two bytes, so a key of
- * zeros would soon pass its 2 KiB key limit; the packed form never contains
- * 0x00, costs one byte in eight, and keeps byte order, so ranges of
- * `["d", k]` list KVNDB keys in byte order. A longer key is stored under two
- * parts, its packed first 1,700 bytes and the packed SHA-256 of the whole
- * key, and the rest of it (the tail) is kept in its entry and records;
- * listings sort the long keys that share their first 1,700 bytes, which Deno
- * KV lists together in hash order (see `_kv_key.ts`).
+ * The storage layout is described in `_kv_layout.ts`, where a key is stored
+ * in `_kv_key.ts`.
  *
  * @module
  */
@@ -55,7 +22,7 @@ import {
   WriteOp,
 } from "../protocol/mod.ts";
 import { fromBinary, toBinary } from "./_binary_key.ts";
-import { ExpiryIndex } from "./_expiry.ts";
+import { KvIndexes } from "./_kv_indexes.ts";
 import type {
   Database,
   DatabaseState,
@@ -74,8 +41,6 @@ import {
   EXPIRY,
   KV_MAX_KEY_BYTES,
   LARGE,
-  readU64,
-  recordTail,
   STATE_HEADER_BYTES,
   STATE_KEY,
   STATE_KEY_BYTES,
@@ -144,18 +109,8 @@ export class KvDatabase implements Database {
   // The node owns the store, so the state read once stays true until we
   // write it; caching it saves a read on every apply().
   #state: DatabaseState | null = null;
-  // The chunk count of every key holding a chunked value (by toBinary(key)),
-  // loaded from `["l", k]` on first use. It may overstate but never omit:
-  // overstated, a write deletes chunks that are not there, which is harmless.
-  #large: Map<string, number> | null = null;
-  // The expiry of every key that has one, loaded from `["x", k]` on first
-  // use and kept up to date by commits; dropped when a commit fails (it may
-  // or may not have landed) and loaded again.
-  #expiries: ExpiryIndex | null = null;
-  /** The load of `#expiries` under way, shared by every caller. */
-  #expiryLoad?: Promise<ExpiryIndex>;
-  /** Moved on by anything that makes a load under way stale (clear, a failed commit). */
-  #expiryGeneration = 0;
+  // What is known of the store's chunked and expiring keys, loaded once.
+  #indexes: KvIndexes;
 
   /**
    * Wraps an open Deno KV handle, which the database then owns and closes.
@@ -176,6 +131,7 @@ export class KvDatabase implements Database {
     options?: { volatile?: boolean; remote?: boolean },
   ) {
     this.#kv = kv;
+    this.#indexes = new KvIndexes(kv);
     this.volatile = options?.volatile ?? false;
     this.#limits = options?.remote ? REMOTE_LIMITS : DENO_KV_LIMITS;
   }
@@ -327,8 +283,8 @@ export class KvDatabase implements Database {
       return;
     }
     const state = await this.state();
-    const large = await this.#largeValues();
-    const expiries = await this.#expiryIndex();
+    const large = await this.#indexes.large();
+    const expiries = await this.#indexes.expiries();
     const keys = new Map<string, KeyState>();
     for (const { key } of writes) {
       const id = toBinary(key);
@@ -392,8 +348,8 @@ export class KvDatabase implements Database {
       checkValue(entry.value);
     }
     if (entries.length === 0) return;
-    const large = await this.#largeValues();
-    const expiries = await this.#expiryIndex();
+    const large = await this.#indexes.large();
+    const expiries = await this.#indexes.expiries();
     const keys = await readInfo(
       this.#kv,
       entries.map((e) => e.key),
@@ -442,7 +398,7 @@ export class KvDatabase implements Database {
     const out: Uint8Array[] = [];
     let bytes = 0;
     const now = query.now;
-    const expiries = now === undefined ? null : await this.#expiryIndex();
+    const expiries = now === undefined ? null : await this.#indexes.expiries();
     const listing = listEntries(this.#kv, {
       start: from,
       end,
@@ -526,7 +482,7 @@ export class KvDatabase implements Database {
     });
     for await (const _ of iterator) count++;
     if (now === undefined) return count;
-    return count - (await this.#expiryIndex()).countExpired(now);
+    return count - (await this.#indexes.expiries()).countExpired(now);
   }
 
   /**
@@ -544,7 +500,7 @@ export class KvDatabase implements Database {
    * ```
    */
   async expired(now: number, limit: number): Promise<Uint8Array[]> {
-    return (await this.#expiryIndex()).expired(now, limit).map((id) =>
+    return (await this.#indexes.expiries()).expired(now, limit).map((id) =>
       fromBinary(id)
     );
   }
@@ -565,7 +521,7 @@ export class KvDatabase implements Database {
    */
   async clear(): Promise<void> {
     // A load of the expiry index under way would list records being deleted.
-    this.#dropExpiries();
+    this.#indexes.dropExpiries();
     let atomic = this.#kv.atomic();
     let mutations = 0;
     let bytes = 0;
@@ -620,9 +576,7 @@ export class KvDatabase implements Database {
       }
     }
     if (mutations > 0) await commitOrThrow(atomic);
-    this.#large = new Map();
-    this.#dropExpiries();
-    this.#expiries = new ExpiryIndex();
+    this.#indexes.cleared();
   }
 
   /**
@@ -706,60 +660,6 @@ export class KvDatabase implements Database {
     return this.close();
   }
 
-  /** The chunk counts of the keys that hold chunked values, loaded once. */
-  async #largeValues(): Promise<Map<string, number>> {
-    if (this.#large === null) {
-      const large = new Map<string, number>();
-      const iterator = this.#kv.list({ prefix: [LARGE] }, { batchSize: 1000 });
-      for await (const entry of iterator) {
-        const record = bytesOf(entry.value, entry.key);
-        const parts = partsOf(entry.key);
-        const key = keyOf(parts, recordTail(record, 1, parts));
-        large.set(toBinary(key), record[0] ?? 0);
-      }
-      this.#large = large;
-    }
-    return this.#large;
-  }
-
-  /**
-   * The expiry times of the keys that have one, loaded once. Reads may ask
-   * while a write runs: one load serves every caller, and a load that a
-   * `clear()` or a failed commit overtook is thrown away and made again.
-   */
-  async #expiryIndex(): Promise<ExpiryIndex> {
-    while (this.#expiries === null) {
-      this.#expiryLoad ??= this.#loadExpiries();
-      const load = this.#expiryLoad;
-      const generation = this.#expiryGeneration;
-      const expiries = await load;
-      if (this.#expiryLoad === load) this.#expiryLoad = undefined;
-      if (generation === this.#expiryGeneration) {
-        this.#expiries ??= expiries;
-      }
-    }
-    return this.#expiries;
-  }
-
-  async #loadExpiries(): Promise<ExpiryIndex> {
-    const expiries = new ExpiryIndex();
-    const iterator = this.#kv.list({ prefix: [EXPIRY] }, { batchSize: 1000 });
-    for await (const entry of iterator) {
-      const record = bytesOf(entry.value, entry.key);
-      const parts = partsOf(entry.key);
-      const key = keyOf(parts, recordTail(record, 8, parts));
-      expiries.set(toBinary(key), readU64(record, 0));
-    }
-    return expiries;
-  }
-
-  /** Forgets the expiry index (and any load under way): it is reloaded. */
-  #dropExpiries(): void {
-    this.#expiryGeneration++;
-    this.#expiries = null;
-    this.#expiryLoad = undefined;
-  }
-
   /** Commits a batch's pending operation, with the state when given. */
   async #commit(
     batch: Batch,
@@ -785,7 +685,7 @@ export class KvDatabase implements Database {
       // read the state afresh next time.
       batch.failed();
       this.#state = null;
-      this.#dropExpiries();
+      this.#indexes.dropExpiries();
       throw error;
     }
     batch.committed();
