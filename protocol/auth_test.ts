@@ -11,7 +11,11 @@ import {
   type ScramKeys,
   verifyProof,
 } from "./auth.ts";
-import { encodeAuth, encodeHello, encodeWelcome } from "./messages.ts";
+import {
+  encodeAuth,
+  encodeHello,
+  encodeWelcome,
+} from "./handshake_messages.ts";
 import { Opcode, Role } from "./opcodes.ts";
 
 /** Low, so that the suite stays fast; production uses SCRAM_ITERATIONS. */

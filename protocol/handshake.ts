@@ -28,11 +28,11 @@ import {
 import type { Frame } from "./frame.ts";
 import {
   decodeAuth,
-  decodeError,
   decodeWelcome,
   encodeAuth,
   encodeHello,
-} from "./messages.ts";
+} from "./handshake_messages.ts";
+import { decodeError } from "./messages.ts";
 import { ErrorCode, Opcode, opcodeName, Role } from "./opcodes.ts";
 
 /** The fewest PBKDF2 rounds a client accepts from a router. */

@@ -1,18 +1,18 @@
 /**
- * Encoders and decoders for every message, one pair per opcode. Each encoder
- * computes the exact payload size first and allocates once; each decoder
- * reads a payload with bounds checks and returns views, not copies.
+ * Encoders and decoders of the requests and answers of single keys (GET,
+ * VALUE, WRITE, DONE, EXPIRED), STATS, ERROR, and the key and value checks,
+ * one pair per opcode. Each encoder computes the exact payload size first and
+ * allocates once; each decoder reads a payload with bounds checks and returns
+ * views, not copies. Other families have files of their own: the handshake
+ * (`handshake_messages.ts`), KEYS (`keys.ts`), FORGET (`forget.ts`),
+ * replication (`replication_messages.ts`), atomic operations (`atomic.ts`),
+ * RANGE (`range.ts`), watches (`watch.ts`) and digests (`digest.ts`).
  * Byte layouts are in `docs/protocol.md`, "Messages".
  *
  * @module
  */
 
-import {
-  MAGIC,
-  MAX_KEY_SIZE,
-  MAX_KEYS_LIMIT,
-  MAX_VALUE_SIZE,
-} from "./constants.ts";
+import { MAX_KEY_SIZE, MAX_VALUE_SIZE } from "./constants.ts";
 import {
   InvalidArgumentError,
   ProtocolError,
@@ -21,7 +21,6 @@ import {
 import { FrameWriter, PayloadReader } from "./frame.ts";
 import { allocate } from "./_pool.ts";
 import { Opcode } from "./opcodes.ts";
-import type { MemberStats } from "./stats.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -66,174 +65,6 @@ export function checkValue(value: Uint8Array): void {
       `Value of ${value.length} bytes exceeds the maximum value size (${MAX_VALUE_SIZE} bytes)`,
     );
   }
-}
-
-// ---------------------------------------------------------------- handshake
-
-/** The HELLO message: the first frame a client or database sends. */
-export interface Hello {
-  /** The protocol version the peer speaks. */
-  version: number;
-  /** {@linkcode Role}. */
-  role: number;
-  /** The peer's nonce for authentication (up to 64 bytes). */
-  nonce: Uint8Array;
-}
-
-/**
- * Encodes HELLO.
- *
- * @param hello The message.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeHello } from "./messages.ts";
- * encodeHello({ version: 1, role: 1, nonce: new Uint8Array(24) });
- * ```
- */
-export function encodeHello(hello: Hello): Uint8Array {
-  return new FrameWriter(Opcode.HELLO, 0, 4 + 2 + 1 + 1 + hello.nonce.length)
-    .raw(MAGIC).u16(hello.version).u8(hello.role).bytes8(hello.nonce).finish();
-}
-
-/**
- * Decodes HELLO.
- *
- * @param payload The frame's payload.
- * @returns The message.
- * @throws {ProtocolError} When the magic bytes are wrong or the frame is malformed.
- * @example
- * ```ts
- * import { decodeHello, encodeHello } from "./messages.ts";
- * const bytes = encodeHello({ version: 1, role: 1, nonce: new Uint8Array(0) });
- * console.log(decodeHello(bytes.subarray(10)).role); // 1
- * ```
- */
-export function decodeHello(payload: Uint8Array): Hello {
-  const reader = new PayloadReader(payload, "HELLO");
-  const magic = reader.raw(4);
-  if (!magic.every((byte, i) => byte === MAGIC[i])) {
-    throw new ProtocolError("Not a KVNDB peer: wrong magic bytes");
-  }
-  const hello = {
-    version: reader.u16(),
-    role: reader.u8(),
-    nonce: reader.bytes8(),
-  };
-  reader.end();
-  return hello;
-}
-
-/** The WELCOME message: the router's answer to HELLO. */
-export interface Welcome {
-  /** The protocol version the router speaks. */
-  version: number;
-  /** Authentication challenge, present when the router has a password. */
-  challenge?: {
-    /** The client's nonce followed by the router's. */
-    nonce: Uint8Array;
-    /** The PBKDF2 salt. */
-    salt: Uint8Array;
-    /** The PBKDF2 iteration count. */
-    iterations: number;
-  };
-}
-
-/**
- * Encodes WELCOME.
- *
- * @param welcome The message.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeWelcome } from "./messages.ts";
- * encodeWelcome({ version: 1 });
- * ```
- */
-export function encodeWelcome(welcome: Welcome): Uint8Array {
-  const c = welcome.challenge;
-  if (c === undefined) {
-    return new FrameWriter(Opcode.WELCOME, 0, 3).u16(welcome.version).u8(0)
-      .finish();
-  }
-  return new FrameWriter(
-    Opcode.WELCOME,
-    0,
-    3 + 1 + c.nonce.length + 1 + c.salt.length + 4,
-  ).u16(welcome.version).u8(1).bytes8(c.nonce).bytes8(c.salt).u32(
-    c.iterations,
-  ).finish();
-}
-
-/**
- * Decodes WELCOME.
- *
- * @param payload The frame's payload.
- * @returns The message.
- * @example
- * ```ts
- * import { decodeWelcome, encodeWelcome } from "./messages.ts";
- * console.log(decodeWelcome(encodeWelcome({ version: 1 }).subarray(10)).version); // 1
- * ```
- */
-export function decodeWelcome(payload: Uint8Array): Welcome {
-  const reader = new PayloadReader(payload, "WELCOME");
-  const version = reader.u16();
-  const auth = reader.u8();
-  if (auth === 0) {
-    reader.end();
-    return { version };
-  }
-  if (auth !== 1) {
-    throw new ProtocolError(`Unknown authentication method ${auth}`);
-  }
-  const challenge = {
-    nonce: reader.bytes8(),
-    salt: reader.bytes8(),
-    iterations: reader.u32(),
-  };
-  reader.end();
-  return { version, challenge };
-}
-
-/**
- * Encodes AUTH (the client's proof) or AUTH_OK (the router's signature):
- * both carry one byte string.
- *
- * @param opcode `Opcode.AUTH` or `Opcode.AUTH_OK`.
- * @param proof The proof or signature.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeAuth } from "./messages.ts";
- * import { Opcode } from "./opcodes.ts";
- * encodeAuth(Opcode.AUTH, new Uint8Array(32));
- * ```
- */
-export function encodeAuth(
-  opcode: typeof Opcode.AUTH | typeof Opcode.AUTH_OK,
-  proof: Uint8Array,
-): Uint8Array {
-  return new FrameWriter(opcode, 0, 1 + proof.length).bytes8(proof).finish();
-}
-
-/**
- * Decodes AUTH or AUTH_OK.
- *
- * @param payload The frame's payload.
- * @returns The proof or signature.
- * @example
- * ```ts
- * import { decodeAuth, encodeAuth } from "./messages.ts";
- * import { Opcode } from "./opcodes.ts";
- * console.log(decodeAuth(encodeAuth(Opcode.AUTH, new Uint8Array(32)).subarray(10)).length); // 32
- * ```
- */
-export function decodeAuth(payload: Uint8Array): Uint8Array {
-  const reader = new PayloadReader(payload, "AUTH");
-  const proof = reader.bytes8();
-  reader.end();
-  return proof;
 }
 
 // ---------------------------------------------------------------- operations
@@ -549,127 +380,6 @@ export function encodeU64(
   return new FrameWriter(opcode, id, 8).u64(value).finish();
 }
 
-/** A KEYS request: one page of the keys that start with `prefix`. */
-export interface KeysRequest {
-  /** Only keys that start with these bytes. */
-  prefix: Uint8Array;
-  /** Only keys after this one (exclusive); empty to start at the beginning. */
-  cursor: Uint8Array;
-  /** The most keys to return; 0 for the default. */
-  limit: number;
-}
-
-/**
- * Encodes KEYS.
- *
- * @param id The request id.
- * @param request The page wanted.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeKeys } from "./messages.ts";
- * encodeKeys(1, { prefix: new Uint8Array(0), cursor: new Uint8Array(0), limit: 100 });
- * ```
- */
-export function encodeKeys(id: number, request: KeysRequest): Uint8Array {
-  return new FrameWriter(
-    Opcode.KEYS,
-    id,
-    4 + 2 + request.prefix.length + 2 + request.cursor.length,
-  ).u32(request.limit).bytes16(request.prefix).bytes16(request.cursor)
-    .finish();
-}
-
-/**
- * Decodes KEYS.
- *
- * @param payload The frame's payload.
- * @returns The request.
- * @example
- * ```ts
- * import { decodeKeys, encodeKeys } from "./messages.ts";
- * const empty = new Uint8Array(0);
- * console.log(decodeKeys(encodeKeys(1, { prefix: empty, cursor: empty, limit: 5 }).subarray(10)).limit); // 5
- * ```
- */
-export function decodeKeys(payload: Uint8Array): KeysRequest {
-  const reader = new PayloadReader(payload, "KEYS");
-  const limit = reader.u32();
-  const prefix = reader.bytes16();
-  const cursor = reader.bytes16();
-  reader.end();
-  if (limit > MAX_KEYS_LIMIT) {
-    throw new TooLargeError(
-      `Keys limit ${limit} exceeds the maximum page size (${MAX_KEYS_LIMIT} keys)`,
-    );
-  }
-  if (prefix.length > MAX_KEY_SIZE || cursor.length > MAX_KEY_SIZE) {
-    throw new TooLargeError(
-      `Prefix or cursor exceeds the maximum key size (${MAX_KEY_SIZE} bytes)`,
-    );
-  }
-  return { limit, prefix, cursor };
-}
-
-/** One page of keys, the answer to KEYS. */
-export interface KeyPage {
-  /** The keys, in byte order. */
-  keys: Uint8Array[];
-  /** Where the next page starts; empty when this is the last page. */
-  cursor: Uint8Array;
-}
-
-/**
- * Encodes KEY_PAGE.
- *
- * @param id The request id.
- * @param page The page.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeKeyPage } from "./messages.ts";
- * encodeKeyPage(1, { keys: [new Uint8Array([97])], cursor: new Uint8Array(0) });
- * ```
- */
-export function encodeKeyPage(id: number, page: KeyPage): Uint8Array {
-  let size = 4 + 2 + page.cursor.length;
-  for (const key of page.keys) size += 2 + key.length;
-  const writer = new FrameWriter(Opcode.KEY_PAGE, id, size).u32(
-    page.keys.length,
-  );
-  for (const key of page.keys) writer.bytes16(key);
-  return writer.bytes16(page.cursor).finish();
-}
-
-/**
- * Decodes KEY_PAGE.
- *
- * @param payload The frame's payload.
- * @returns The page; keys are views.
- * @example
- * ```ts
- * import { decodeKeyPage, encodeKeyPage } from "./messages.ts";
- * const bytes = encodeKeyPage(1, { keys: [], cursor: new Uint8Array(0) });
- * console.log(decodeKeyPage(bytes.subarray(10)).keys.length); // 0
- * ```
- */
-export function decodeKeyPage(payload: Uint8Array): KeyPage {
-  const reader = new PayloadReader(payload, "KEY_PAGE");
-  const count = reader.u32();
-  // Each key takes at least two bytes: reject a count the payload cannot hold
-  // before allocating for it.
-  if (count * 2 > reader.remaining) {
-    throw new ProtocolError(
-      `Malformed KEY_PAGE frame: ${count} keys cannot fit in ${reader.remaining} bytes`,
-    );
-  }
-  const keys: Uint8Array[] = new Array(count);
-  for (let i = 0; i < count; i++) keys[i] = reader.bytes16();
-  const cursor = reader.bytes16();
-  reader.end();
-  return { keys, cursor };
-}
-
 /**
  * Encodes a frame with an opaque payload (PING, PONG) or none (STATS).
  *
@@ -730,119 +440,6 @@ export function decodeStatsReply(payload: Uint8Array): unknown {
   } catch (cause) {
     throw new ProtocolError("Malformed STATS_REPLY frame: not JSON", { cause });
   }
-}
-
-/** The most node ids one FORGET may name. */
-export const MAX_FORGET_IDS = 1000;
-
-/** FORGET: give up on absent members (`kvndb forget`). */
-export interface ForgetRequest {
-  /** Every member that is not connected, rather than `nodeIds`. */
-  allAbsent: boolean;
-  /** The node ids to forget. */
-  nodeIds: Uint8Array[];
-}
-
-/**
- * Encodes FORGET.
- *
- * @param id The request id.
- * @param request Which members to give up on.
- * @returns The frame's bytes.
- * @throws {TooLargeError} Past {@linkcode MAX_FORGET_IDS} ids.
- * @example
- * ```ts
- * import { encodeForget } from "./messages.ts";
- * encodeForget(1, { allAbsent: true, nodeIds: [] });
- * ```
- */
-export function encodeForget(id: number, request: ForgetRequest): Uint8Array {
-  if (request.nodeIds.length > MAX_FORGET_IDS) {
-    throw new TooLargeError(
-      `FORGET names ${request.nodeIds.length} node ids (the limit is ${MAX_FORGET_IDS})`,
-    );
-  }
-  let size = 1 + 2;
-  for (const nodeId of request.nodeIds) size += 1 + nodeId.length;
-  const writer = new FrameWriter(Opcode.FORGET, id, size)
-    .u8(request.allAbsent ? 1 : 0).u16(request.nodeIds.length);
-  for (const nodeId of request.nodeIds) writer.bytes8(nodeId);
-  return writer.finish();
-}
-
-/**
- * Decodes FORGET.
- *
- * @param payload The frame's payload.
- * @returns The request.
- * @throws {ProtocolError} When it is malformed.
- * @example
- * ```ts
- * import { decodeForget, encodeForget } from "./messages.ts";
- * console.log(decodeForget(encodeForget(1, { allAbsent: true, nodeIds: [] }).subarray(10)).allAbsent); // true
- * ```
- */
-export function decodeForget(payload: Uint8Array): ForgetRequest {
-  const reader = new PayloadReader(payload, "FORGET");
-  const allAbsent = (reader.u8() & 1) !== 0;
-  const count = reader.u16();
-  if (count > MAX_FORGET_IDS) {
-    throw new ProtocolError(
-      `Malformed FORGET frame: ${count} node ids (the limit is ${MAX_FORGET_IDS})`,
-    );
-  }
-  const nodeIds: Uint8Array[] = [];
-  for (let i = 0; i < count; i++) nodeIds.push(reader.bytes8());
-  reader.end();
-  return { allAbsent, nodeIds };
-}
-
-/**
- * Encodes FORGOTTEN: the members given up on, as a JSON array.
- *
- * @param id The request id.
- * @param members What was known of each.
- * @returns The frame's bytes.
- * @example
- * ```ts
- * import { encodeForgotten } from "./messages.ts";
- * encodeForgotten(1, []);
- * ```
- */
-export function encodeForgotten(
-  id: number,
-  members: MemberStats[],
-): Uint8Array {
-  return encodeOpaque(
-    Opcode.FORGOTTEN,
-    id,
-    encoder.encode(JSON.stringify(members)),
-  );
-}
-
-/**
- * Decodes FORGOTTEN.
- *
- * @param payload The frame's payload.
- * @returns The members given up on.
- * @throws {ProtocolError} When it is not a JSON array.
- * @example
- * ```ts
- * import { decodeForgotten, encodeForgotten } from "./messages.ts";
- * console.log(decodeForgotten(encodeForgotten(1, []).subarray(10))); // []
- * ```
- */
-export function decodeForgotten(payload: Uint8Array): MemberStats[] {
-  let members: unknown;
-  try {
-    members = JSON.parse(decoder.decode(payload));
-  } catch (cause) {
-    throw new ProtocolError("Malformed FORGOTTEN frame: not JSON", { cause });
-  }
-  if (!Array.isArray(members)) {
-    throw new ProtocolError("Malformed FORGOTTEN frame: not an array");
-  }
-  return members as MemberStats[];
 }
 
 /** An ERROR frame's content. */
