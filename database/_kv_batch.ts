@@ -3,6 +3,12 @@
 // and deletes per key. `kv_database.ts` commits the batches.
 
 import {
+  atomicWriteCost,
+  MAX_ATOMIC_MUTATIONS,
+  MAX_ATOMIC_SET_KEY_BYTES,
+  MAX_ATOMIC_WRITE_BYTES,
+} from "../protocol/mod.ts";
+import {
   CHUNK,
   CHUNK_BYTES,
   DATA,
@@ -14,7 +20,9 @@ import {
   KV_MAX_MUTATION_BYTES,
   KV_MAX_MUTATIONS,
   KV_MAX_SET_KEY_BYTES,
+  KV_MAX_VALUE_BYTES,
   LARGE,
+  STATE_KEY_BYTES,
 } from "./_kv_layout.ts";
 import { CHUNK_INDEX_BYTES, type StoredKey } from "./_kv_key.ts";
 import { toBinary } from "./_binary_key.ts";
@@ -36,7 +44,12 @@ export interface KeyPlan {
   cost: Cost;
 }
 
-/** A cost against the per-operation limits. */
+/**
+ * A cost against the per-operation limits: as Deno KV counts it, and as a
+ * KVNDB router behind a KV Connect URL estimates it (`atomicWriteCost`, each
+ * mutation a step on the Deno KV key, whatever that key held before), which
+ * is more for long keys.
+ */
 export interface Cost {
   /** Mutations. */
   mutations: number;
@@ -44,6 +57,21 @@ export interface Cost {
   bytes: number;
   /** Bytes of the keys of sets. */
   setKeyBytes: number;
+  /** Mutations a KVNDB router estimates. */
+  estimatedMutations: number;
+  /** Bytes a KVNDB router estimates. */
+  estimatedBytes: number;
+  /** Bytes of keys set a KVNDB router estimates. */
+  estimatedSetKeyBytes: number;
+}
+
+/** `total`, less `minus`, plus `plus`, field by field. */
+function shift(total: Cost, minus: Cost, plus: Cost): Cost {
+  const out = { ...total };
+  for (const field of Object.keys(out) as (keyof Cost)[]) {
+    out[field] += plus[field] - minus[field];
+  }
+  return out;
 }
 
 /** One key of a batch: where it is stored and what the store holds for it. */
@@ -123,13 +151,7 @@ export class Batch {
     const id = toBinary(key);
     const plan = planWrite(this.#keys.get(id)!, value, version, expiresAt);
     const replaced = this.#pending.get(id)?.cost ?? emptyCost();
-    const cost: Cost = {
-      mutations: this.#cost.mutations - replaced.mutations +
-        plan.cost.mutations,
-      bytes: this.#cost.bytes - replaced.bytes + plan.cost.bytes,
-      setKeyBytes: this.#cost.setKeyBytes - replaced.setKeyBytes +
-        plan.cost.setKeyBytes,
-    };
+    const cost = shift(this.#cost, replaced, plan.cost);
     if (!fits(cost, this.#limits)) return false;
     this.#pending.set(id, plan);
     this.#cost = cost;
@@ -146,7 +168,7 @@ export class Batch {
     writes: { key: Uint8Array; value: Uint8Array | null; expiresAt?: number }[],
     version: number,
   ): boolean {
-    const cost = { ...this.#cost };
+    let cost = this.#cost;
     const plans: [string, KeyPlan][] = [];
     for (const { key, value, expiresAt } of writes) {
       const id = toBinary(key);
@@ -157,9 +179,7 @@ export class Batch {
         expiresAt,
       );
       const replaced = this.#pending.get(id)?.cost ?? emptyCost();
-      cost.mutations += plan.cost.mutations - replaced.mutations;
-      cost.bytes += plan.cost.bytes - replaced.bytes;
-      cost.setKeyBytes += plan.cost.setKeyBytes - replaced.setKeyBytes;
+      cost = shift(cost, replaced, plan.cost);
       plans.push([id, plan]);
     }
     if (!fits(cost, this.#limits)) return false;
@@ -206,30 +226,79 @@ export class Batch {
 
 /** The cost of nothing. */
 export function emptyCost(): Cost {
-  return { mutations: 0, bytes: 0, setKeyBytes: 0 };
+  return {
+    mutations: 0,
+    bytes: 0,
+    setKeyBytes: 0,
+    estimatedMutations: 0,
+    estimatedBytes: 0,
+    estimatedSetKeyBytes: 0,
+  };
+}
+
+/** The cost of a set of a key of `keyBytes` to a value of `valueBytes`. */
+function setCost(keyBytes: number, valueBytes: number): Cost {
+  // A KVNDB router's KV Connect front end stores a value with a tag byte.
+  const estimate = atomicWriteCost(
+    keyBytes,
+    KV_MAX_VALUE_BYTES + 1,
+    valueBytes + 1,
+  );
+  return {
+    mutations: 1,
+    bytes: 2 * keyBytes + valueBytes,
+    setKeyBytes: keyBytes,
+    estimatedMutations: estimate.mutations,
+    estimatedBytes: estimate.bytes,
+    estimatedSetKeyBytes: estimate.setKeyBytes,
+  };
+}
+
+/** The cost of a delete of a key of `keyBytes`. */
+function deleteCost(keyBytes: number): Cost {
+  const estimate = atomicWriteCost(keyBytes, KV_MAX_VALUE_BYTES + 1, null);
+  return {
+    mutations: 1,
+    bytes: keyBytes,
+    setKeyBytes: 0,
+    estimatedMutations: estimate.mutations,
+    estimatedBytes: estimate.bytes,
+    estimatedSetKeyBytes: estimate.setKeyBytes,
+  };
+}
+
+/** The cost of storing the state record (`["s"]`) of `stateBytes`. */
+export function stateCost(stateBytes: number): Cost {
+  return setCost(STATE_KEY_BYTES, stateBytes);
 }
 
 /** What one commit may hold. */
 export interface CommitLimits {
+  /** Mutations, as Deno KV counts them. */
   mutations: number;
+  /** Bytes, as Deno KV counts them. */
   bytes: number;
+  /** Whether a KVNDB router's estimate must stay within its limits too. */
+  routerEstimate: boolean;
 }
 
 /** Deno KV's own limits. */
 export const DENO_KV_LIMITS: CommitLimits = {
   mutations: KV_MAX_MUTATIONS,
   bytes: KV_MAX_MUTATION_BYTES,
+  routerEstimate: false,
 };
 
 /**
  * What a remote store may be sent in one commit: a KV Connect server may be
  * a KVNDB router, whose atomic writes hold at most 128 mutations (its
- * atomic operations' steps) and whose databases refuse an operation that
- * would cost them more than about 768 KiB.
+ * atomic operations' steps) and which refuses an operation whose cost it
+ * estimates over its limits (MAX_ATOMIC_WRITE_BYTES and the rest).
  */
 export const REMOTE_LIMITS: CommitLimits = {
   mutations: 120,
   bytes: 600 * 1024,
+  routerEstimate: true,
 };
 
 /** Whether an atomic operation of this cost stays within the limits. */
@@ -239,7 +308,12 @@ export function fits(
 ): boolean {
   return cost.mutations <= limits.mutations &&
     cost.bytes <= limits.bytes &&
-    cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES;
+    cost.setKeyBytes <= KV_MAX_SET_KEY_BYTES &&
+    (!limits.routerEstimate || (
+      cost.estimatedMutations <= MAX_ATOMIC_MUTATIONS &&
+      cost.estimatedBytes <= MAX_ATOMIC_WRITE_BYTES &&
+      cost.estimatedSetKeyBytes <= MAX_ATOMIC_SET_KEY_BYTES
+    ));
 }
 
 /**
@@ -269,12 +343,11 @@ export function planWrite(
   };
   const set = (key: Deno.KvKey, keyBytes: number, bytes: Uint8Array) => {
     plan.sets.push([key, bytes]);
-    plan.cost.bytes += 2 * keyBytes + bytes.length;
-    plan.cost.setKeyBytes += keyBytes;
+    plan.cost = shift(plan.cost, emptyCost(), setCost(keyBytes, bytes.length));
   };
   const remove = (key: Deno.KvKey, keyBytes: number) => {
     plan.deletes.push(key);
-    plan.cost.bytes += keyBytes;
+    plan.cost = shift(plan.cost, emptyCost(), deleteCost(keyBytes));
   };
   if (value === null) {
     remove(entryKey, entryKeyBytes);
@@ -312,6 +385,5 @@ export function planWrite(
   for (let i = plan.chunks; i < state.chunks; i++) {
     remove([CHUNK, ...parts, i], chunkKeyBytes);
   }
-  plan.cost.mutations = plan.sets.length + plan.deletes.length;
   return plan;
 }

@@ -11,7 +11,6 @@ import {
   CHUNK_BYTES,
   DATA,
   decodeInfo,
-  type EntryInfo,
   KV_MAX_GET_MANY,
   readU32,
 } from "./_kv_layout.ts";
@@ -39,19 +38,21 @@ export interface ListedEntry {
   key: Uint8Array;
   /** The parts it is stored under. */
   parts: Uint8Array[];
-  /** What its entry says. */
-  info: EntryInfo;
-  /** The Deno KV entry. */
-  entry: Deno.KvEntry<unknown>;
+  /**
+   * The Deno KV entry; `null` for a long key's, whose value the listing let
+   * go while it sorted the key's bucket: {@linkcode listedValue} reads it.
+   */
+  entry: Deno.KvEntry<unknown> | null;
 }
 
 /**
  * Lists the entries of the KVNDB keys from `start` (inclusive) to `end`
  * (exclusive; `null` for no end), in byte order of keys, or the reverse. Deno
  * KV lists a bucket of long keys sharing a head in hash order (`_kv_key.ts`):
- * each bucket is read whole and sorted, so a listing holds at most one
- * bucket's entries beside its batch. The caller stops the listing when it
- * has enough: this passes no limit to Deno KV, which could cut a bucket.
+ * each bucket is read whole and sorted, so a listing holds the keys of one
+ * bucket beside its batch (not their values, which are read again when
+ * wanted). The caller stops the listing when it has enough: this passes no
+ * limit to Deno KV, which could cut a bucket.
  */
 export async function* listEntries(
   kv: Deno.Kv,
@@ -81,19 +82,16 @@ export async function* listEntries(
   }
   for await (const entry of iterator) {
     const parts = partsOf(entry.key);
-    const info = decodeInfo(bytesOf(entry.value, entry.key));
-    const listed = {
-      key: keyOf(parts, info.tail ?? null),
-      parts,
-      info,
-      entry,
-    };
+    const { tail } = decodeInfo(bytesOf(entry.value, entry.key));
+    const key = keyOf(parts, tail ?? null);
     if (
       bucket.length > 0 &&
       (parts.length === 1 || compareBytes(parts[0]!, bucket[0]!.parts[0]!))
     ) yield* flush();
-    if (parts.length === 2) bucket.push(listed);
-    else if (inRange(listed.key)) yield listed;
+    // Neither the entry nor its tail (a view of its value) is kept in a
+    // bucket, so a bucket's values never pile up in memory.
+    if (parts.length === 2) bucket.push({ key, parts, entry: null });
+    else if (inRange(key)) yield { key, parts, entry };
   }
   yield* flush();
 }
@@ -113,6 +111,15 @@ function selector(
     return { prefix: [DATA], start: [DATA, ...lowerBound(start)] };
   }
   return { prefix: [DATA] };
+}
+
+/** The value of a listed entry, read again if the listing let it go; `null` once deleted. */
+export async function listedValue(
+  kv: Deno.Kv,
+  listed: ListedEntry,
+): Promise<StoredEntry | null> {
+  const entry = listed.entry ?? await kv.get([DATA, ...listed.parts]);
+  return await readValue(kv, listed.parts, entry);
 }
 
 /**

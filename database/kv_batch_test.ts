@@ -11,8 +11,14 @@ import {
   MAX_KEY_SIZE,
   MAX_VALUE_SIZE,
 } from "../protocol/mod.ts";
-import { Batch, emptyCost, type KeyState, planWrite } from "./_kv_batch.ts";
-import { STATE_HEADER_BYTES, STATE_KEY_BYTES } from "./_kv_layout.ts";
+import {
+  Batch,
+  emptyCost,
+  type KeyState,
+  planWrite,
+  stateCost,
+} from "./_kv_batch.ts";
+import { STATE_HEADER_BYTES } from "./_kv_layout.ts";
 import { storedKey } from "./_kv_key.ts";
 import { toBinary } from "./_binary_key.ts";
 import { ExpiryIndex } from "./_expiry.ts";
@@ -95,6 +101,33 @@ Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, wha
   );
 });
 
+Deno.test("atomicWriteCost bounds what a Deno KV database plans for every key length", () => {
+  const values = [0, 60_000, 60_001].map((n) => new Uint8Array(n));
+  for (let length = 1; length <= MAX_KEY_SIZE; length++) {
+    const stored = storedKey(new Uint8Array(length).fill(0xff));
+    for (const value of values) {
+      for (const expiring of [false, true]) {
+        const plan = planWrite(
+          { stored, chunks: 2, version: null, expiring },
+          value,
+          2,
+          expiring ? 1_000 : undefined,
+        );
+        const estimate = atomicWriteCost(
+          length,
+          65_536,
+          value.length,
+          expiring,
+        );
+        const where = `key of ${length}, value of ${value.length}`;
+        assert.ok(plan.cost.mutations <= estimate.mutations, where);
+        assert.ok(plan.cost.bytes <= estimate.bytes, where);
+        assert.ok(plan.cost.setKeyBytes <= estimate.setKeyBytes, where);
+      }
+    }
+  }
+});
+
 Deno.test("an atomic operation within the estimated limits commits in one Deno KV operation", () => {
   fc.assert(
     fc.property(
@@ -134,11 +167,12 @@ Deno.test("an atomic operation within the estimated limits commits in one Deno K
             setKeyBytes <= MAX_ATOMIC_SET_KEY_BYTES,
         );
         // As the Deno KV backend reserves room for its state record.
-        const batch = new Batch(keys, new Map(), new ExpiryIndex(), {
-          mutations: 1,
-          bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + 16,
-          setKeyBytes: STATE_KEY_BYTES,
-        });
+        const batch = new Batch(
+          keys,
+          new Map(),
+          new ExpiryIndex(),
+          stateCost(STATE_HEADER_BYTES + 16),
+        );
         assert.ok(batch.addAll(group, 5), "does not fit one commit");
       },
     ),

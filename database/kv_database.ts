@@ -43,7 +43,6 @@ import {
   LARGE,
   STATE_HEADER_BYTES,
   STATE_KEY,
-  STATE_KEY_BYTES,
 } from "./_kv_layout.ts";
 import {
   CHUNK_INDEX_BYTES,
@@ -60,8 +59,9 @@ import {
   emptyCost,
   type KeyState,
   REMOTE_LIMITS,
+  stateCost,
 } from "./_kv_batch.ts";
-import { listEntries, readInfo, readValue } from "./_kv_read.ts";
+import { listedValue, listEntries, readInfo, readValue } from "./_kv_read.ts";
 
 /**
  * Entries fetched per round trip when listing. Entries carry their values (up
@@ -297,11 +297,13 @@ export class KvDatabase implements Database {
         });
       }
     }
-    const batch = new Batch(keys, large, expiries, {
-      mutations: 1,
-      bytes: 2 * STATE_KEY_BYTES + STATE_HEADER_BYTES + state.clusterId.length,
-      setKeyBytes: STATE_KEY_BYTES,
-    }, this.#limits);
+    const batch = new Batch(
+      keys,
+      large,
+      expiries,
+      stateCost(STATE_HEADER_BYTES + state.clusterId.length),
+      this.#limits,
+    );
     // Writes sharing a seq (an atomic operation's effects) go into one
     // commit: a crash must never leave part of them.
     for (let i = 0; i < writes.length;) {
@@ -444,9 +446,10 @@ export class KvDatabase implements Database {
     });
     let bytes = 0;
     let more = false;
-    for await (const { key, parts, entry } of listing) {
+    for await (const listed of listing) {
       if (entries.length >= query.limit) break;
-      const stored = await readValue(this.#kv, parts, entry);
+      const { key } = listed;
+      const stored = await listedValue(this.#kv, listed);
       if (stored === null) continue;
       if (
         stored.expiresAt !== undefined && query.now !== undefined &&
@@ -603,8 +606,9 @@ export class KvDatabase implements Database {
       end: null,
       batchSize: LIST_BATCH_SIZE,
     });
-    for await (const { key, parts, entry } of listing) {
-      const stored = await readValue(this.#kv, parts, entry);
+    for await (const listed of listing) {
+      const { key } = listed;
+      const stored = await listedValue(this.#kv, listed);
       // Deleted since the listing read it.
       if (stored === null) continue;
       const size = key.length + stored.value.length;

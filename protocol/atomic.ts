@@ -259,8 +259,10 @@ export function atomicWriteCost(
   newLength: number | null,
   expiring = false,
 ): { mutations: number; bytes: number; setKeyBytes: number } {
-  // Each key part as Deno KV stores it: packed seven bits a byte, prefixes.
-  const keyBytes = Math.ceil(keyLength * 8 / 7) + 32;
+  // Each key as Deno KV stores it: packed seven bits a byte, with the
+  // namespace, part prefixes and a chunk index (32), and room for the hash
+  // part a key too long to store whole is stored under (39).
+  const keyBytes = Math.ceil(keyLength * 8 / 7) + 71;
   const pieces = (length: number | null) =>
     length === null ? 0 : Math.ceil(length / COST_CHUNK_BYTES);
   // The entry, the chunk count, each new piece, each old piece removed, and
