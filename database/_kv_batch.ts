@@ -65,6 +65,11 @@ export interface Cost {
   estimatedSetKeyBytes: number;
 }
 
+/** The sum of two costs. */
+export function addCost(a: Cost, b: Cost): Cost {
+  return shift(a, emptyCost(), b);
+}
+
 /** `total`, less `minus`, plus `plus`, field by field. */
 function shift(total: Cost, minus: Cost, plus: Cost): Cost {
   const out = { ...total };
@@ -152,7 +157,7 @@ export class Batch {
     const plan = planWrite(this.#keys.get(id)!, value, version, expiresAt);
     const replaced = this.#pending.get(id)?.cost ?? emptyCost();
     const cost = shift(this.#cost, replaced, plan.cost);
-    if (!fits(cost, this.#limits)) return false;
+    if (!fits(cost, this.#limitsNow())) return false;
     this.#pending.set(id, plan);
     this.#cost = cost;
     this.#lastVersion = version;
@@ -182,7 +187,7 @@ export class Batch {
       cost = shift(cost, replaced, plan.cost);
       plans.push([id, plan]);
     }
-    if (!fits(cost, this.#limits)) return false;
+    if (!fits(cost, this.#limitsNow())) return false;
     for (const [id, plan] of plans) this.#pending.set(id, plan);
     this.#cost = cost;
     this.#lastVersion = version;
@@ -216,6 +221,18 @@ export class Batch {
       if (plan.expiresAt !== undefined) state.expiring = true;
     }
     this.#reset();
+  }
+
+  /**
+   * The limits for what is added next. A router's estimate assumes the worst
+   * of what each key held, and one atomic operation's writes cannot be
+   * split: into an empty batch they go whatever the estimate, to be judged
+   * by the router itself.
+   */
+  #limitsNow(): CommitLimits {
+    return this.empty && this.#limits.routerEstimate
+      ? { ...this.#limits, routerEstimate: false }
+      : this.#limits;
   }
 
   #reset(): void {
@@ -255,7 +272,7 @@ function setCost(keyBytes: number, valueBytes: number): Cost {
 }
 
 /** The cost of a delete of a key of `keyBytes`. */
-function deleteCost(keyBytes: number): Cost {
+export function deleteCost(keyBytes: number): Cost {
   const estimate = atomicWriteCost(keyBytes, KV_MAX_VALUE_BYTES + 1, null);
   return {
     mutations: 1,

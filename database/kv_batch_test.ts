@@ -16,6 +16,7 @@ import {
   emptyCost,
   type KeyState,
   planWrite,
+  REMOTE_LIMITS,
   stateCost,
 } from "./_kv_batch.ts";
 import { STATE_HEADER_BYTES } from "./_kv_layout.ts";
@@ -61,6 +62,42 @@ Deno.test("Batch.addAll plans a group whole, or leaves the batch as it was", () 
   batch.committed();
   assert.ok(batch.addAll(group, 2));
   assert.equal([...batch.plans()].length, 2);
+});
+
+Deno.test("a remote batch keeps a KVNDB router's estimate, but takes one operation's writes alone whatever it", () => {
+  // Forty writes of 4,096-byte keys: within Deno KV's own limits together,
+  // more than a router estimates it takes in one write.
+  const long = (i: number) => new Uint8Array(4096).fill(i + 1);
+  const keys = new Map<string, KeyState>();
+  for (let i = 0; i < 40; i++) {
+    keys.set(toBinary(long(i)), {
+      stored: storedKey(long(i)),
+      chunks: 0,
+      version: null,
+      expiring: false,
+    });
+  }
+  const writes = Array.from({ length: 40 }, (_, i) => ({
+    key: long(i),
+    value: new Uint8Array(100),
+  }));
+  const local = new Batch(keys, new Map(), new ExpiryIndex(), emptyCost());
+  assert.ok(local.addAll(writes, 1), "a local store takes them together");
+  const remote = () =>
+    new Batch(keys, new Map(), new ExpiryIndex(), emptyCost(), REMOTE_LIMITS);
+  const grouped = remote();
+  let taken = 0;
+  while (
+    taken < writes.length &&
+    grouped.add(writes[taken]!.key, writes[taken]!.value, 1)
+  ) {
+    taken++;
+  }
+  assert.ok(taken > 0 && taken < writes.length, `${taken} of 40 taken`);
+  // The same writes as one atomic operation's: alone, they go in.
+  const alone = remote();
+  assert.ok(alone.addAll(writes, 1));
+  assert.equal(alone.addAll([{ key: long(0), value: null }], 2), false);
 });
 
 Deno.test("atomicWriteCost bounds what a Deno KV database plans for a write, whatever the sizes", () => {

@@ -53,10 +53,14 @@ import {
   successor,
 } from "./_kv_key.ts";
 import {
+  addCost,
   Batch,
   type CommitLimits,
+  type Cost,
+  deleteCost,
   DENO_KV_LIMITS,
   emptyCost,
+  fits,
   type KeyState,
   REMOTE_LIMITS,
   stateCost,
@@ -526,23 +530,23 @@ export class KvDatabase implements Database {
     // A load of the expiry index under way would list records being deleted.
     this.#indexes.dropExpiries();
     let atomic = this.#kv.atomic();
-    let mutations = 0;
-    let bytes = 0;
-    /** Deletes keys (with their encoded sizes) in one atomic operation. */
+    let cost = emptyCost();
+    /** The cost of `cost` and deleting `keys` (with their encoded sizes). */
+    const plus = (cost: Cost, keys: [Deno.KvKey, number][]) =>
+      keys.reduce(
+        (sum, [, keyBytes]) => addCost(sum, deleteCost(keyBytes)),
+        cost,
+      );
+    /** Deletes keys in one atomic operation. */
     const remove = async (keys: [Deno.KvKey, number][]) => {
-      const size = keys.reduce((n, [, keyBytes]) => n + keyBytes, 0);
-      if (
-        mutations + keys.length > this.#limits.mutations ||
-        bytes + size > this.#limits.bytes
-      ) {
+      let next = plus(cost, keys);
+      if (cost.mutations > 0 && !fits(next, this.#limits)) {
         await commitOrThrow(atomic);
         atomic = this.#kv.atomic();
-        mutations = 0;
-        bytes = 0;
+        next = plus(emptyCost(), keys);
       }
       for (const [key] of keys) atomic.delete(key);
-      mutations += keys.length;
-      bytes += size;
+      cost = next;
     };
     const entries = this.#kv.list({ prefix: [DATA] }, {
       batchSize: LIST_BATCH_SIZE,
@@ -578,7 +582,7 @@ export class KvDatabase implements Database {
         await remove([[orphan.key, KV_MAX_KEY_BYTES]]);
       }
     }
-    if (mutations > 0) await commitOrThrow(atomic);
+    if (cost.mutations > 0) await commitOrThrow(atomic);
     this.#indexes.cleared();
   }
 

@@ -340,9 +340,10 @@ Deno.test("kvndb kv on KVNDB's own KV Connect port: a cluster whose database is 
     password: "secret",
   });
   Deno.env.set("DENO_KV_ACCESS_TOKEN", "secret");
+  const innerUrl = `http://127.0.0.1:${inner.router.kvPort}`;
   await using outer = await Cluster.start({ databases: 0 });
-  await outer.addDatabase({
-    database: await KvDatabase.open(`http://127.0.0.1:${inner.router.kvPort}`),
+  const nested = await outer.addDatabase({
+    database: await KvDatabase.open(innerUrl),
   });
   await waitForDatabases(outer.router, 1);
   const client = await outer.client();
@@ -361,17 +362,32 @@ Deno.test("kvndb kv on KVNDB's own KV Connect port: a cluster whose database is 
   );
   assert.equal(await client.get(long(42)), "l42");
   await Promise.all(
-    Array.from({ length: 100 }, (_, i) => client.delete(long(i))),
+    Array.from({ length: 50 }, (_, i) => client.delete(long(2 * i))),
   );
   await client.delete("k7");
+  // The nested database is replaced by one that starts over with --reset on
+  // the same store: it clears the inner cluster's copy (long keys and all,
+  // in deletes the inner router takes) and syncs from a memory database.
+  await outer.addDatabase({ database: new MemoryDatabase() });
+  await waitForDatabases(outer.router, 2);
+  await nested.close();
+  const restarted = await KvDatabase.open(innerUrl);
+  await outer.addDatabase({ database: restarted, reset: true, wait: false });
+  await waitForDatabases(outer.router, 2, 60_000);
+  const encoder = new TextEncoder();
+  for (const i of [41, 43, 99]) {
+    const entry = await restarted.get(encoder.encode(long(i)));
+    assert.equal(new TextDecoder().decode(entry?.value), `l${i}`);
+  }
+  assert.equal(await restarted.get(encoder.encode(long(42))), null);
   assert.equal(await client.get("k5"), "v5");
   assert.equal(await client.get("k7"), null);
   assert.equal((await client.get("big"))?.length, 500_000);
-  assert.equal(await client.count(), 500);
+  assert.equal(await client.count(), 500 + 50);
   // The inner cluster holds the outer database's layout: an entry a key,
   // the big value's chunks and chunk count, and the state.
   const innerClient = await inner.client();
-  assert.equal(await innerClient.count(), 500 + 8 + 1 + 1);
+  assert.equal(await innerClient.count(), 500 + 50 + 8 + 1 + 1);
 });
 
 Deno.test("Deno.openKv over https: KV Connect on HTTP/2 with the router's TLS certificate", async () => {
