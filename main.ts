@@ -29,6 +29,7 @@ import {
   type Endpoint,
   KvndbError,
   sleep,
+  toHex,
 } from "./protocol/mod.ts";
 import { Router } from "./router/mod.ts";
 
@@ -451,9 +452,7 @@ function showKey(key: Uint8Array): string {
   } catch {
     // Not text.
   }
-  return `0x${
-    Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("")
-  }`;
+  return `0x${toHex(key)}`;
 }
 
 /** `kvndb verify`: do the databases hold the same data? */

@@ -22,6 +22,7 @@ import {
   SetFlag,
   StepKind,
   type StepResult,
+  toHex,
   versionstampOf,
   type Write,
   WriteOp,
@@ -92,10 +93,7 @@ function u64Value(n: bigint): Uint8Array {
  * versionstamp as a tuple string element (0x02, 20 hex digits, 0x00).
  */
 function versionstampedKey(key: Uint8Array, seq: number): Uint8Array {
-  const hex = Array.from(
-    versionstampOf(seq),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  const hex = toHex(versionstampOf(seq));
   const out = new Uint8Array(key.length + 22);
   out.set(key);
   out[key.length] = 0x02;

@@ -33,6 +33,7 @@ import {
   type RangeEntry,
   SetFlag,
   StepKind,
+  toHex,
   toKvndbError,
   versionstampOf,
 } from "../protocol/mod.ts";
@@ -216,10 +217,7 @@ export class KvConnectFrontEnd {
   #closed = false;
   #tls: boolean;
   /** The data path's token, handed out by the metadata exchange. */
-  #token = Array.from(
-    crypto.getRandomValues(new Uint8Array(32)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+  #token = toHex(crypto.getRandomValues(new Uint8Array(32)));
   #databaseId = crypto.randomUUID();
   /** The last Authorization header that carried the right password. */
   #accepted?: string;

@@ -5,6 +5,7 @@
 
 import { type Client, connect, type RouterStats } from "../client/mod.ts";
 import { KvDatabase } from "../database/mod.ts";
+import { toHex } from "../protocol/mod.ts";
 import { KvndbProcess } from "./_process.ts";
 import { restartablePort } from "./_ports.ts";
 import { Relay } from "./_relay.ts";
@@ -374,9 +375,5 @@ export async function digest(contents: Map<string, string>): Promise<string> {
     "SHA-256",
     new TextEncoder().encode(text),
   );
-  return Array.from(
-    new Uint8Array(hash),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  return toHex(new Uint8Array(hash));
 }
