@@ -15,7 +15,7 @@
  */
 
 import type { Client, RangeEntry } from "../client/mod.ts";
-import { binaryString } from "../protocol/mod.ts";
+import { binaryString, keyAfter } from "../protocol/mod.ts";
 
 /** How many keys a digest covers. */
 const PAGE = 10_000;
@@ -39,12 +39,6 @@ export interface Verdict {
   differences: Difference[];
   /** Keys written again by `repair`. */
   repaired: number;
-}
-
-function after(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out.set(key);
-  return out;
 }
 
 function same(a: RangeEntry | null, b: RangeEntry | null): boolean {
@@ -74,7 +68,7 @@ async function entriesIn(
     if (last === undefined || (!page.more && page.entries.length < ENTRIES)) {
       return out;
     }
-    from = after(last.key);
+    from = keyAfter(last.key);
   }
 }
 
@@ -137,7 +131,7 @@ export async function verify(
       limit: PAGE,
     });
     // The range this page covers: to its last key, or to the end.
-    const end = ref.count < PAGE ? none : after(ref.lastKey);
+    const end = ref.count < PAGE ? none : keyAfter(ref.lastKey);
     const digests = await Promise.all(
       others.map((id) => client.digest(id, { start, end, limit: PAGE })),
     );
@@ -186,7 +180,12 @@ async function recheck(
   const out: Difference[] = [];
   for (const suspect of suspects) {
     out.push(
-      ...await compareRange(client, databases, suspect.key, after(suspect.key)),
+      ...await compareRange(
+        client,
+        databases,
+        suspect.key,
+        keyAfter(suspect.key),
+      ),
     );
   }
   return out;

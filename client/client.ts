@@ -39,10 +39,12 @@ import {
   fromHex,
   handshake,
   InvalidArgumentError,
+  keyAfter,
   MAX_RANGE_LIMIT,
   type MemberStats,
   Opcode,
   parseAckLevel,
+  prefixEnd,
   ProtocolError,
   type RangeEntry,
   Role,
@@ -524,8 +526,7 @@ export class Client implements AsyncDisposable {
       if (entries.length > 0) yield entries;
       const last = entries.at(-1);
       if (last === undefined || (!page.more && entries.length < limit)) return;
-      start = new Uint8Array(last.key.length + 1);
-      start.set(last.key);
+      start = keyAfter(last.key);
     }
   }
 
@@ -752,15 +753,6 @@ export class Client implements AsyncDisposable {
       ),
     );
   }
-}
-
-/** The first key after every key that starts with `prefix` (empty: none). */
-function prefixEnd(prefix: Uint8Array): Uint8Array {
-  let end = prefix.length;
-  while (end > 0 && prefix[end - 1] === 0xff) end--;
-  const out = prefix.slice(0, end);
-  if (end > 0) out[end - 1]! += 1;
-  return out;
 }
 
 function ackLevel(name: AckName | undefined): number {

@@ -162,16 +162,6 @@ export function decodeKey(packed: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The least key greater than every key that starts with `prefix`; `null` when there is none. */
-export function successor(prefix: Uint8Array): Uint8Array | null {
-  let end = prefix.length;
-  while (end > 0 && prefix[end - 1] === 0xff) end--;
-  if (end === 0) return null;
-  const out = prefix.slice(0, end);
-  out[end - 1] = prefix[end - 1]! + 1;
-  return out;
-}
-
 /** Compares byte strings in byte order. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);

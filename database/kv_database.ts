@@ -16,6 +16,7 @@ import {
   type Entries,
   InvalidArgumentError,
   MAX_KEY_SIZE,
+  prefixEnd,
   type RangeEntry,
   type SyncEntry,
   type Write,
@@ -50,7 +51,6 @@ import {
   keyOf,
   partsOf,
   storedKey,
-  successor,
 } from "./_kv_key.ts";
 import {
   addCost,
@@ -394,12 +394,13 @@ export class KvDatabase implements Database {
    */
   async keys(query: KeysQuery): Promise<Uint8Array[]> {
     if (query.limit <= 0) return [];
-    // Keys with the prefix run from the prefix itself up to its successor;
-    // a cursor past the prefix moves the start up.
+    // Keys with the prefix run from the prefix itself up to its end; a
+    // cursor past the prefix moves the start up.
     const fromAfter = query.after.length > 0 &&
       compareBytes(query.after, query.prefix) >= 0;
     const from = fromAfter ? query.after : query.prefix;
-    const end = successor(query.prefix);
+    const upTo = prefixEnd(query.prefix);
+    const end = upTo.length === 0 ? null : upTo;
     if (end !== null && compareBytes(from, end) >= 0) return [];
     const out: Uint8Array[] = [];
     let bytes = 0;

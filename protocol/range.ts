@@ -51,6 +51,46 @@ export interface Entries {
   more: boolean;
 }
 
+/**
+ * The least key after `key` in byte order: `key` and a 0x00 byte. A range
+ * that starts there resumes just past `key`; one that ends there holds
+ * `key` alone.
+ *
+ * @param key The key.
+ * @returns A new array.
+ * @example
+ * ```ts
+ * import { keyAfter } from "./range.ts";
+ * console.log(keyAfter(new Uint8Array([97]))); // Uint8Array(2) [ 97, 0 ]
+ * ```
+ */
+export function keyAfter(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}
+
+/**
+ * The end of the range of the keys that start with `prefix`: the least key
+ * after all of them, or empty (no end) when every key does or none can
+ * follow them (a prefix of 0xFF bytes only).
+ *
+ * @param prefix The prefix.
+ * @returns A new array; empty for no end.
+ * @example
+ * ```ts
+ * import { prefixEnd } from "./range.ts";
+ * console.log(prefixEnd(new Uint8Array([97, 0xff]))); // Uint8Array(1) [ 98 ]
+ * ```
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  let end = prefix.length;
+  while (end > 0 && prefix[end - 1] === 0xff) end--;
+  const out = prefix.slice(0, end);
+  if (end > 0) out[end - 1]! += 1;
+  return out;
+}
+
 function checkBound(key: Uint8Array): void {
   // Bounds may be one byte past a key (a prefix's end), or empty.
   if (key.length > MAX_KEY_SIZE + 1) checkKey(key);

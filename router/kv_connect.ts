@@ -24,6 +24,7 @@ import {
   encodeRange,
   encodeWatch,
   ErrorCode,
+  keyAfter,
   KvndbError,
   KvValueTag,
   MAX_ATOMIC_STEPS,
@@ -433,8 +434,7 @@ export class KvConnectFrontEnd {
       if (!page.more || last === undefined) break;
       if (reverse) to = last.key;
       else {
-        from = new Uint8Array(last.key.length + 1);
-        from.set(last.key);
+        from = keyAfter(last.key);
       }
     }
     return out;
@@ -677,9 +677,7 @@ export class KvConnectFrontEnd {
   /** The current entry of each key (`undefined`: absent), by strong reads. */
   async #initial(keys: Uint8Array[]): Promise<(RangeEntry | undefined)[]> {
     return await Promise.all(keys.map(async (key) => {
-      const end = new Uint8Array(key.length + 1);
-      end.set(key);
-      return (await this.#range(key, end, 1, false))[0];
+      return (await this.#range(key, keyAfter(key), 1, false))[0];
     }));
   }
 
