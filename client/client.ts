@@ -33,6 +33,7 @@ import {
   encodeWatch,
   encodeWriteRequest,
   type Endpoint,
+  type Entries,
   type Entry,
   type Frame,
   FramedConnection,
@@ -517,12 +518,8 @@ export class Client implements AsyncDisposable {
         Opcode.ENTRIES,
         options,
       );
-      const page = decodeEntries(frame.payload);
-      const entries = page.entries.map((entry) => ({
-        ...entry,
-        key: entry.key.slice(),
-        value: entry.value.slice(),
-      }));
+      const page = copiedEntries(frame.payload);
+      const entries = page.entries;
       if (entries.length > 0) yield entries;
       const last = entries.at(-1);
       if (last === undefined || (!page.more && entries.length < limit)) return;
@@ -579,15 +576,7 @@ export class Client implements AsyncDisposable {
       Opcode.ENTRIES,
       options,
     );
-    const page = decodeEntries(frame.payload);
-    return {
-      more: page.more,
-      entries: page.entries.map((e) => ({
-        ...e,
-        key: e.key.slice(),
-        value: e.value.slice(),
-      })),
-    };
+    return copiedEntries(frame.payload);
   }
 
   /**
@@ -753,6 +742,19 @@ export class Client implements AsyncDisposable {
       ),
     );
   }
+}
+
+/** An ENTRIES payload, its keys and values copied out of the frame's buffer. */
+function copiedEntries(payload: Uint8Array): Entries {
+  const page = decodeEntries(payload);
+  return {
+    more: page.more,
+    entries: page.entries.map((entry) => ({
+      ...entry,
+      key: entry.key.slice(),
+      value: entry.value.slice(),
+    })),
+  };
 }
 
 function ackLevel(name: AckName | undefined): number {

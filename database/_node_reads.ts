@@ -236,24 +236,19 @@ export class NodeReads {
   async #answerDigest(conn: FramedConnection, frame: Frame): Promise<void> {
     try {
       const request = decodeDigest(frame.payload);
-      if (request.mode === 1) {
-        const answer = await this.#db.range({
-          start: request.start,
-          end: request.end,
-          limit: request.limit,
-          reverse: false,
-          maxBytes: MAX_ENTRIES_BYTES,
-        });
-        this.answer(conn, encodeEntries(frame.id, answer));
-        return;
-      }
-      const { entries } = await this.#db.range({
+      // Entries go back in one frame; a digest covers the whole range.
+      const read = await this.#db.range({
         start: request.start,
         end: request.end,
         limit: request.limit,
         reverse: false,
-        maxBytes: Infinity,
+        maxBytes: request.mode === 1 ? MAX_ENTRIES_BYTES : Infinity,
       });
+      if (request.mode === 1) {
+        this.answer(conn, encodeEntries(frame.id, read));
+        return;
+      }
+      const { entries } = read;
       let size = 0;
       for (const e of entries) {
         size += 2 + e.key.length + 17 + 4 + e.value.length;

@@ -622,16 +622,7 @@ export class KvDatabase implements Database {
         chunk = [];
         bytes = 0;
       }
-      chunk.push(
-        stored.expiresAt === undefined
-          ? { key, value: stored.value, version: stored.version }
-          : {
-            key,
-            value: stored.value,
-            version: stored.version,
-            expiresAt: stored.expiresAt,
-          },
-      );
+      chunk.push({ key, ...stored });
       bytes += size;
     }
     if (chunk.length > 0) yield chunk;
