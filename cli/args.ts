@@ -133,9 +133,9 @@ Modes:
                     for bytes that are not UTF-8). Consistent at that
                     sequence number while writes go on; memory stays flat.
   restore [-i FILE] [--replace]
-                    Write a dump back through the router (100 keys an atomic
-                    operation; expired keys skipped). --replace deletes every
-                    key first; otherwise existing keys are overwritten and
+                    Write a dump back through the router (up to 100 keys an
+                    atomic operation; expired keys skipped). --replace deletes
+                    every key first; otherwise existing keys are overwritten and
                     others kept. A malformed line stops it, naming the line;
                     nothing from there on is written.
   verify [--repair]  Compare every ready database's contents by digests over

@@ -13,8 +13,13 @@
  * @module
  */
 
-import type { Change, ChangeBatch, Client } from "../client/mod.ts";
-import { binaryString, sleep } from "../protocol/mod.ts";
+import type {
+  AtomicOperation,
+  Change,
+  ChangeBatch,
+  Client,
+} from "../client/mod.ts";
+import { binaryString, InvalidArgumentError, sleep } from "../protocol/mod.ts";
 
 /** What a dump's first line says. */
 export interface DumpHeader {
@@ -290,9 +295,42 @@ export interface RestoreOptions {
   progress?: (keys: number, bytes: number) => void;
 }
 
-/** Keys and bytes of values one atomic operation of a restore holds. */
+/** Keys and bytes of values one atomic operation of a restore holds at most. */
 const RESTORE_KEYS = 100;
 const RESTORE_BYTES = 256 * 1024;
+
+/**
+ * Commits one step for each item, in atomic operations of `parts.size` items
+ * at most. A part the databases refuse as too costly (long keys, large
+ * values: `database/_atomic.ts` ends that refusal with "split it") is split
+ * in halves, and `parts.size` stays halved for the parts that follow; a
+ * single item always fits.
+ */
+async function commitInParts<T>(
+  client: Client,
+  items: T[],
+  step: (operation: AtomicOperation, item: T) => void,
+  parts: { size: number },
+): Promise<void> {
+  for (let i = 0; i < items.length;) {
+    const part = items.slice(i, i + parts.size);
+    const operation = client.atomic();
+    for (const item of part) step(operation, item);
+    try {
+      await operation.commit();
+    } catch (error) {
+      if (
+        part.length > 1 && error instanceof InvalidArgumentError &&
+        error.message.endsWith("split it")
+      ) {
+        parts.size = Math.ceil(part.length / 2);
+        continue;
+      }
+      throw error;
+    }
+    i += part.length;
+  }
+}
 
 /**
  * Writes a dump back through `client`, in atomic operations of up to 100
@@ -313,17 +351,17 @@ export async function restore(
   let keys = 0;
   let expired = 0;
   let consumed = 0;
+  const parts = { size: RESTORE_KEYS };
   const flush = async () => {
     if (batch.length === 0) return;
-    const operation = client.atomic();
-    for (const { key, value, expiresAt } of batch) {
+    await commitInParts(client, batch, (operation, entry) =>
       operation.set(
-        key,
-        value,
-        expiresAt === undefined ? undefined : { expireAt: expiresAt },
-      );
-    }
-    await operation.commit();
+        entry.key,
+        entry.value,
+        entry.expiresAt === undefined
+          ? undefined
+          : { expireAt: entry.expiresAt },
+      ), parts);
     keys += batch.length;
     options.progress?.(keys, consumed);
     batch = [];
@@ -367,11 +405,12 @@ export async function restore(
   return { keys, expired, sequence: header.sequence };
 }
 
-/** Deletes every key, 100 an atomic operation. */
+/** Deletes every key, up to 100 an atomic operation. */
 async function clearAll(client: Client): Promise<void> {
-  for await (const page of client.keysBytes({ pageSize: 100 })) {
-    const operation = client.atomic();
-    for (const key of page) operation.delete(key);
-    await operation.commit();
+  const parts = { size: RESTORE_KEYS };
+  for await (const page of client.keysBytes({ pageSize: RESTORE_KEYS })) {
+    await commitInParts(client, page, (operation, key) => {
+      operation.delete(key);
+    }, parts);
   }
 }

@@ -3,7 +3,7 @@
 // restore that stops at a malformed line.
 
 import assert from "node:assert/strict";
-import { dump, type DumpLine } from "../cli/dump.ts";
+import { dump, type DumpLine, restore } from "../cli/dump.ts";
 import { Cluster } from "./_cluster.ts";
 import { runKvndb } from "./_process.ts";
 
@@ -164,4 +164,36 @@ Deno.test("restore stops at a malformed line, names it, and writes nothing from 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("restore of long keys, over them again with replace, in atomic operations the databases take", async () => {
+  await using cluster = await Cluster.start({ databases: 1 });
+  const client = await cluster.client();
+  const later = Date.now() + 3_600_000;
+  const key = (i: number) =>
+    `${String(i).padStart(4, "0")}:${"k".repeat(3000)}`;
+  const lines = [
+    JSON.stringify({
+      kvndb: "dump",
+      format: 1,
+      cluster: "00",
+      sequence: 300,
+      date: new Date().toISOString(),
+    }),
+    ...Array.from({ length: 300 }, (_, i) =>
+      JSON.stringify({
+        key: key(i),
+        value: "v".repeat(1000),
+        version: i + 1,
+        ...(i % 2 ? { expiresAt: later } : {}),
+      })),
+  ];
+  const input = () =>
+    new Blob([lines.join("\n") + "\n"]).stream() as ReadableStream<Uint8Array>;
+  assert.equal((await restore(client, input())).keys, 300);
+  assert.equal(await client.count(), 300);
+  // Deleting them all first takes as much care.
+  assert.equal((await restore(client, input(), { replace: true })).keys, 300);
+  assert.equal(await client.count(), 300);
+  assert.equal((await client.get(key(299)))?.length, 1000);
 });
