@@ -351,7 +351,6 @@ async function runStats(cli: CliArgs): Promise<number> {
   }
 }
 
-/** A progress line on standard error, when it is a terminal. */
 /**
  * A progress bar on standard error, when it is a terminal: `done` of
  * `total` (keys, or bytes with `unit`), redrawn in place.

@@ -12,6 +12,7 @@ import {
   cpuSecondsOf,
   machineLine,
   onCleanup,
+  parseCounts,
   runMain,
   tempDir,
   thousands,
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     },
   });
   const seconds = Number(values.seconds);
-  const counts = values.programs.split(",").map(Number);
+  const counts = parseCounts(values.programs);
   console.log(`# ${machineLine()}`);
   const rows: Row[] = [];
   const kvndb = await startKvndb();

@@ -15,7 +15,7 @@
  */
 
 import type { Client, RangeEntry } from "../client/mod.ts";
-import { binaryString, keyAfter } from "../protocol/mod.ts";
+import { binaryString, equalBytes, keyAfter, sleep } from "../protocol/mod.ts";
 
 /** How many keys a digest covers. */
 const PAGE = 10_000;
@@ -44,8 +44,7 @@ export interface Verdict {
 function same(a: RangeEntry | null, b: RangeEntry | null): boolean {
   if (a === null || b === null) return a === b;
   return a.version === b.version && a.expiresAt === b.expiresAt &&
-    a.value.length === b.value.length &&
-    a.value.every((x, i) => x === b.value[i]);
+    equalBytes(a.value, b.value);
 }
 
 /** Every entry of [start, end) on one database. */
@@ -136,7 +135,7 @@ export async function verify(
       others.map((id) => client.digest(id, { start, end, limit: PAGE })),
     );
     const agree = digests.every((d) =>
-      d.count === ref.count && d.hash.every((x, i) => x === ref.hash[i])
+      d.count === ref.count && equalBytes(d.hash, ref.hash)
     );
     if (!agree) {
       suspects.push(...await compareRange(client, databases, start, end));
@@ -168,14 +167,15 @@ async function recheck(
   databases: number[],
   suspects: Difference[],
 ): Promise<Difference[]> {
-  const target = (await client.stats()).seq;
+  let stats = await client.stats();
+  const target = stats.seq;
   for (let tries = 0; tries < 200; tries++) {
-    const stats = await client.stats();
     const caughtUp = databases.every((id) =>
       (stats.databases.find((db) => db.id === id)?.applied ?? 0) >= target
     );
     if (caughtUp) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
+    stats = await client.stats();
   }
   const out: Difference[] = [];
   for (const suspect of suspects) {

@@ -19,13 +19,7 @@ import {
   StepKind,
   type StepResult,
 } from "../protocol/mod.ts";
-import type { Bytes, WriteOptions } from "./options.ts";
-
-const encoder = new TextEncoder();
-
-function toBytes(value: Bytes): Uint8Array {
-  return typeof value === "string" ? encoder.encode(value) : value;
-}
+import { type Bytes, toBytes, type WriteOptions } from "./options.ts";
 
 /** Options of a set. */
 export interface SetOptions {

@@ -24,6 +24,7 @@ import {
   encodeOutcome,
   encodeU64,
   type Endpoint,
+  equalBytes,
   ErrorCode,
   expect,
   type Frame,
@@ -432,8 +433,7 @@ export class DatabaseNode implements AsyncDisposable {
       return;
     }
     this.#tombstones = undefined;
-    const sameCluster = state.clusterId.length === clusterId.length &&
-      state.clusterId.every((byte, i) => byte === clusterId[i]);
+    const sameCluster = equalBytes(state.clusterId, clusterId);
     // READY may place the node ahead of its data when no other database could
     // copy what it missed (the router has logged that): adopt the position.
     const applied = mode === JoinMode.READY ? from - 1 : state.applied;

@@ -10,10 +10,8 @@
 
 import { FrameWriter, PayloadReader } from "./frame.ts";
 import { ProtocolError } from "./errors.ts";
-import { checkKey } from "./messages.ts";
-import { MAX_KEY_SIZE } from "./constants.ts";
 import { Opcode } from "./opcodes.ts";
-import { MAX_RANGE_LIMIT } from "./range.ts";
+import { checkBound, MAX_RANGE_LIMIT } from "./range.ts";
 
 /** The most entries one digest covers. */
 export const MAX_DIGEST_LIMIT = 10_000;
@@ -40,10 +38,6 @@ export interface Digest {
   lastKey: Uint8Array;
   /** SHA-256 over every entry's key, version, expiry and value, in key order. */
   hash: Uint8Array;
-}
-
-function checkBound(key: Uint8Array): void {
-  if (key.length > MAX_KEY_SIZE + 1) checkKey(key);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * Bytes as lowercase hex and back: node and cluster ids in logs and the
- * router's state file, SCAN cursors on the RESP port.
+ * Byte strings as lowercase hex and back (node and cluster ids in logs and
+ * the router's state file, SCAN cursors on the RESP port), as binary
+ * strings, and compared.
  *
  * @module
  */
@@ -53,4 +54,22 @@ export function binaryString(bytes: Uint8Array): string {
   let out = "";
   for (const byte of bytes) out += String.fromCharCode(byte);
   return out;
+}
+
+/**
+ * Whether two byte arrays hold the same bytes.
+ *
+ * @param a One array.
+ * @param b The other.
+ * @returns `true` when they are equal, byte for byte.
+ * @example
+ * ```ts
+ * import { equalBytes } from "./hex.ts";
+ * console.log(equalBytes(new Uint8Array([1]), new Uint8Array([1]))); // true
+ * ```
+ */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -91,8 +91,19 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   return out;
 }
 
-function checkBound(key: Uint8Array): void {
-  // Bounds may be one byte past a key (a prefix's end), or empty.
+/**
+ * Checks a range bound: a key, one byte past a key (a prefix's end or
+ * {@linkcode keyAfter}), or empty.
+ *
+ * @param key The bound.
+ * @throws {TooLargeError} When longer than a key and one byte.
+ * @example
+ * ```ts
+ * import { checkBound } from "./range.ts";
+ * checkBound(new Uint8Array(0));
+ * ```
+ */
+export function checkBound(key: Uint8Array): void {
   if (key.length > MAX_KEY_SIZE + 1) checkKey(key);
 }
 

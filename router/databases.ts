@@ -14,6 +14,7 @@ import {
   decodeU64,
   encodeJoined,
   encodeOpaque,
+  equalBytes,
   ErrorCode,
   type Frame,
   type FramedConnection,
@@ -29,7 +30,6 @@ import {
   toHex,
   toKvndbError,
 } from "../protocol/mod.ts";
-import { equalBytes } from "./hold.ts";
 import type { Recovered, Recovery } from "./recovery.ts";
 import type { Syncs } from "./syncs.ts";
 import { DatabaseLink, describeReason } from "./_links.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Join } from "../protocol/mod.ts";
+import { equalBytes, type Join } from "../protocol/mod.ts";
 import type { DatabaseLink } from "./_links.ts";
 import { type Membership, seconds } from "./membership.ts";
 
@@ -193,18 +193,4 @@ export class Hold {
         : undefined,
     };
   }
-}
-
-/**
- * Whether two byte arrays hold the same bytes.
- *
- * @example
- * ```ts ignore
- * equalBytes(new Uint8Array([1]), new Uint8Array([1])); // true
- * ```
- */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -14,13 +14,15 @@ import type { RouterStats } from "../protocol/mod.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { STATUS_PAGE, UPLOT_CSS, UPLOT_JS } from "./status_page.ts";
 
-/** The status page and what it loads, by path (`/stats.json` is live). */
+/** The status page and what it loads, by path. */
 const ASSETS = new Map<string, { type: string; body: string }>([
   ["/", { type: "text/html; charset=utf-8", body: STATUS_PAGE }],
   ["/uplot.js", { type: "text/javascript; charset=utf-8", body: UPLOT_JS }],
   ["/uplot.css", { type: "text/css; charset=utf-8", body: UPLOT_CSS }],
-  ["/stats.json", { type: "application/json", body: "" }],
 ]);
+
+/** The paths answered live, beside {@linkcode ASSETS}. */
+const LIVE = new Set(["/health", "/metrics", "/stats.json"]);
 
 const log = getLogger(["kvndb", "http"]);
 
@@ -199,7 +201,7 @@ export class HttpFrontEnd {
     }
     const path = new URL(request.url).pathname;
     const asset = ASSETS.get(path);
-    if (path !== "/health" && path !== "/metrics" && asset === undefined) {
+    if (!LIVE.has(path) && asset === undefined) {
       return text(
         404,
         `Not found: ${path} (this port serves /health, /metrics, /stats.json and the status page at /)`,

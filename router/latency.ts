@@ -30,6 +30,9 @@ export const LATENCY_BUCKETS = [
 /** The kinds of request timed: reads, plain writes, atomic operations. */
 export const LATENCY_KINDS = ["read", "write", "atomic"] as const;
 
+/** Each kind's index in {@linkcode LATENCY_KINDS}, for {@linkcode Latencies.observe}. */
+export const LatencyKind = { READ: 0, WRITE: 1, ATOMIC: 2 } as const;
+
 /** One kind's histogram, as `stats()` reports it. */
 export interface LatencyHistogram {
   /** How many took at most each bound of {@linkcode LATENCY_BUCKETS} (cumulative). */
@@ -47,9 +50,9 @@ const BOUNDS_MS = LATENCY_BUCKETS.map((s) => s * 1000);
  *
  * @example
  * ```ts
- * import { Latencies } from "./latency.ts";
+ * import { Latencies, LatencyKind } from "./latency.ts";
  * const latencies = new Latencies();
- * latencies.observe(0, 0.3);
+ * latencies.observe(LatencyKind.READ, 0.3);
  * console.log(latencies.snapshot().read.count); // 1
  * ```
  */
@@ -59,8 +62,8 @@ export class Latencies {
   #sums = new Float64Array(LATENCY_KINDS.length);
 
   /**
-   * Counts one request of kind `kind` (its index in
-   * {@linkcode LATENCY_KINDS}) that took `ms` milliseconds.
+   * Counts one request of kind `kind` (a {@linkcode LatencyKind}) that took
+   * `ms` milliseconds.
    */
   observe(kind: number, ms: number): void {
     let bucket = 0;

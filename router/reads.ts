@@ -17,7 +17,7 @@ import {
 } from "../protocol/mod.ts";
 import type { ClientSession, DatabaseLink, ReadRequest } from "./_links.ts";
 import { type BalanceMode, pick } from "./balancer.ts";
-import type { Latencies } from "./latency.ts";
+import { type Latencies, LatencyKind } from "./latency.ts";
 
 /** Options for {@linkcode Reads}. */
 export interface ReadsOptions {
@@ -254,7 +254,7 @@ export class Reads {
     if (request.client.conn.isClosed) return;
     request.client.inFlight--;
     this.#options.latencies?.observe(
-      0,
+      LatencyKind.READ,
       taskNow() - request.deadline + this.#options.requestTimeout,
     );
     // What this read saw is now the oldest state any later read may see.

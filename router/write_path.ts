@@ -29,7 +29,7 @@ import type { Reads } from "./reads.ts";
 import type { Sequencer } from "./sequencer.ts";
 import { PendingWrites } from "./writes.ts";
 import type { Watches } from "./watches.ts";
-import type { Latencies } from "./latency.ts";
+import { type Latencies, LatencyKind } from "./latency.ts";
 
 /** What the write path needs from the router. */
 export interface WritePathOptions {
@@ -136,7 +136,7 @@ export class WritePath {
         const atomic = this.#atomics.get(seq);
         // Numbered at its deadline less the timeout: no clock kept per write.
         options.latencies?.observe(
-          atomic === undefined ? 1 : 2,
+          atomic === undefined ? LatencyKind.WRITE : LatencyKind.ATOMIC,
           taskNow() - deadline + options.requestTimeout,
         );
         if (atomic !== undefined) {
