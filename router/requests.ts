@@ -135,8 +135,7 @@ export class Requests {
     log.info("Client {peer} connected", { peer: conn.peer });
     conn.setHandler((frame) => this.#submit(client, frame));
     conn.closed.then((reason) => {
-      this.#clients.delete(client);
-      this.#options.watches.unwatch(client);
+      this.#leave(client);
       log.info("Client {peer} disconnected{reason}", {
         peer: conn.peer,
         reason: describeReason(reason),
@@ -176,8 +175,14 @@ export class Requests {
           this.answerError(client, id, error);
         }
       },
-      detach: () => this.#clients.delete(client),
+      detach: () => this.#leave(client),
     };
+  }
+
+  /** A session ends: it is no client any more, and its watches go with it. */
+  #leave(client: ClientSession): void {
+    this.#clients.delete(client);
+    this.#options.watches.unwatch(client);
   }
 
   /** Answers an accepted request (counted in flight) with an error. */
