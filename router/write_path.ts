@@ -119,6 +119,10 @@ export class WritePath {
   #unresolved = 0;
   /** The time given to the last atomic operation. */
   #lastNow = 0;
+  /** The highest write acknowledged: watches advance to it once a settle. */
+  #acknowledged = 0;
+  /** Where the watches were last advanced to. */
+  #watchedTo = 0;
 
   /**
    * Creates the write path.
@@ -131,7 +135,7 @@ export class WritePath {
       acknowledged: (client, id, seq, deadline) => {
         client.inFlight--;
         options.reads.raiseFloor(seq);
-        options.watches?.advance(seq);
+        if (seq > this.#acknowledged) this.#acknowledged = seq;
         const link = client.conn;
         const atomic = this.#atomics.get(seq);
         // Numbered at its deadline less the timeout: no clock kept per write.
@@ -431,6 +435,11 @@ export class WritePath {
     }
     applied.sort(descending);
     this.#pending.settle(applied);
+    // One batch of changes a settle for each watcher, not one a write.
+    if (this.#acknowledged > this.#watchedTo) {
+      this.#watchedTo = this.#acknowledged;
+      options.watches?.advance(this.#acknowledged);
+    }
   }
 
   /**
