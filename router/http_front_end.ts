@@ -13,6 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import type { RouterStats } from "../protocol/mod.ts";
 import { RouterMetrics } from "./metrics.ts";
 import { STATUS_PAGE, UPLOT_CSS, UPLOT_JS } from "./status_page.ts";
+import { PasswordCheck, text } from "./_http_auth.ts";
 
 /** The status page and what it loads, by path. */
 const ASSETS = new Map<string, { type: string; body: string }>([
@@ -82,50 +83,6 @@ export function health(stats: RouterStats): { ok: boolean; reason: string } {
 }
 
 /**
- * Compares two strings in time that depends on their lengths only (tokens,
- * passwords).
- *
- * @example
- * ```ts
- * import { sameText } from "./http_front_end.ts";
- * console.log(sameText("a", "a")); // true
- * ```
- */
-export function sameText(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  }
-  return difference === 0;
-}
-
-function text(status: number, body: string, headers?: HeadersInit): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
-}
-
-/** The password a request carries: basic authentication or a bearer token. */
-function passwordOf(request: Request): string | undefined {
-  const header = request.headers.get("authorization") ?? "";
-  const [scheme, value] = header.split(" ", 2);
-  if (value === undefined) return undefined;
-  if (scheme?.toLowerCase() === "bearer") return value;
-  if (scheme?.toLowerCase() !== "basic") return undefined;
-  try {
-    const decoded = new TextDecoder().decode(
-      Uint8Array.from(atob(value), (c) => c.charCodeAt(0)),
-    );
-    const colon = decoded.indexOf(":");
-    return colon < 0 ? undefined : decoded.slice(colon + 1);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
  * The HTTP port of a router.
  *
  * @example
@@ -137,12 +94,8 @@ function passwordOf(request: Request): string | undefined {
 export class HttpFrontEnd {
   #server: Deno.HttpServer<Deno.NetAddr>;
   #closed = false;
-  /**
-   * The last `Authorization` header that carried the right password: a
-   * health probe repeats it every few seconds, and each check of a password
-   * costs a PBKDF2 run.
-   */
-  #accepted?: string;
+  /** The password's check: a health probe repeats its header every few seconds. */
+  #password = new PasswordCheck();
   #metrics: RouterMetrics;
 
   /**
@@ -181,23 +134,12 @@ export class HttpFrontEnd {
     const address = remote.hostname;
     const refused = host.refuse(address);
     if (refused !== undefined) return text(403, `Refused: ${refused}`);
-    const authorization = request.headers.get("authorization") ?? "";
-    if (
-      host.passwordRequired &&
-      !(this.#accepted !== undefined && sameText(authorization, this.#accepted))
-    ) {
-      const password = passwordOf(request);
-      if (
-        password === undefined ||
-        !await host.checkPassword(password, address)
-      ) {
-        return text(
-          401,
-          "Authentication required: send the router's password, with HTTP basic authentication (any user name) or Authorization: Bearer PASSWORD",
-          { "www-authenticate": 'Basic realm="kvndb", charset="UTF-8"' },
-        );
-      }
-      this.#accepted = authorization;
+    if (!await this.#password.passes(request, address, host)) {
+      return text(
+        401,
+        "Authentication required: send the router's password, with HTTP basic authentication (any user name) or Authorization: Bearer PASSWORD",
+        { "www-authenticate": 'Basic realm="kvndb", charset="UTF-8"' },
+      );
     }
     const path = new URL(request.url).pathname;
     const asset = ASSETS.get(path);

@@ -55,7 +55,8 @@ import {
   WatchSchema,
 } from "../protocol/kv_connect/datapath_pb.ts";
 import { type Answer, InternalClient } from "./_internal_client.ts";
-import { type HttpListenOptions, sameText } from "./http_front_end.ts";
+import type { HttpListenOptions } from "./http_front_end.ts";
+import { bearerOf, PasswordCheck, sameText, text } from "./_http_auth.ts";
 import type { ClientLink, RouterSession } from "./resp_front_end.ts";
 
 const log = getLogger(["kvndb", "kv"]);
@@ -91,23 +92,10 @@ class Refused extends Error {
   }
 }
 
-function text(status: number, body: string): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
-  });
-}
-
 function protobuf(bytes: Uint8Array): Response {
   return new Response(bytes as Uint8Array<ArrayBuffer>, {
     headers: { "content-type": "application/x-protobuf" },
   });
-}
-
-function bearerOf(request: Request): string | undefined {
-  const header = request.headers.get("authorization") ?? "";
-  const [scheme, value] = header.split(" ", 2);
-  return scheme?.toLowerCase() === "bearer" ? value : undefined;
 }
 
 /** Reads a request body, refusing one over `MAX_BODY_BYTES`. */
@@ -220,8 +208,8 @@ export class KvConnectFrontEnd {
   /** The data path's token, handed out by the metadata exchange. */
   #token = toHex(crypto.getRandomValues(new Uint8Array(32)));
   #databaseId = crypto.randomUUID();
-  /** The last Authorization header that carried the right password. */
-  #accepted?: string;
+  /** The access token's check: the router's password, as a bearer token. */
+  #password = new PasswordCheck({ bearerOnly: true });
 
   /**
    * Listens for KV Connect requests.
@@ -311,23 +299,11 @@ export class KvConnectFrontEnd {
 
   /** The metadata exchange: checks the access token, hands out the data path. */
   async #metadata(request: Request, address: string): Promise<Response> {
-    if (this.#host.passwordRequired) {
-      const header = request.headers.get("authorization") ?? "";
-      const password = bearerOf(request);
-      if (
-        !(this.#accepted !== undefined && sameText(header, this.#accepted))
-      ) {
-        if (
-          password === undefined ||
-          !await this.#host.checkPassword(password, address)
-        ) {
-          return text(
-            401,
-            "Wrong or missing access token: set DENO_KV_ACCESS_TOKEN to the router's password",
-          );
-        }
-        this.#accepted = header;
-      }
+    if (!await this.#password.passes(request, address, this.#host)) {
+      return text(
+        401,
+        "Wrong or missing access token: set DENO_KV_ACCESS_TOKEN to the router's password",
+      );
     }
     let versions: unknown;
     try {
