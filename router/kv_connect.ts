@@ -16,6 +16,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   AtomicFlag,
   type AtomicStep,
+  binaryString,
   type Change,
   decodeAtomicReply,
   decodeChanges,
@@ -543,7 +544,12 @@ export class KvConnectFrontEnd {
     }
     for (const { key } of watch.keys) checkKey(key, "watched");
     const keys = watch.keys.map(({ key }) => key);
-    const ids = keys.map((key) => Array.from(key).join(","));
+    /** Each key's place in the watch (the first, should one repeat). */
+    const places = new Map<string, number>();
+    keys.forEach((key, i) => {
+      const id = binaryString(key);
+      if (!places.has(id)) places.set(id, i);
+    });
     /** The version of each key last sent; changes at or below it are old. */
     const seen: number[] = keys.map(() => 0);
     let subscription: { close(): void } | undefined;
@@ -596,7 +602,7 @@ export class KvConnectFrontEnd {
           let any = false;
           const now = Date.now();
           for (const change of changes) {
-            const i = ids.indexOf(Array.from(change.key).join(","));
+            const i = places.get(binaryString(change.key)) ?? -1;
             if (i < 0 || change.version <= seen[i]!) continue;
             seen[i] = change.version;
             any = true;
