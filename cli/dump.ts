@@ -64,13 +64,15 @@ function fromBase64(text: string): Uint8Array {
 
 /** Text when the bytes are UTF-8 (and come back the same), else base64. */
 function field(bytes: Uint8Array): { text: string; base64: boolean } {
-  try {
-    const text = strict.decode(bytes);
-    if (encoder.encode(text).length === bytes.length) {
-      return { text, base64: false };
+  // Valid UTF-8 decodes and encodes back to the same bytes, but for a
+  // leading byte-order mark, which the decoder drops.
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  if (!bom) {
+    try {
+      return { text: strict.decode(bytes), base64: false };
+    } catch {
+      // Not UTF-8.
     }
-  } catch {
-    // Not UTF-8.
   }
   return { text: toBase64(bytes), base64: true };
 }
@@ -245,17 +247,18 @@ export async function dump(
     };
     using file = await Deno.open(scratch, { read: true });
     for await (const text of lines(file.readable)) {
-      const parsed = parseDumpLine(text);
-      if (typeof parsed === "string") throw new Error(parsed);
-      const id = binaryString(parsed.key);
+      // A line this dump wrote: its key as a binary string, and its version.
+      const line = JSON.parse(text) as DumpLine;
+      const id = line.keyEncoding === "base64"
+        ? atob(line.key)
+        : binaryString(encoder.encode(line.key));
       while (next < changes.length && changes[next]![0] < id) {
         await emitChange(changes[next++]![1]);
       }
       const change = next < changes.length && changes[next]![0] === id
         ? changes[next++]![1]
         : undefined;
-      const version = (JSON.parse(text) as DumpLine).version;
-      if (change !== undefined && change.version > version) {
+      if (change !== undefined && change.version > line.version) {
         await emitChange(change);
       } else await emit(text);
     }

@@ -3,7 +3,7 @@
 // restore that stops at a malformed line.
 
 import assert from "node:assert/strict";
-import { dump, type DumpLine, restore } from "../cli/dump.ts";
+import { dump, type DumpLine, dumpLine, restore } from "../cli/dump.ts";
 import { Cluster } from "./_cluster.ts";
 import { runKvndb } from "./_process.ts";
 
@@ -196,4 +196,19 @@ Deno.test("restore of long keys, over them again with replace, in atomic operati
   assert.equal((await restore(client, input(), { replace: true })).keys, 300);
   assert.equal(await client.count(), 300);
   assert.equal((await client.get(key(299)))?.length, 1000);
+});
+
+Deno.test("a dump line keeps UTF-8 as text, and bytes that would not come back the same (a byte-order mark first, invalid UTF-8) as base64", () => {
+  const line = (value: Uint8Array) =>
+    JSON.parse(dumpLine({ key: new Uint8Array([97]), value, version: 1 }));
+  assert.deepEqual(line(new TextEncoder().encode("é ✓")), {
+    key: "a",
+    value: "é ✓",
+    version: 1,
+  });
+  assert.equal(
+    line(new Uint8Array([0xef, 0xbb, 0xbf, 0x61])).valueEncoding,
+    "base64",
+  );
+  assert.equal(line(new Uint8Array([0xc3])).valueEncoding, "base64");
 });
