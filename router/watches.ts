@@ -13,6 +13,7 @@
 import {
   binaryString,
   type Change,
+  changeSize,
   decodeEffects,
   decodeFrame,
   decodeWrite,
@@ -296,7 +297,7 @@ export class Watches {
           ? !watcher.keys.has(binaryString(key))
           : !startsWith(key, watcher.prefix)
       ) continue;
-      const size = key.length + (change.value?.length ?? 0) + 32;
+      const size = changeSize(change);
       if (batch.length > 0 && bytes + size > BATCH_BYTES) {
         // Covered up to the version before the last one sent: the rest of
         // an atomic operation's changes may follow in the next frame.
