@@ -19,19 +19,12 @@ import {
   StepKind,
   type StepResult,
 } from "../protocol/mod.ts";
-import { type Bytes, toBytes, type WriteOptions } from "./options.ts";
-
-/** Options of a set. */
-export interface SetOptions {
-  /**
-   * Milliseconds from the write (by the router's clock) after which the key
-   * expires: no read returns it from then on, and the router deletes it.
-   * Absent, the key does not expire (and loses any expiry it had).
-   */
-  expireIn?: number;
-  /** The same as an absolute time, in ms since the epoch (not with `expireIn`). */
-  expireAt?: number;
-}
+import {
+  type Bytes,
+  type SetOptions,
+  toBytes,
+  type WriteOptions,
+} from "./options.ts";
 
 /** Checks an `expireIn` and turns it into SET flags and a time. */
 export function expiryOf(

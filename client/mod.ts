@@ -21,6 +21,7 @@ export {
   type KeyPageResult,
   type KeysOptions,
   type RequestOptions,
+  type SetOptions,
   type WatchOptions,
   type WriteOptions,
 } from "./options.ts";
@@ -29,7 +30,6 @@ export {
   type AtomicCommitted,
   type AtomicFailed,
   AtomicOperation,
-  type SetOptions,
 } from "./atomic.ts";
 export { WatchStream } from "./watch.ts";
 export {

@@ -60,16 +60,20 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@linkcode Client.set}. */
-export interface ClientSetOptions extends WriteOptions {
+/** Options of a set: its expiry (`Client.set`, `AtomicOperation.set`). */
+export interface SetOptions {
   /**
-   * Milliseconds after the write (by the router's clock) at which the key
-   * expires: from then on no read returns it, and the router deletes it.
+   * Milliseconds from the write (by the router's clock) after which the key
+   * expires: no read returns it from then on, and the router deletes it.
+   * Absent, the key does not expire (and loses any expiry it had).
    */
   expireIn?: number;
   /** The same as an absolute time, in ms since the epoch (not with `expireIn`). */
   expireAt?: number;
 }
+
+/** Options for {@linkcode Client.set}. */
+export interface ClientSetOptions extends WriteOptions, SetOptions {}
 
 /** Options for {@linkcode Client.keys}. */
 export interface KeysOptions extends RequestOptions {
