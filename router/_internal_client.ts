@@ -74,8 +74,7 @@ export class InternalClient {
     if (this.#closed) {
       return Promise.reject(new Error("The router is closing"));
     }
-    const id = this.#nextId;
-    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
+    const id = this.#takeId();
     const waiter = Promise.withResolvers<Answer>();
     this.#waiting.set(id, waiter);
     this.#session.submit(decodeFrame(encode(id))!.frame);
@@ -101,8 +100,7 @@ export class InternalClient {
     onFrame: (answer: Answer) => void,
     onEnd: (error: unknown) => void,
   ): { close(): void } {
-    const id = this.#nextId;
-    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
+    const id = this.#takeId();
     const close = () => {
       if (this.#streams.delete(id) && !this.#closed) {
         this.#session.submit(
@@ -117,6 +115,13 @@ export class InternalClient {
     this.#streams.set(id, { onFrame, onEnd });
     this.#session.submit(decodeFrame(encode(id))!.frame);
     return { close };
+  }
+
+  /** A fresh request id, wrapping before the top bit. */
+  #takeId(): number {
+    const id = this.#nextId;
+    this.#nextId = id >= 0x7fff_ffff ? 1 : id + 1;
+    return id;
   }
 
   #settle(id: number, answer: Answer): void {
