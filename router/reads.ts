@@ -154,10 +154,7 @@ export class Reads {
       deadline: taskNow() + this.#options.requestTimeout,
       target,
     };
-    const id = db.nextReadId;
-    db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
-    db.reads.set(id, request);
-    db.conn.send(encodeOpaque(request.opcode, id, request.payload));
+    this.#send(db, request);
   }
 
   /** Sends a read to a ready database that has what it must see, or waits. */
@@ -199,6 +196,11 @@ export class Reads {
     }
     const db = pick(candidates, this.#options.balance);
     candidates.length = 0;
+    this.#send(db, request);
+  }
+
+  /** Sends a read to `db`, under a read id of that database's. */
+  #send(db: DatabaseLink, request: ReadRequest): void {
     const id = db.nextReadId;
     db.nextReadId = id >= 0xffff_ffff ? 1 : id + 1;
     db.reads.set(id, request);
