@@ -325,8 +325,8 @@ export class FramedConnection {
         // read cost more than everything else on the path).
         this.#readBuffer ??= new Uint8Array(this.#readSize);
         const count = await this.#conn.read(this.#readBuffer);
-        if (count !== null) connectionBytes.in += count;
         if (count === null) break;
+        connectionBytes.in += count;
         const frames = this.#decoder.push(this.#readBuffer.slice(0, count));
         for (const frame of frames) {
           if (this.#closed) return;
