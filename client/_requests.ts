@@ -2,6 +2,7 @@
 // swept by one timer, and watches, whose id many CHANGES frames carry.
 
 import {
+  ConnectionClosedError,
   decodeChanges,
   decodeError,
   encodeOpaque,
@@ -83,7 +84,10 @@ export class RequestTable {
         this.#conn.send(encodeOpaque(Opcode.UNWATCH, id));
       }
     });
-    if (this.#conn.isClosed) return stream;
+    if (this.#conn.isClosed) {
+      stream.fail(new ConnectionClosedError("The client is closed"));
+      return stream;
+    }
     this.#watches.set(id, stream);
     this.#conn.send(encode(id));
     return stream;

@@ -424,9 +424,6 @@ export class Client implements AsyncDisposable {
         ...(keys === undefined ? {} : { keys }),
       })
     );
-    if (this.isClosed) {
-      stream.fail(new ConnectionClosedError("The client is closed"));
-    }
     options.signal?.addEventListener("abort", () => stream.return(), {
       once: true,
     });

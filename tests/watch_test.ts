@@ -102,3 +102,17 @@ Deno.test("a watch from a version the backlog no longer holds fails at once, say
   // The connection goes on.
   assert.equal(await client.get("k5"), "v".repeat(100));
 });
+
+Deno.test("a watch opened on a closed client fails at once, saying the client is closed", async () => {
+  await using cluster = await Cluster.start({ databases: 1 });
+  const client = await cluster.client();
+  await client.close();
+  const watch = client.watch({ prefix: "k" });
+  await assert.rejects(
+    async () => {
+      for await (const _ of watch) { /* none comes */ }
+    },
+    (error: unknown) =>
+      error instanceof KvndbError && /client is closed/.test(error.message),
+  );
+});
