@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { connect } from "../client/mod.ts";
+import { waitFor } from "./_cluster.ts";
 import { digest, FaultCluster } from "./_harness.ts";
 
 const PRELOAD = 20_000;
@@ -119,6 +120,14 @@ Deno.test("interrupted syncs restart cleanly and a half-synced database never se
   await cluster.killDatabase(victim);
   await waitForLog(cluster, /restarting the sync|Syncing \S+ from/, mark);
   cluster.startDatabase(victim);
+  // The load goes on while the syncs restart, until it has done enough for
+  // the checks below to mean something: how long that takes depends on the
+  // machine, and reads wait while no database can serve them.
+  await waitFor(
+    () => reads > 100 && increments > 10,
+    "100 reads and 10 increments during the syncs",
+    60_000,
+  );
 
   cluster.heal();
   await cluster.waitReady(3, 120_000, false);
